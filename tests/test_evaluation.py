@@ -1,0 +1,123 @@
+"""Metrics against hand-computed values, and the model-based scorers on the real embedded model."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lorag_nb.evaluation import (
+    clean_answer,
+    continuation_logprobs,
+    evaluate_qa,
+    exact_match,
+    forgetting,
+    generate,
+    gold_contained,
+    multiple_choice_scores,
+    normalize_answer,
+    perplexity,
+    token_f1,
+)
+from lorag_nb.knowledge import QA
+from lorag_nb.prompts import closed_book_prompt, context_prompt
+
+
+def test_normalize_answer_squad_rules():
+    assert normalize_answer("The  Blue-Glass, Inc.!") == "blueglass inc"
+    assert normalize_answer("An apple a day") == "apple day"
+
+
+def test_exact_match_uses_normalization_and_aliases():
+    assert exact_match("the Paris.", "Paris") == 1.0
+    assert exact_match("Paris, France", "Paris") == 0.0
+    assert exact_match("8", ["eight", "8"]) == 1.0
+
+
+def test_token_f1_hand_computed():
+    # pred tokens: [tarun, osk, founded]; gold: [tarun, osk] -> P=2/3, R=1, F1=0.8
+    assert token_f1("Tarun Osk founded", "Tarun Osk") == pytest.approx(0.8)
+    # one overlapping token of 2 vs 4: P=1/2, R=1/4 -> F1 = 2*(1/8)/(3/4) = 1/3
+    assert token_f1("red house", "a red brick small cottage") == pytest.approx(2 * 0.5 * 0.25 / 0.75)
+    assert token_f1("nothing here", "Paris") == 0.0
+    assert token_f1("", "") == 1.0
+    assert token_f1("x", ["nope", "x"]) == 1.0
+
+
+def test_gold_contained_whole_words_only():
+    assert gold_contained("The capital of France is Paris.", "paris") == 1.0
+    assert gold_contained("Parisian food", "Paris") == 0.0
+    assert gold_contained("A spider has 8 legs", ["eight", "8"]) == 1.0
+
+
+def test_clean_answer_cuts_at_stop_and_line():
+    assert clean_answer("  Blue glass<|im_end|>\nmore") == "Blue glass"
+    assert clean_answer("\n\nfirst line\nsecond") == "first line"
+
+
+def test_forgetting_signs():
+    f = forgetting({"control_accuracy": 0.9, "perplexity": 10.0}, {"control_accuracy": 0.6, "perplexity": 12.0})
+    assert f["control_drop"] == pytest.approx(0.3)
+    assert f["perplexity_change"] == pytest.approx(0.2)
+
+
+def test_generate_batched_equals_one_at_a_time(embedded):
+    model, tok = embedded
+    qs = ["What is the capital of France?", "How many legs does a spider have?", "What color is grass?"]
+    prompts = [closed_book_prompt(tok, q) for q in qs]
+    batched = [g.text for g in generate(model, tok, prompts, max_new_tokens=12, batch_size=3)]
+    single = [generate(model, tok, [p], max_new_tokens=12, batch_size=1)[0].text for p in prompts]
+    assert batched == single
+    assert "paris" in batched[0].lower()
+
+
+def test_continuation_logprobs_match_manual_forward(embedded):
+    import torch
+
+    model, tok = embedded
+    ctx, cont = closed_book_prompt(tok, "What is the capital of France?"), "Paris"
+    (lp, n), = continuation_logprobs(model, tok, [(ctx, cont)])
+    c = tok(ctx, add_special_tokens=False)["input_ids"]
+    x = tok(cont, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([c + x])).logits[0].float()
+    logp = torch.log_softmax(logits, -1)
+    manual = sum(float(logp[len(c) - 1 + i, t]) for i, t in enumerate(x))
+    assert n == len(x)
+    assert lp == pytest.approx(manual, abs=1e-3)
+
+
+def test_multiple_choice_prefers_right_answer_with_context(embedded):
+    model, tok = embedded
+    ctx = ["Velmora is a river town. It was founded by the weaver Tarun Osk."]
+    prompt = context_prompt(tok, "Who founded Velmora?", ctx)
+    scores = multiple_choice_scores(model, tok, [prompt], [["Bel Ivo", "Tarun Osk", "Mira Dane", "Kol Ferr"]])
+    assert len(scores[0]) == 4
+    assert max(range(4), key=scores[0].__getitem__) == 1
+
+
+def test_perplexity_lower_on_natural_text(embedded):
+    model, tok = embedded
+    natural = ["The quick brown fox jumps over the lazy dog. It was a sunny day in the park, and children were playing."]
+    shuffled = [" ".join(sorted(natural[0].split()))]
+    p_nat, p_shuf = perplexity(model, tok, natural), perplexity(model, tok, shuffled)
+    assert 1.0 < p_nat < p_shuf
+    with pytest.raises(ValueError, match="at least one text"):
+        perplexity(model, tok, [])
+
+
+def test_evaluate_qa_metrics_and_errors(embedded):
+    model, tok = embedded
+    qas = [
+        QA("q1", "What is the capital of France?", "Paris", options=("Rome", "Paris", "Oslo", "Lima"), answer_index=1),
+        QA("q2", "Who founded Velmora?", "Tarun Osk", options=("Tarun Osk", "Bel Ivo", "Mira Dane", "Kol Ferr"), answer_index=0),
+    ]
+    r = evaluate_qa(model, tok, qas, contexts=[["Paris is the capital of France."], ["Velmora was founded by Tarun Osk."]], max_new_tokens=16)
+    m = r.metrics
+    assert m["n"] == 2
+    assert m["contains"] == pytest.approx(sum(row["contains"] for row in r.rows) / 2)
+    assert m["mc_accuracy"] == 1.0
+    assert m["latency_ms_p50"] > 0 and not math.isnan(m["latency_ms_p50"])
+    with pytest.raises(ValueError, match="at least one question"):
+        evaluate_qa(model, tok, [])
+    with pytest.raises(ValueError, match="contexts has 1 entries for 2 questions"):
+        evaluate_qa(model, tok, qas, contexts=[["x"]])
