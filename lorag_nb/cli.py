@@ -34,6 +34,62 @@ def smoke_parameters(path: Path) -> dict:
     return dict(nb.get("metadata", {}).get("lorag_nb", {}).get("smoke_parameters", {}))
 
 
+def check_notebook(path: Path) -> list[str]:
+    """Problems with a committed notebook's structure; an empty list means it is fine.
+
+    Checks: kernelspec and language_info metadata (papermill needs them); exactly one cell tagged
+    ``parameters`` (without it papermill injects values above the defaults, which then overwrite
+    them silently); that cell holds only annotated assignments of literals, each with a trailing
+    comment; no committed outputs or execution counts; the first code cell is the guarded Colab
+    set-up cell; papermill recognizes every declared parameter (it warns "unknown parameter" and
+    the value is still injected, but its inspection/help would be wrong).
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    problems = []
+    meta = nb.get("metadata", {})
+    if "kernelspec" not in meta or "language_info" not in meta:
+        problems.append("metadata lacks kernelspec or language_info")
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    tagged = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        problems.append(f"{len(tagged)} cells tagged 'parameters' (want exactly 1)")
+    for cell in tagged[:1]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as err:
+            problems.append(f"parameters cell does not parse: {err}")
+            tree = ast.Module(body=[], type_ignores=[])
+        lines = source.splitlines()
+        for node in tree.body:
+            if not isinstance(node, ast.AnnAssign) or node.value is None:
+                problems.append(f"parameters cell line {node.lineno}: not a typed assignment (name: type = literal)")
+                continue
+            try:
+                ast.literal_eval(node.value)
+            except ValueError:
+                problems.append(f"parameters cell line {node.lineno}: value is not a literal")
+            if "#" not in lines[node.end_lineno - 1]:
+                problems.append(f"parameters cell line {node.lineno}: no trailing comment explaining it")
+        declared = [n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+        try:
+            import papermill as pm
+
+            seen = set(pm.inspect_notebook(str(path)))
+        except Exception as err:  # noqa: BLE001 - reported as a problem, not raised
+            problems.append(f"papermill cannot read the parameters: {err}")
+            seen = set(declared)
+        missed = [n for n in declared if n not in seen]
+        if missed:
+            problems.append(f"papermill does not recognize parameter(s) {missed} (avoid '=' in their comments)")
+    n_out = sum(len(c.get("outputs", [])) for c in code)
+    if n_out or any(c.get("execution_count") for c in code):
+        problems.append(f"committed with outputs ({n_out}) or execution counts: strip them")
+    if not code or "google.colab" not in "".join(code[0]["source"]):
+        problems.append("first code cell is not the guarded Colab set-up cell")
+    return problems
+
+
 def parse_parameter(text: str) -> tuple[str, object]:
     """``"name=value"`` → ``(name, value)``, the value read as a Python literal when it is one.
 

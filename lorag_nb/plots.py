@@ -76,3 +76,45 @@ def add_reference_line(fig: go.Figure, y: float, label: str, color: str = "#444"
     """A horizontal dashed line at ``y`` with a label (e.g. full fine-tuning, chance, oracle ceiling)."""
     fig.add_hline(y=y, line_dash=dash, line_color=color, annotation_text=label, annotation_position="top left")
     return fig
+
+
+# --------------------------------------------------------------------------- notebook 00: tour and baseline
+
+ANSWER_METRICS = {"exact_match": "exact match", "f1": "token F1", "contains": "gold contained", "mc_accuracy": "MC accuracy"}
+
+
+def entities_per_kind(ks) -> go.Figure:
+    """Bar chart: how many entities of each kind the knowledge set ``ks`` holds."""
+    from collections import Counter
+
+    return counts_bar(Counter(e["kind"] for e in ks.entities), "Entities per kind", "kind", "entities")
+
+
+def facts_per_relation(ks) -> go.Figure:
+    """Bar chart: how many atomic facts each relation contributes."""
+    from collections import Counter
+
+    return counts_bar(Counter(r for e in ks.entities for r in e["attributes"]), "Facts per relation", "relation", "facts")
+
+
+def baseline_answers(metrics: dict, chance: float = 0.25) -> go.Figure:
+    """Grouped bars of answer metrics for the base model: closed book vs oracle document (ceiling),
+    and revised-facts questions closed book; a dashed line at multiple-choice chance (1 / options)."""
+    groups = {}
+    for key, label in (("test", "closed book"), ("oracle", "oracle document"), ("revised", "revised facts, closed book")):
+        if key in metrics:
+            groups[label] = {ANSWER_METRICS[m]: (metrics[key].get(m) or 0.0) for m in ANSWER_METRICS}
+    fig = grouped_bars(groups, "Base model on the fictional-world test questions", "fraction correct", range_y=(0, 1))
+    return add_reference_line(fig, chance, f"MC chance = {chance:.2f}")
+
+
+def forgetting_baseline(metrics: dict) -> go.Figure:
+    """Two panels: control-set accuracy and real-text perplexity of the base model (forgetting baseline)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Control set: general knowledge (gold contained)", "Perplexity on Python docs (lower is better)"))
+    fig.add_bar(x=["base"], y=[metrics["control_accuracy"]], marker_color=METHOD_COLORS["base"], text=[f"{metrics['control_accuracy']:.2f}"], row=1, col=1, showlegend=False)
+    fig.add_bar(x=["base"], y=[metrics["perplexity"]], marker_color=METHOD_COLORS["base"], text=[f"{metrics['perplexity']:.1f}"], row=1, col=2, showlegend=False)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig.update_layout(template=TEMPLATE, height=360, title="What fine-tuning must not break")
+    return fig

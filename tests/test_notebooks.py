@@ -1,0 +1,78 @@
+"""The papermill harness: every notebook in notebooks/ is checked and executed with its smoke parameters.
+
+New notebooks are picked up by the glob; smoke parameters come from each notebook's metadata
+(``metadata.lorag_nb.smoke_parameters``) and are injected by papermill into the ``parameters`` cell.
+Notebooks share one temporary results store (so a later notebook reuses an earlier one's runs, as in
+``make demo``), never the user's store.
+"""
+from __future__ import annotations
+
+import json
+
+import papermill as pm
+import pytest
+
+from lorag_nb.cli import NOTEBOOKS_DIR, check_notebook, notebook_paths, smoke_parameters
+
+NOTEBOOKS = notebook_paths(NOTEBOOKS_DIR)
+
+
+def test_there_are_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS][:1] == ["00"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    assert check_notebook(path) == []
+
+
+def _write(tmp_path, cells, **meta):
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3"}, "language_info": {"name": "python"}, **meta}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def _code(src, tags=(), outputs=()):
+    return {"cell_type": "code", "source": src, "metadata": {"tags": list(tags)}, "outputs": list(outputs), "execution_count": None}
+
+
+COLAB = "import sys\nif 'google.colab' in sys.modules: pass\n"
+
+
+def test_check_notebook_catches_each_problem(tmp_path):
+    good = _write(tmp_path, [_code(COLAB), _code("n: int = 3  # entities\n", tags=["parameters"])])
+    assert check_notebook(good) == []
+    untagged = _write(tmp_path, [_code(COLAB), _code("n: int = 3  # entities\n")])
+    assert check_notebook(untagged) == ["0 cells tagged 'parameters' (want exactly 1)"]
+    two = _write(tmp_path, [_code(COLAB), _code("n: int = 3  # a\n", tags=["parameters"]), _code("m: int = 1  # b\n", tags=["parameters"])])
+    assert "2 cells tagged" in check_notebook(two)[0]
+    no_comment = _write(tmp_path, [_code(COLAB), _code("n: int = 3\n", tags=["parameters"])])
+    assert "no trailing comment" in check_notebook(no_comment)[0]
+    untyped = _write(tmp_path, [_code(COLAB), _code("n = 3  # entities\n", tags=["parameters"])])
+    assert "not a typed assignment" in check_notebook(untyped)[0]
+    with_out = _write(tmp_path, [_code(COLAB, outputs=[{"output_type": "stream", "name": "stdout", "text": "x"}]), _code("n: int = 3  # e\n", tags=["parameters"])])
+    assert "committed with outputs" in check_notebook(with_out)[0]
+    no_colab = _write(tmp_path, [_code("n: int = 3  # e\n", tags=["parameters"])])
+    assert check_notebook(no_colab) == ["first code cell is not the guarded Colab set-up cell"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_with_smoke_parameters(path, tmp_path):
+    params = smoke_parameters(path)
+    out = tmp_path / path.name
+    # Any cell error raises PapermillExecutionError and fails the test.
+    pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
+    nb = json.loads(out.read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == (1 if params else 0)
+    tagged_at = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
+    if params:  # injected right after the defaults, so the smoke values win
+        assert "injected-parameters" in nb["cells"][tagged_at + 1]["metadata"].get("tags", [])
+    figures = sum(1 for c in nb["cells"] for o in c.get("outputs", []) if "text/html" in o.get("data", {}) and "plotly" in "".join(o["data"]["text/html"]))
+    assert figures >= 1, "an executed notebook must show at least one static plotly figure"
+
+
+def test_check_notebook_catches_parameter_papermill_cannot_parse(tmp_path):
+    bad = _write(tmp_path, [_code(COLAB), _code("n: int = 3  # entities (80 = all)\n", tags=["parameters"])])
+    assert check_notebook(bad) == ["papermill does not recognize parameter(s) ['n'] (avoid '=' in their comments)"]
