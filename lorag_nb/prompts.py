@@ -82,7 +82,6 @@ def completion(tokenizer, answer: str) -> str:
     return answer.strip() + end_of_turn(tokenizer)
 
 #: Added by the RAG work (notebook 03): the question both before and after the passages ("query
-#: sandwich"). On 16 dev questions with the gold document, the 135M model's answer contained the gold
-#: answer 15 times in 16 with it, 9–12 with the other variants; notebook 03 re-measures every variant on
-#: the dev split and keeps the best.
+#: sandwich"), a candidate for small models that lose the question behind long passages. Notebook 03
+#: measures every variant on the dev split and keeps the best (``rag.compare_prompt_variants``).
 CONTEXT_VARIANTS["question_sandwich"] = "Question: {question}\n\nUse this context to answer.\n{context}\n\nQuestion: {question}\n{instruction}"

@@ -1,0 +1,113 @@
+"""Everything against a real Chroma server (``chroma run``): ingest, query, restart, the collection intact.
+
+The server is the ``chroma`` command installed with chromadb next to this Python. The fixture always
+stops it (terminate, wait, kill if it lingers), whatever the test does.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from lorag_nb import rag
+from lorag_nb import retrieval as R
+from lorag_nb.config import EvalSettings, RagSettings
+from lorag_nb.experiments import ResultsStore
+from lorag_nb.knowledge import load_knowledge
+
+
+def _chroma_cli() -> str | None:
+    local = Path(sys.executable).parent / "chroma"
+    return str(local) if local.exists() else shutil.which("chroma")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChromaServer:
+    """A ``chroma run`` subprocess on 127.0.0.1 with its data in ``path``."""
+
+    def __init__(self, cli: str, path: Path, port: int, log: Path):
+        self.cli, self.path, self.port, self.log = cli, path, port, log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        import chromadb
+
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([self.cli, "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)], stdout=self._logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chroma server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=R.chroma_settings()).heartbeat()
+                return
+            except Exception:
+                time.sleep(0.3)
+        raise RuntimeError(f"chroma server gave no heartbeat within {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        if getattr(self, "_logf", None):
+            self._logf.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    cli = _chroma_cli()
+    if cli is None:
+        pytest.skip("the chroma command is not installed")
+    srv = ChromaServer(cli, tmp_path / "chroma-data", _free_port(), tmp_path / "chroma.log")
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_collection_survives_a_server_restart(server, tmp_path):
+    ks = load_knowledge(n_entities=5)
+    kb = R.KnowledgeBase("server-world", chroma_url=server.url)
+    report = kb.ingest(ks.documents + ks.distractors)
+    assert report.count == len(ks.documents) + len(ks.distractors) == 6
+    assert kb.ingest(ks.documents + ks.distractors).count == 6  # idempotent over HTTP too
+    query = ks.test_qa[0].question
+    top = kb.search(query, top_k=1)[0]
+    assert top.metadata["doc_id"] == ks.test_qa[0].doc_id
+
+    server.stop()
+    server.start()
+    reopened = R.KnowledgeBase("server-world", chroma_url=server.url)
+    assert reopened.count() == 6
+    assert reopened.search(query, top_k=1)[0].id == top.id
+    assert reopened.collection.metadata["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+    # run_retrieval with chroma_url set runs against the server (its own collection, synced to the set)
+    settings = RagSettings(chroma_url=server.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = rag.run_retrieval(settings, ResultsStore(tmp_path / "store"), EvalSettings(n_entities=5))
+    assert res.metrics["chunks"]["chunks"] == 6 and res.metrics["retrieval"]["n"] == 30
+    names = [c if isinstance(c, str) else c.name for c in R.make_client(chroma_url=server.url).list_collections()]
+    assert rag.collection_name(settings, 5) in names and "server-world" in names

@@ -1,0 +1,168 @@
+"""The RAG chain, run_rag, the prompt-variant comparison, the knowledge-base swap, the claims table and
+the top-k explorer. Tiny sizes: 2 entities, 2 questions, in-memory Chroma (EphemeralClient)."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from lorag_nb import rag
+from lorag_nb import retrieval as R
+from lorag_nb.config import EvalSettings, RagSettings
+from lorag_nb.experiments import Result, ResultsStore
+from lorag_nb.knowledge import load_knowledge
+
+EV = EvalSettings(n_entities=2, max_questions=2, max_new_tokens=12, batch_size=4)
+SETTINGS = RagSettings(top_k=2, prompt_variant="question_sandwich")
+
+
+@pytest.fixture(scope="module")
+def client():
+    return R.make_client("ephemeral")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return ResultsStore(tmp_path_factory.mktemp("rag-store"))
+
+
+@pytest.fixture(scope="module")
+def run(embedded, store, client):
+    model, tok = embedded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # top_k 20 > 3 chunks in the retrieval curve: clamped, warned
+        return rag.run_rag(SETTINGS, store, EV, model=model, tokenizer=tok, client=client)
+
+
+def test_run_rag_measures_retrieval_answers_and_latency(run, store, client, embedded):
+    m = run.metrics
+    assert run.kind == "rag" and not run.cached
+    # 2 entities + 1 distractor (of e001) = 3 documents of one chunk each
+    assert m["chunks"]["chunks"] == 3 and m["top_k"] == 2
+    assert sorted(m["retrieval"]["hit@k"]) == ["1", "2", "3"] and m["retrieval"]["n"] == 12
+    assert m["retrieval"]["hit@k"]["3"] == 1.0 and m["retrieval"]["hit@k"]["1"] <= m["retrieval"]["hit@k"]["2"]
+    assert m["answers"]["n"] == 2 and m["answers"]["mc_accuracy"] is not None
+    lat = m["latency_ms"]
+    assert lat["embedding"] > 0 and lat["search"] > 0 and lat["generation"] > 0
+    assert lat["total"] == pytest.approx(lat["embedding"] + lat["search"] + lat["generation"])
+    rows = run.details["rows"]
+    assert [r["id"] for r in rows] == ["test-e001-occupation", "test-e001-birth_year"]
+    for r in rows:
+        assert len(r["chunks"]) == 2 and r["sources"][0] == r["chunks"][0].split("#")[0]
+        assert r["gold_rank"] == (r["sources"].index("doc-e001") + 1 if "doc-e001" in r["sources"] else None)
+    model, tok = embedded
+    again = rag.run_rag(SETTINGS, store, EV, model=model, tokenizer=tok, client=client)
+    assert again.cached and again.metrics["answers"] == m["answers"]
+
+
+def test_the_chain_answers_like_the_evaluator_with_sources(run, embedded, client):
+    model, tok = embedded
+    ks = load_knowledge(n_entities=2)
+    kb, _ = rag.open_knowledge_base(SETTINGS, ks, 2, client=client)
+    chain = rag.build_chain(kb, model, tok, SETTINGS, max_new_tokens=EV.max_new_tokens, batch_size=EV.batch_size)
+    rows = run.details["rows"]
+    out = chain.batch([r["question"] for r in rows])
+    assert [o["answer"] for o in out] == [r["prediction"] for r in rows]  # same prompt, same greedy decoding
+    assert [o["chunks"] for o in out] == [r["chunks"] for r in rows]
+    assert all(o["sources"] and o["prompt"].count(r["question"]) == 2 for o, r in zip(out, rows))  # question_sandwich
+    with pytest.raises(ValueError, match="empty"):
+        chain.invoke("  ")
+
+
+def test_generation_is_one_batched_call(monkeypatch):
+    from lorag_nb import evaluation
+
+    calls = []
+
+    def fake_generate(model, tok, prompts, max_new_tokens, batch_size):
+        calls.append(list(prompts))
+        return [evaluation.Generation(text=p.upper(), raw=p, latency_s=0.001, new_tokens=1) for p in prompts]
+
+    monkeypatch.setattr(evaluation, "generate", fake_generate)
+    llm = rag.GenerateRunnable(None, None)
+    out = llm.batch([{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c"}])
+    assert calls == [["a", "b", "c"]] and [o["answer"] for o in out] == ["A", "B", "C"]
+
+
+def test_prompt_variants_are_compared_on_dev(embedded, store, client):
+    model, tok = embedded
+    table, winner = rag.compare_prompt_variants(SETTINGS, store, EV, variants=["context_then_question", "question_sandwich"], model=model, tokenizer=tok, client=client)
+    assert len(table) == 4 and set(table["context"]) == {"oracle", "retrieved"} and set(table["n"]) == {2}
+    means = table.groupby("variant")["f1"].mean()
+    assert winner in means.index and means[winner] == means.max()
+    with pytest.raises(ValueError, match="unknown prompt variant"):
+        rag.compare_prompt_variants(SETTINGS, store, EV, variants=["nope"])
+
+
+def test_best_variant_breaks_ties_by_contains_then_order():
+    import pandas as pd
+
+    t = pd.DataFrame([{"variant": "a", "f1": 0.5, "contains": 0.2}, {"variant": "b", "f1": 0.5, "contains": 0.4}, {"variant": "c", "f1": 0.5, "contains": 0.4}])
+    assert rag.best_variant(t, ["a", "b", "c"]) == "b"
+    assert rag.best_variant(t, ["c", "b", "a"]) == "c"
+
+
+def test_swapping_the_knowledge_base_replaces_every_old_chunk(embedded, store, client):
+    model, tok = embedded
+    swap = rag.swap_experiment(SETTINGS, store, EV, model=model, tokenizer=tok, client=client)
+    m = swap.metrics
+    ks = load_knowledge(n_entities=2)
+    assert m["n_questions"] == min(2, len(ks.revised_test_qa)) >= 1
+    assert m["stale_chunks"] == 0 and m["chunks_after"] == m["chunks_before"] == 3
+    assert m["swap"]["deleted"] == 2 and m["swap"]["added"] == 2 and m["swap"]["embedded"] == 2
+    assert m["swap_seconds"] > 0
+    assert all(r["sources"][0].startswith("rev-") for r in swap.details["after"])  # answers now come from the new facts
+    assert all(0 <= m[p]["old_fact_rate"] <= 1 for p in ("before", "after"))
+
+
+def _result(kind, metrics):
+    return Result(kind=kind, key="k", settings={}, metrics=metrics)
+
+
+def test_article_claims_verdicts_follow_the_numbers():
+    answers = {"n": 10, "exact_match": 0.1, "f1": 0.3, "contains": 0.7, "mc_accuracy": 0.8}
+    rag_r = _result("rag", {"answers": answers, "latency_ms": {"embedding": 10.0, "search": 2.0, "generation": 300.0, "total": 312.0}, "prompt_tokens_mean": 250.0, "chunks": {"documents": 12}, "ingest": {}})
+    base = _result("baseline", {"test": {"contains": 0.1, "mc_accuracy": 0.3, "latency_ms_mean": 100.0}, "oracle": {"contains": 0.8, "mc_accuracy": 0.9}})
+    swap = _result("rag_swap", {"before": {"contains": 0.1, "old_fact_rate": 0.7}, "after": {"contains": 0.8, "old_fact_rate": 0.1}, "swap_seconds": 2.0, "n_questions": 6})
+    lora = _result("train", {"training": {"seconds": 200.0}, "revised": {"contains": 0.0}})
+    t = rag.article_claims(rag_r, base, swap, lora).set_index("claim")
+    verdicts = list(t["verdict"])
+    assert verdicts[0] == "supported" and t["value"].iloc[0] == pytest.approx(0.5)
+    assert verdicts[1] == "supported" and t["value"].iloc[1] == pytest.approx(0.8 / 0.9)
+    assert verdicts[2] == "supported" and verdicts[3].startswith("confirmed") and verdicts[4] == "confirmed"
+    weak = _result("rag", dict(rag_r.metrics, answers=dict(answers, mc_accuracy=0.32)))
+    slow_swap = _result("rag_swap", dict(swap.metrics, swap_seconds=500.0, before={"contains": 0.5, "old_fact_rate": 0.2}))
+    t2 = list(rag.article_claims(weak, base, slow_swap, lora)["verdict"])
+    assert t2[0] == "not supported" and t2[1] == "not supported" and t2[2] == "not supported" and t2[4] == "not confirmed"
+
+
+def _marked_k(fig):
+    """x of the dotted vertical line marking the chosen k (reference lines are horizontal)."""
+    return [s.x0 for s in fig.layout.shapes if s.xref == "x" and s.x0 == s.x1]
+
+
+def test_top_k_explorer_updates_from_stored_sweeps(embedded, store, client):
+    from lorag_nb.widgets import TopKExplorer
+
+    model, tok = embedded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dash = TopKExplorer(SETTINGS, EV, store, model=model, tokenizer=tok, client=client, chunk_sizes=(200, 500), answer_ks=(1, 2), references={"oracle": 0.9}, compute_missing=False)
+    dash.update(top_k=1)
+    hit = dash.figures["hit"]
+    assert _marked_k(hit) == [1]  # the chosen k is marked
+    assert list(hit.data[0].x) == [1, 2, 3]
+    answers = dash.figures["answers"]
+    assert answers.layout.shapes[0].y0 == 0.9  # the oracle reference line
+    assert list(answers.data[0].x) == [1, 2] and _marked_k(answers) == [1]
+    lat = dash.figures["latency"]
+    assert [t.name for t in lat.data] == ["embedding", "search", "generation"] and all(v > 0 for v in lat.data[2].y)
+    table = dash.figures["example"].data[0]
+    assert len(table.cells.values[0]) == 1 and "(gold)" in table.cells.values[1][0]
+    assert dash.figures["example"].layout.title.text.endswith(dash.data("similarity", 500)["example"]["answers"][1])
+    dash.update(top_k=5)  # clamped to the 3 chunks
+    assert len(dash.figures["example"].data[0].cells.values[0]) == 3 and _marked_k(dash.figures["hit"]) == [3]
+    dash.update(search_type="mmr", chunk_size=200)  # not precomputed, compute_missing=False: retrieval only
+    assert "answers not computed for this setting" in [a.text for a in dash.figures["answers"].layout.annotations]
+    assert len(dash.figures["hit"].data[0].x) >= 3
+    assert len(dash.static_figures()) == 4
