@@ -118,3 +118,267 @@ def forgetting_baseline(metrics: dict) -> go.Figure:
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     fig.update_layout(template=TEMPLATE, height=360, title="What fine-tuning must not break")
     return fig
+
+
+# --------------------------------------------------------------------------- notebook 03: RAG and the top-k explorer
+
+RAG_ANSWER_METRICS = {"exact_match": "exact match", "f1": "token F1", "contains": "gold contained", "mc_accuracy": "MC accuracy"}
+_RAG_METRIC_COLORS = {"exact_match": "#1f77b4", "f1": "#ff7f0e", "contains": "#2ca02c", "mc_accuracy": "#9467bd"}
+
+
+def _mark_k(fig: go.Figure, k: int | None) -> go.Figure:
+    if k is not None:
+        fig.add_vline(x=k, line_dash="dot", line_color="#444", annotation_text=f"top_k = {k}", annotation_position="top right")
+    return fig
+
+
+def hit_at_k_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], chosen_k: int | None = None, title: str = "Retrieval: hit@k (gold document among the top-k chunks)", yaxis: str = "hit@k") -> go.Figure:
+    """Lines of hit@k (or recall@k) against k, one per label; the chosen k marked with a dotted line and dots."""
+    fig = go.Figure()
+    for label, (ks, values) in curves.items():
+        fig.add_scatter(x=list(ks), y=list(values), mode="lines+markers", name=label)
+        if chosen_k is not None and chosen_k in ks:
+            fig.add_scatter(x=[chosen_k], y=[values[list(ks).index(chosen_k)]], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2)), text=[f"{values[list(ks).index(chosen_k)]:.2f}"], textposition="bottom right", showlegend=False, name=f"{label} at k")
+    fig.update_layout(title=title, xaxis_title="k (chunks retrieved)", yaxis_title=yaxis, template=TEMPLATE, height=380, yaxis_range=[0, 1.05])
+    return _mark_k(fig, chosen_k)
+
+
+def answers_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, references: Mapping[str, float] | None = None, metrics: Sequence[str] = ("exact_match", "f1", "contains", "mc_accuracy"), title: str = "Answers vs top_k") -> go.Figure:
+    """Answer metrics (rows of ``rag.sweep_frame``) against top_k; dashed reference lines (e.g. the oracle ceiling)."""
+    fig = go.Figure()
+    rows = sorted(rows, key=lambda r: r["top_k"])
+    for m in metrics:
+        pts = [(r["top_k"], r[m]) for r in rows if r.get(m) is not None and r[m] == r[m]]  # skip None and NaN
+        if pts:
+            fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=RAG_ANSWER_METRICS.get(m, m), line_color=_RAG_METRIC_COLORS.get(m))
+    for label, y in (references or {}).items():
+        if y is not None:
+            add_reference_line(fig, y, label)
+    if not rows:
+        fig.add_annotation(text="answers not computed for this setting", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(title=title, xaxis_title="top_k (chunks in the prompt)", yaxis_title="fraction correct", template=TEMPLATE, height=380, yaxis_range=[0, 1.05])
+    return _mark_k(fig, chosen_k)
+
+
+def latency_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, title: str = "Latency per question vs top_k (ms)") -> go.Figure:
+    """Stacked bars of embedding, search and generation time per question (ms) at each top_k."""
+    rows = sorted(rows, key=lambda r: r["top_k"])
+    fig = go.Figure()
+    for key, label, color in (("embedding_ms", "embedding", "#8c564b"), ("search_ms", "search", "#e377c2"), ("generation_ms", "generation", METHOD_COLORS["rag"])):
+        fig.add_bar(x=[r["top_k"] for r in rows], y=[r[key] for r in rows], name=label, marker_color=color)
+    if not rows:
+        fig.add_annotation(text="latency not measured for this setting", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(title=title, xaxis_title="top_k", yaxis_title="ms per question", barmode="stack", template=TEMPLATE, height=380)
+    return _mark_k(fig, chosen_k)
+
+
+def retrieved_chunks_figure(example: Mapping, k: int, answer: str | None = None, max_chars: int = 180) -> go.Figure:
+    """A table of the top-k chunks retrieved for the example question; chunks of the gold document highlighted.
+
+    ``example`` is ``rag.explorer_data(...)["example"]``. The title carries the question, the gold answer
+    and the model's answer with these k chunks (or says it was not computed).
+    """
+    ranked = list(example["ranked"])[:k]
+    fill = ["#c7e9c0" if r["gold"] else "white" for r in ranked]
+    cells = [
+        [r["rank"] for r in ranked],
+        [r["doc_id"] + (" (gold)" if r["gold"] else "") for r in ranked],
+        ["" if r["distance"] is None else f"{r['distance']:.3f}" for r in ranked],
+        [r["text"][:max_chars] + ("…" if len(r["text"]) > max_chars else "") for r in ranked],
+    ]
+    fig = go.Figure(go.Table(
+        columnwidth=[40, 110, 90, 520],
+        header=dict(values=["rank", "source", "cosine distance (lower = closer)", "chunk"], fill_color="#eeeeee", align="left"),
+        cells=dict(values=cells, fill_color=[fill] * 4, align="left", height=28),
+    ))
+    said = answer if answer is not None else "(not computed for this k)"
+    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']} · answer with top_k={k}: {said}", template=TEMPLATE, height=160 + 42 * max(1, len(ranked)), margin=dict(t=90))
+    return fig
+
+
+def chunk_length_histogram(lengths: Sequence[int], chunk_size: int, title: str = "Chunk lengths (characters)") -> go.Figure:
+    """Histogram of chunk lengths with the splitter's chunk_size marked."""
+    fig = go.Figure(go.Histogram(x=list(lengths), nbinsx=30, marker_color=METHOD_COLORS["rag"]))
+    fig.add_vline(x=chunk_size, line_dash="dash", annotation_text=f"chunk_size = {chunk_size}")
+    fig.update_layout(title=title, xaxis_title="characters", yaxis_title="chunks", template=TEMPLATE, height=340)
+    return fig
+
+
+def prompt_variants_figure(table, metric: str = "f1", winner: str | None = None) -> go.Figure:
+    """Grouped bars: one group per prompt variant, oracle vs retrieved context (``rag.compare_prompt_variants``)."""
+    fig = go.Figure()
+    for kind, color in (("oracle", METHOD_COLORS["oracle"]), ("retrieved", METHOD_COLORS["rag"])):
+        part = table[table["context"] == kind]
+        fig.add_bar(name=f"{kind} context", x=list(part["variant"]), y=list(part[metric]), marker_color=color, text=[f"{v:.2f}" for v in part[metric]], textposition="auto")
+    title = f"Prompt variants on the dev split ({RAG_ANSWER_METRICS.get(metric, metric)})" + (f" — best: {winner}" if winner else "")
+    fig.update_layout(title=title, barmode="group", yaxis_title=RAG_ANSWER_METRICS.get(metric, metric), template=TEMPLATE, height=380, yaxis_range=[0, 1.05])
+    return fig
+
+
+def update_cost_figure(table) -> go.Figure:
+    """Two panels from ``rag.swap_table``: revised-facts accuracy (gold contained) per method, and its update cost (s, log scale)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Revised facts answered (gold contained)", "Update cost (seconds, log scale)"))
+    labels = [m.split(",")[0] if len(m) > 40 else m for m in table["method"]]
+    colors = [METHOD_COLORS["base"] if "base" in m else METHOD_COLORS["lora"] if "LoRA" in m else METHOD_COLORS["rag"] for m in table["method"]]
+    fig.add_bar(x=list(table["method"]), y=list(table["contains"].fillna(0)), marker_color=colors, text=[f"{v:.2f}" for v in table["contains"].fillna(0)], row=1, col=1, showlegend=False)
+    secs = [max(float(s or 0.0), 1e-2) for s in table["update_seconds"]]
+    fig.add_bar(x=list(table["method"]), y=secs, marker_color=colors, text=[f"{s:.1f} s" for s in table["update_seconds"].fillna(0)], row=1, col=2, showlegend=False)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_xaxes(tickangle=20, ticktext=labels, tickvals=list(table["method"]))
+    fig.update_layout(template=TEMPLATE, height=460, title="Swapping the knowledge base vs retraining an adapter")
+    return fig
+
+
+# --------------------------------------------------------------------------- notebooks 01-02: fine-tuning, LoRA, the rank explorer
+
+#: Labels of the answer metrics compared before and after fine-tuning: (split, metric) → label.
+FT_METRICS = {
+    ("test", "exact_match"): "test EM",
+    ("test", "f1"): "test F1",
+    ("test", "mc_accuracy"): "test MC acc",
+    ("revised", "mc_accuracy"): "revised-facts MC acc",
+    ("control", "contains"): "control acc",
+}
+
+
+def _metric(metrics: Mapping, split: str, name: str) -> float | None:
+    """``metrics[split][name]``, ``control_accuracy`` for the control set; None if absent."""
+    if split == "control" and "control_accuracy" in metrics:
+        return metrics["control_accuracy"]
+    value = (metrics.get(split) or {}).get(name)
+    return None if value is None else float(value)
+
+
+def loss_curves_figure(histories: Mapping[str, Sequence[float]], title: str = "Training loss per step", colors: Mapping[str, str] | None = None, log_y: bool = False) -> go.Figure:
+    """Training loss (mean cross-entropy over the answer/document tokens, nats) against optimizer step, one line per run."""
+    fig = go.Figure()
+    for label, losses in histories.items():
+        fig.add_scatter(x=list(range(1, len(losses) + 1)), y=list(losses), mode="lines+markers" if len(losses) <= 40 else "lines", name=label, line_color=(colors or {}).get(label))
+    fig.update_layout(title=title, xaxis_title="optimizer step", yaxis_title="training loss (nats/token)", template=TEMPLATE, height=380)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def before_after_figure(runs: Mapping[str, Mapping], title: str = "Before and after fine-tuning", chance: float | None = 0.25) -> go.Figure:
+    """Left: answer metrics per run (grouped bars; ``runs`` maps a label to a metrics dict as stored by
+    ``measure_model`` / ``run_training``); right: perplexity on real text. Colour by method name where the
+    label starts with one (``base``, ``full``, ``lora`` …). A dashed line marks multiple-choice chance."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.78, 0.22], subplot_titles=("Answers (fraction correct)", "Perplexity, Python docs (lower = better)"))
+    for label, m in runs.items():
+        color = next((c for k, c in METHOD_COLORS.items() if label.lower().startswith(k)), None)
+        cats, vals = [], []
+        for (split, name), cat in FT_METRICS.items():
+            v = _metric(m, split, name)
+            if v is not None:
+                cats.append(cat)
+                vals.append(v)
+        fig.add_bar(x=cats, y=vals, name=label, marker_color=color, text=[f"{v:.2f}" for v in vals], textposition="auto", legendgroup=label, row=1, col=1)
+        fig.add_bar(x=[label], y=[m["perplexity"]], marker_color=color, text=[f"{m['perplexity']:.1f}"], textposition="auto", showlegend=False, legendgroup=label, row=1, col=2)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="#444", annotation_text=f"MC chance {chance:.2f}", annotation_position="top left", row=1, col=1)
+    fig.update_layout(title=title, barmode="group", template=TEMPLATE, height=420)
+    return fig
+
+
+def lines_figure(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xaxis: str,
+    yaxis: str,
+    log_x: bool = False,
+    log_y: bool = False,
+    chosen_x: float | None = None,
+    references: Mapping[str, float] | None = None,
+    colors: Mapping[str, str] | None = None,
+    range_y: tuple[float, float] | None = None,
+    x_is_category: bool = False,
+) -> go.Figure:
+    """Lines with markers: ``series[label] = (xs, ys)`` (None values are skipped); dashed horizontal
+    ``references`` (label → y); a dotted vertical line at ``chosen_x``; optional log axes."""
+    fig = go.Figure()
+    for label, (xs, ys) in series.items():
+        pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
+        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label, line_color=(colors or {}).get(label))
+    for i, (label, y) in enumerate((references or {}).items()):
+        if y is not None:
+            fig.add_hline(y=y, line_dash="dash", line_color=(colors or {}).get(label, "#444"), annotation_text=label, annotation_position="top left" if i % 2 == 0 else "bottom right")
+    if chosen_x is not None:
+        fig.add_vline(x=chosen_x, line_dash="dot", line_color="#888")  # shapes take data values, also on log axes (plotly.py#4012)
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, template=TEMPLATE, height=380)
+    if log_x:
+        fig.update_xaxes(type="log")
+    if x_is_category:
+        fig.update_xaxes(type="category")
+    if log_y:
+        fig.update_yaxes(type="log")
+    if range_y:
+        fig.update_yaxes(range=list(range_y))
+    return fig
+
+
+def rank_params_figure(ranks: Sequence[int], counts: Mapping[str, Sequence[int]], chosen_r: int | None = None, chosen_target: str | None = None, full_params: int | None = None) -> go.Figure:
+    """Trainable parameters against LoRA rank (log–log), one line per target-module set; full
+    fine-tuning's count as a dashed line; the chosen (rank, target) starred (the last trace)."""
+    fig = lines_figure({f"LoRA, {t}": (list(ranks), list(c)) for t, c in counts.items()}, "Trainable parameters vs rank", "rank r", "trainable parameters (log)", log_x=True, log_y=True)
+    if full_params:  # a trace, not add_hline: annotations on a log axis would need log10 positions
+        fig.add_scatter(x=[min(ranks), max(ranks)], y=[full_params, full_params], mode="lines", line_dash="dash", line_color=METHOD_COLORS["full"], name=f"full fine-tuning: {full_params:,}")
+    if chosen_r is not None and chosen_target in counts:
+        y = counts[chosen_target][list(ranks).index(chosen_r)]
+        fig.add_scatter(x=[chosen_r], y=[y], mode="markers+text", marker_symbol="star", marker_size=16, marker_color="#d62728", text=[f"{y:,}"], textposition="top center", name=f"chosen: r={chosen_r}, {chosen_target}")
+    return fig
+
+
+def rank_accuracy_figure(ranks: Sequence[int], values: Mapping[str, Sequence[float | None]], chosen_r: int | None = None, references: Mapping[str, float | None] | None = None, title: str = "Held-out accuracy vs rank") -> go.Figure:
+    """Held-out (test-wording) answer metrics against rank (log x); ``values[metric label]`` per rank,
+    None where not trained; dashed references (full fine-tuning, base model)."""
+    fig = lines_figure({k: (list(ranks), list(v)) for k, v in values.items()}, title, "rank r", "fraction correct", log_x=True, chosen_x=chosen_r, references=references, range_y=(0, 1))
+    return fig
+
+
+def rank_forgetting_figure(ranks: Sequence[int], control_drop: Sequence[float | None], perplexity_change: Sequence[float | None], chosen_r: int | None = None, full: Mapping[str, float] | None = None) -> go.Figure:
+    """Forgetting against rank: control-set accuracy drop (fraction; positive = forgot) and relative
+    perplexity change (positive = worse), with full fine-tuning's values as dashed lines."""
+    refs = {}
+    if full:
+        refs = {"full FT control drop": full.get("control_drop"), "full FT perplexity change": full.get("perplexity_change")}
+    colors = {"control drop": "#1f77b4", "perplexity change": "#ff7f0e", "full FT control drop": "#1f77b4", "full FT perplexity change": "#ff7f0e"}
+    fig = lines_figure({"control drop": (list(ranks), list(control_drop)), "perplexity change": (list(ranks), list(perplexity_change))}, "Forgetting vs rank", "rank r", "change (fraction; > 0 = worse)", log_x=True, chosen_x=chosen_r, references=refs, colors=colors)
+    fig.add_hline(y=0, line_color="#bbb", line_width=1)
+    return fig
+
+
+def sweep_panels_figure(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float | None], Sequence[float | None]]],
+    title: str,
+    xaxis: str,
+    left_title: str = "last-epoch training loss (nats/token)",
+    right_title: str = "held-out MC accuracy",
+    log_x: bool = False,
+    references: Mapping[str, float | None] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Two panels sharing x: ``series[label] = (xs, left values, right values)``; dashed horizontal
+    ``references`` (label → y) on the right panel (e.g. full fine-tuning, the base model)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(left_title, right_title))
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
+    for i, (label, (xs, left, right)) in enumerate(series.items()):
+        color = (colors or {}).get(label, palette[i % len(palette)])
+        for col, ys in ((1, left), (2, right)):
+            pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
+            fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label, line_color=color, legendgroup=label, showlegend=col == 1, row=1, col=col)
+    for label, y in (references or {}).items():
+        if y is not None:
+            fig.add_hline(y=y, line_dash="dash", line_color=(colors or {}).get(label, "#444"), annotation_text=label, annotation_position="top left", row=1, col=2)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=2)
+    fig.update_xaxes(title_text=xaxis, type="log" if log_x else "linear")
+    fig.update_layout(title=title, template=TEMPLATE, height=400)
+    return fig

@@ -67,3 +67,330 @@ class Dashboard:
         """Display :meth:`static_figures` with the notebook renderer."""
         for fig in self.static_figures():
             fig.show()
+
+
+# --------------------------------------------------------------------------- notebook 03: the top-k explorer
+
+
+def _replace_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
+    """Rewrite a FigureWidget's traces and layout from ``fig`` in one batch update."""
+    with widget.batch_update():
+        widget.data = ()
+        widget.add_traces(list(fig.data))
+        widget.layout = fig.layout
+
+
+class TopKExplorer(Dashboard):
+    """RAG top-k explorer: how many chunks to retrieve, by which search, from chunks of which size.
+
+    Controls: ``top_k`` (slider 1–20), ``search_type`` (similarity / MMR), ``chunk_size`` (a few choices).
+    Charts: hit@k and recall@k for k = 1..20 with the chosen k marked; answer metrics against k (the
+    oracle-document ceiling as a dashed line); latency per question against k (embedding, search,
+    generation); the example question's top-k chunks (gold document highlighted) and the answer.
+
+    Every (search type, chunk size) is measured once — retrieval for k = 1..20 and answers at each k of
+    ``answer_ks`` through :func:`lorag_nb.rag.explorer_data` (stored results) — and kept in memory, so a
+    change among measured settings redraws in well under a second. A setting not yet measured is
+    measured when first selected (answers cost generation: minutes on a CPU), unless
+    ``compute_missing=False``, which shows its retrieval charts only. With ``live_answers`` the example
+    answer at a k outside ``answer_ks`` is generated on demand (one chain call) and kept.
+
+    Args:
+        settings: base :class:`~lorag_nb.config.RagSettings` (its top_k, search_type and chunk_size
+            are the initial control values).
+        eval_settings, store, model_name, model, tokenizer, client: as for :func:`lorag_nb.rag.run_rag`.
+        chunk_sizes: the chunk-size choices (characters).
+        answer_ks: the k values at which answers are measured.
+        precompute: (search_type, chunk_size) pairs to measure at construction (default: the initial one).
+        references: dashed lines on the answers chart, label → value (e.g. the oracle ceiling).
+        multiple_choice: also measure multiple-choice accuracy (4 forward passes per question more).
+    """
+
+    def __init__(
+        self,
+        settings=None,
+        eval_settings=None,
+        store=None,
+        model_name: str = "embedded",
+        model=None,
+        tokenizer=None,
+        client=None,
+        chunk_sizes: tuple[int, ...] = (200, 500),
+        answer_ks: tuple[int, ...] = (1, 2, 3, 5),
+        precompute=None,
+        references: dict | None = None,
+        multiple_choice: bool = False,
+        compute_missing: bool = True,
+        live_answers: bool = True,
+        example_index: int = 0,
+    ):
+        import ipywidgets as W
+
+        from .config import RagSettings
+        from .experiments import ResultsStore
+
+        super().__init__()
+        self.settings = settings or RagSettings()
+        self.eval_settings, self.model_name, self.model, self.tokenizer, self.client = eval_settings, model_name, model, tokenizer, client
+        self.store = store or ResultsStore()
+        self.chunk_sizes = tuple(sorted(set(int(c) for c in chunk_sizes) | {self.settings.chunk_size}))
+        self.answer_ks = tuple(sorted(set(int(k) for k in answer_ks)))
+        self.references = dict(references or {})
+        self.multiple_choice, self.compute_missing, self.live_answers = multiple_choice, compute_missing, live_answers
+        self.example_index = example_index
+        self._data: dict[tuple[str, int], dict] = {}
+        self._live: dict[tuple[str, int, int], str] = {}
+        for st, cs in precompute or [(self.settings.search_type, self.settings.chunk_size)]:
+            self.data(st, cs, with_answers=True)
+        self.controls = {
+            "top_k": W.IntSlider(value=min(max(self.settings.top_k, 1), 20), min=1, max=20, description="top_k", continuous_update=False),
+            "search_type": W.Dropdown(options=[("similarity", "similarity"), ("MMR", "mmr")], value=self.settings.search_type, description="search"),
+            "chunk_size": W.Dropdown(options=list(self.chunk_sizes), value=self.settings.chunk_size, description="chunk size"),
+        }
+        self.figures = {name: go.FigureWidget() for name in ("hit", "answers", "latency", "example")}
+        self._wire()
+
+    def data(self, search_type: str, chunk_size: int, with_answers: bool | None = None) -> dict:
+        """The measurements of one (search type, chunk size), measured on first use and kept in memory."""
+        from .rag import explorer_data
+
+        key = (search_type, int(chunk_size))
+        want_answers = self.compute_missing if with_answers is None else with_answers
+        have = self._data.get(key)
+        if have is not None and (have["sweep"] or not want_answers):
+            return have
+        self._data[key] = explorer_data(
+            self.settings, search_type, int(chunk_size), self.answer_ks, self.store, self.eval_settings, self.model_name,
+            self.model, self.tokenizer, self.client, with_answers=want_answers, multiple_choice=self.multiple_choice, example_index=self.example_index,
+        )
+        return self._data[key]
+
+    def example_answer(self, search_type: str, chunk_size: int, k: int) -> str | None:
+        """The example question's answer with ``k`` chunks: measured, generated live (if allowed), or None."""
+        d = self.data(search_type, chunk_size)
+        if k in d["example"]["answers"]:
+            return d["example"]["answers"][k]
+        key = (search_type, int(chunk_size), int(k))
+        if key not in self._live and self.live_answers:
+            from .rag import answer_one
+
+            s = self.settings.replace(**{kk: v for kk, v in d["settings"].items() if kk in ("search_type", "chunk_size", "chunk_overlap")})
+            self._live[key] = answer_one(s, d["example"]["question"], k, self.eval_settings, self.model_name, self.model, self.tokenizer, self.client)["answer"]
+        return self._live.get(key)
+
+    def build_figures(self, top_k: int, search_type: str, chunk_size: int) -> dict[str, go.Figure]:
+        """The four charts for these control values, as plain figures."""
+        from . import plots
+
+        d = self.data(search_type, chunk_size)
+        label = f"{'MMR' if search_type == 'mmr' else 'similarity'}, chunk {chunk_size}"
+        k_max = max(d["hit"][0]) if d["hit"][0] else 20
+        k = min(top_k, k_max)
+        return {
+            "hit": plots.hit_at_k_figure({f"hit@k ({label})": d["hit"], f"recall@k ({label})": d["recall"]}, k, title=f"Retrieval: hit@k and recall@k — MRR {d['mrr']:.2f}", yaxis="fraction of questions"),
+            "answers": plots.answers_vs_k_figure(d["sweep"], k, self.references, title=f"Answers vs top_k ({label})"),
+            "latency": plots.latency_vs_k_figure(d["sweep"], k),
+            "example": plots.retrieved_chunks_figure(d["example"], k, self.example_answer(search_type, chunk_size, k)),
+        }
+
+    def refresh(self) -> None:
+        v = self.values
+        for name, fig in self.build_figures(int(v["top_k"]), v["search_type"], int(v["chunk_size"])).items():
+            _replace_figure(self.figures[name], fig)
+
+
+# --------------------------------------------------------------------------- notebook 02: the LoRA rank explorer
+
+#: Explorer variant name → (use_rslora, use_dora).
+LORA_VARIANTS = {"LoRA": (False, False), "rsLoRA": (True, False), "DoRA": (False, True)}
+
+
+def _progress_callback(bar):
+    """A ``TrainerCallback`` that moves an ipywidgets ``IntProgress`` with the optimizer steps."""
+    from transformers import TrainerCallback
+
+    class WidgetProgress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            bar.max = max(1, state.max_steps)
+            bar.value = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            bar.value = state.global_step
+
+    return WidgetProgress()
+
+
+class RankExplorer(Dashboard):
+    """LoRA rank explorer: how rank, lora_alpha, target modules and the LoRA variant change what is
+    learned, what is forgotten and what it costs.
+
+    Controls: ``r`` (a ``SelectionSlider`` over ``ranks``), ``lora_alpha``, ``target_modules`` (preset),
+    ``variant`` (LoRA, rsLoRA: Kalajdzievski 2023, DoRA: Liu et al. 2024). Charts: trainable parameters
+    vs rank (log axes, computed from the model's layer shapes for every rank, the chosen point
+    starred, full fine-tuning as a reference); held-out accuracy vs rank; forgetting (control-set drop,
+    perplexity change) vs rank with full fine-tuning's values as dashed lines; the chosen run's loss
+    curve. Everything comes from the results store (:func:`lorag_nb.training.find_training`): moving a
+    control among trained settings only reads JSON records. An untrained setting shows a "Train"
+    button with a progress bar; its result then joins the charts.
+
+    Args:
+        base: LoRA :class:`~lorag_nb.config.TrainingSettings` whose adapter fields the controls replace
+            (default :func:`lorag_nb.training.default_lora`).
+        eval_settings: the evaluation of the stored runs (default ``default_eval(base.n_entities)``).
+        store: results store.
+        ranks, alphas, targets, variants: the control choices.
+        full_result: the stored full fine-tuning run (reference lines); None for none.
+        model, tokenizer: a loaded base model to train with (loaded on the first click if None).
+    """
+
+    def __init__(self, base=None, eval_settings=None, store=None, ranks=(2, 8, 32), alphas=(16,), targets=("all-linear", "attention"), variants=("LoRA", "rsLoRA", "DoRA"), full_result=None, model=None, tokenizer=None):
+        import ipywidgets as W
+
+        from . import adapters, training
+        from .config import LoraSettings
+        from .experiments import ResultsStore
+
+        super().__init__()
+        self.base = base or training.default_lora()
+        if self.base.lora is None:
+            raise ValueError("RankExplorer needs LoRA base settings (base.lora is None: that is full fine-tuning)")
+        self.eval_settings = eval_settings or training.default_eval(self.base.n_entities)
+        self.store = store or ResultsStore()
+        self.ranks = tuple(sorted({int(r) for r in ranks}))
+        self.alphas = tuple(sorted({a for a in alphas}))
+        self.targets = tuple(targets)
+        unknown = [v for v in variants if v not in LORA_VARIANTS]
+        if unknown:
+            raise ValueError(f"variants {unknown} unknown; valid: {sorted(LORA_VARIANTS)}")
+        self.variants = tuple(variants)
+        self.full_result = full_result
+        self.model, self.tokenizer = model, tokenizer
+        meta = adapters.meta_model(self.base.model)
+        self.full_params = sum(p.numel() for p in meta.parameters())
+        self.param_counts = {t: [adapters.expected_trainable(meta, LoraSettings(r=r, target_modules=t)) for r in self.ranks] for t in self.targets}
+        del meta
+        r0 = self.base.lora.r if self.base.lora.r in self.ranks else self.ranks[0]
+        a0 = self.base.lora.lora_alpha if self.base.lora.lora_alpha in self.alphas else self.alphas[0]
+        t0 = self.base.lora.target_modules if self.base.lora.target_modules in self.targets else self.targets[0]
+        self.controls = {
+            "r": W.SelectionSlider(options=list(self.ranks), value=r0, description="rank r", continuous_update=False),
+            "lora_alpha": W.Dropdown(options=list(self.alphas), value=a0, description="lora_alpha"),
+            "target_modules": W.Dropdown(options=list(self.targets), value=t0, description="targets"),
+            "variant": W.Dropdown(options=list(self.variants), value=self.variants[0], description="variant"),
+        }
+        self.train_button = W.Button(description="Train", button_style="warning", icon="play", tooltip="train this configuration (minutes on a CPU)")
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="steps")
+        self.status = W.HTML()
+        self.train_button.on_click(lambda _b: self.train_current())
+        self.figures = {name: go.FigureWidget() for name in ("params", "accuracy", "forgetting", "loss")}
+        self._wire()
+
+    # ---- data
+
+    def settings_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
+        """The TrainingSettings of one control combination."""
+        from .config import LoraSettings
+
+        rs, dora = LORA_VARIANTS[variant]
+        lora = LoraSettings(r=int(r), lora_alpha=lora_alpha, lora_dropout=self.base.lora.lora_dropout, target_modules=target_modules, use_rslora=rs, use_dora=dora)
+        return self.base.replace(lora=lora)
+
+    def result_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
+        """The stored run of that combination, or None (reads one JSON file; never trains)."""
+        from .training import find_training
+
+        return find_training(self.settings_for(r, lora_alpha, target_modules, variant), self.store, self.eval_settings)
+
+    # ---- figures
+
+    def build_figures(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA") -> dict[str, go.Figure]:
+        """The four charts for these control values, as plain figures (stored runs only)."""
+        from . import plots
+
+        results = [self.result_for(rr, lora_alpha, target_modules, variant) for rr in self.ranks]
+        chosen = results[self.ranks.index(int(r))]
+
+        def metric(res, split, name):
+            return None if res is None else plots._metric(res.metrics, split, name)
+
+        full = self.full_result.metrics if self.full_result is not None else None
+        base_metrics = (full or {}).get("baseline") or next((x.metrics.get("baseline") for x in results if x is not None), None)
+        refs = {}
+        if full:
+            refs["full FT (MC acc)"] = full["test"]["mc_accuracy"]
+        if base_metrics:
+            refs["base model (MC acc)"] = base_metrics["test"]["mc_accuracy"]
+        label = f"{variant}, {target_modules}, lora_alpha={lora_alpha}"
+        acc = plots.rank_accuracy_figure(
+            self.ranks,
+            {"test MC acc": [metric(x, "test", "mc_accuracy") for x in results], "test F1": [metric(x, "test", "f1") for x in results], "test EM": [metric(x, "test", "exact_match") for x in results]},
+            chosen_r=int(r),
+            references=refs,
+            title=f"Held-out accuracy vs rank ({label})",
+        )
+        fg = [None if x is None else x.metrics["forgetting"] for x in results]
+        forget = plots.rank_forgetting_figure(self.ranks, [None if f is None else f["control_drop"] for f in fg], [None if f is None else f["perplexity_change"] for f in fg], chosen_r=int(r), full=(full or {}).get("forgetting"))
+        histories = {}
+        if chosen is not None:
+            histories[f"r={r} ({label})"] = chosen.details.get("loss_history", [])
+        if self.full_result is not None:
+            histories["full fine-tuning"] = self.full_result.details.get("loss_history", [])
+        loss = plots.loss_curves_figure(histories, title="Training loss of the chosen run" if chosen is not None else f"r={r}, {label}: not trained yet — press Train", colors={"full fine-tuning": plots.METHOD_COLORS["full"]})
+        return {
+            "params": plots.rank_params_figure(self.ranks, self.param_counts, int(r), target_modules, self.full_params),
+            "accuracy": acc,
+            "forgetting": forget,
+            "loss": loss,
+        }
+
+    def refresh(self) -> None:
+        v = self.values
+        args = (int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"])
+        for name, fig in self.build_figures(*args).items():
+            _replace_figure(self.figures[name], fig)
+        chosen = self.result_for(*args)
+        if chosen is None:
+            self.train_button.layout.display = None
+            self.progress.layout.display = None
+            self.status.value = "<b>Not trained yet.</b> Press <i>Train</i> (a few minutes on a CPU)."
+        else:
+            self.train_button.layout.display = "none"
+            self.progress.layout.display = "none"
+            tr = chosen.metrics["training"]
+            self.status.value = f"stored run {chosen.key}: {tr['trainable_params']:,} trainable parameters, {tr['seconds']:.0f} s, test MC acc {chosen.metrics['test']['mc_accuracy']:.2f}"
+
+    def is_trained(self) -> bool:
+        """Whether the current control values have a stored run."""
+        v = self.values
+        return self.result_for(int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"]) is not None
+
+    def train_current(self):
+        """Train (or fetch) the current control values' run, moving the progress bar; then redraw.
+
+        Returns the :class:`~lorag_nb.experiments.Result`.
+        """
+        from .models import load_model
+        from .training import run_training
+
+        v = self.values
+        settings = self.settings_for(int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"])
+        self.train_button.disabled = True
+        self.status.value = "training…"
+        try:
+            if self.model is None:
+                self.model, self.tokenizer = load_model(self.base.model, dtype="float32")
+            result = run_training(settings, store=self.store, eval_settings=self.eval_settings, model=self.model, tokenizer=self.tokenizer, callbacks=[_progress_callback(self.progress)])
+        except Exception as err:  # shown in the widget; the notebook keeps running
+            self.status.value = f"<b>training failed:</b> {type(err).__name__}: {err}"
+            raise
+        finally:
+            self.train_button.disabled = False
+        self.refresh()
+        return result
+
+    def widget(self):
+        """Controls, the Train button with its progress bar and status, then the charts two by two."""
+        import ipywidgets as W
+
+        figs = list(self.figures.values())
+        return W.VBox([W.HBox(list(self.controls.values())), W.HBox([self.train_button, self.progress, self.status]), *[W.HBox(figs[i : i + 2]) for i in range(0, len(figs), 2)]])

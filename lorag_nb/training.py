@@ -1,0 +1,1099 @@
+"""One fine-tuning entry point for every method: full fine-tuning, LoRA, DoRA, and the hybrid (RAFT) adapter.
+
+:func:`train` builds the training examples, the model (a copy of the base for full fine-tuning, a
+fresh PEFT wrap for LoRA: :func:`lorag_nb.adapters.wrap`) and runs the Hugging Face
+``transformers.Trainer`` — no hand-written loop. Full fine-tuning and LoRA share every line except
+the model wrapper. :func:`run_training` adds the results store (a rerun or a widget moved back reads
+the stored result), the standard measurements (:func:`lorag_nb.experiments.measure_model`) and
+forgetting against the base model.
+
+Training examples (the prompts are those of :mod:`lorag_nb.prompts`, so train and test prompts match):
+
+- ``"qa"`` (instruction tuning): ``make_prompt(tok, question)`` followed by ``completion(tok, answer)``
+  (the answer and ``<|im_end|>``). Prompt and completion are tokenized separately and concatenated;
+  the labels are -100 on the prompt positions and the token ids on the completion positions.
+- ``"documents"`` (continued pretraining, the "unsupervised fine-tuning" of Ovadia et al. 2023): the raw
+  document text followed by the EOS token; every position is a label.
+- ``"both"``: the union.
+
+Masking is by POSITION, never by token id: SmolLM2's pad id equals its EOS id (2, ``<|im_end|>``), so
+masking every pad-id label would also hide the real end of turn and the model would never learn to
+stop. Batches are padded dynamically to their longest example (right padding, labels padded with
+-100) by ``transformers.DataCollatorForSeq2Seq``.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import EvalSettings, LoraSettings, TrainingSettings, seed_everything
+
+IGNORE_INDEX = -100
+
+# --------------------------------------------------------------------------- shared defaults
+
+#: Evaluation used by notebooks 01 and 02 (and the rank explorer): same keys → shared stored results.
+DEFAULT_MAX_QUESTIONS = 24
+DEFAULT_EVAL = dict(max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
+
+
+def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX_QUESTIONS, **overrides) -> EvalSettings:
+    """The evaluation settings notebooks 01 and 02 share, for a world of ``n_entities`` entities.
+
+    Caps every split at ``max_questions`` questions (the first ones, in entity order), answers with at
+    most 16 new tokens, and measures perplexity on 4 passages of 256 tokens — sized for a 2-core CPU.
+    """
+    kw = dict(DEFAULT_EVAL, n_entities=n_entities, max_questions=max_questions)
+    kw.update(overrides)
+    return EvalSettings(**kw)
+
+
+#: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
+#: Sized for a 2-core CPU: 2 entities = 12 facts × 5 training wordings = 60 examples, 2 epochs of batches
+#: of 4 = 30 optimizer steps (measured: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step,
+#: one thread). On a GPU raise n_entities.
+FULL_FT_DEFAULTS = dict(n_entities=2, train_on="qa", epochs=2.0, learning_rate=5e-5, batch_size=4, max_length=128)
+#: LoRA defaults (notebook 02's parameters cell mirrors these).
+LORA_DEFAULTS = dict(n_entities=2, train_on="qa", epochs=2.0, learning_rate=1e-3, batch_size=4, max_length=128)
+LORA_DEFAULT_ADAPTER = dict(r=8, lora_alpha=16, target_modules="all-linear")
+
+
+def default_full_ft(**overrides) -> TrainingSettings:
+    """Full fine-tuning settings of notebook 01, with ``overrides`` (any ``TrainingSettings`` field).
+
+    Notebook 02 calls this too, so the full fine-tuning it compares LoRA against is the one notebook 01
+    trained (the same settings → the same stored result).
+    """
+    kw = dict(FULL_FT_DEFAULTS)
+    kw.update(overrides)
+    kw["lora"] = None
+    return TrainingSettings(**kw)
+
+
+def default_lora(r: int | None = None, lora_alpha: float | None = None, target_modules: Any = None, use_rslora: bool = False, use_dora: bool = False, **overrides) -> TrainingSettings:
+    """LoRA settings of notebook 02 (rank 8, lora_alpha 16, all linear layers, lr 1e-3), with overrides."""
+    adapter = dict(LORA_DEFAULT_ADAPTER)
+    for k, v in (("r", r), ("lora_alpha", lora_alpha), ("target_modules", target_modules)):
+        if v is not None:
+            adapter[k] = v
+    kw = dict(LORA_DEFAULTS)
+    kw.update(overrides)
+    kw["lora"] = LoraSettings(**adapter, use_rslora=use_rslora, use_dora=use_dora)
+    return TrainingSettings(**kw)
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def qa_example(tokenizer, prompt: str, target: str, max_length: int) -> dict:
+    """Token ids and position-masked labels for one prompt → target pair.
+
+    ``prompt`` and ``target`` are tokenized separately (no special tokens added) and concatenated;
+    labels are -100 on every prompt position and equal the ids on the target positions (so the
+    end-of-turn token in ``target`` is learned). If the pair exceeds ``max_length`` tokens the prompt
+    loses tokens from its start; the target is kept whole (cut only if it alone is longer).
+
+    Returns:
+        ``{"input_ids", "attention_mask", "labels"}``, lists of equal length ≤ ``max_length``.
+    """
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    c = tokenizer(target, add_special_tokens=False)["input_ids"][:max_length]
+    room = max_length - len(c)
+    p = p[len(p) - room :] if room > 0 else []
+    ids = p + c
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE_INDEX] * len(p) + c}
+
+
+def document_example(tokenizer, text: str, max_length: int) -> dict:
+    """One continued-pretraining example: the text then the EOS token, every position a label (cut at ``max_length``)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1] + [tokenizer.eos_token_id]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(ids)}
+
+
+def select_qa(qas: Sequence, paraphrases: int | None, seed: int) -> list:
+    """Keep ``paraphrases`` wordings per fact (chosen with ``seed``), or all if None; order kept."""
+    if paraphrases is None:
+        return list(qas)
+    by_fact: dict[tuple, list] = {}
+    for q in qas:
+        by_fact.setdefault((q.entity_id, q.relation), []).append(q)
+    rng = random.Random(seed)
+    keep = set()
+    for fact in sorted(by_fact, key=str):
+        group = by_fact[fact]
+        keep.update(id(q) for q in rng.sample(group, min(paraphrases, len(group))))
+    return [q for q in qas if id(q) in keep]
+
+
+def build_examples(tokenizer, ks, settings: TrainingSettings) -> list[dict]:
+    """The tokenized training set for ``settings`` (see module docstring for the example formats).
+
+    Applies ``paraphrases`` (wordings kept per fact), then shuffles with ``settings.seed`` and keeps
+    the first ``max_examples`` — so a smaller ``max_examples`` gives a subset of a larger one (nested
+    data-efficiency curves).
+
+    Raises:
+        ValueError: no example to train on.
+    """
+    from .prompts import completion, make_prompt
+
+    examples = []
+    if settings.train_on in ("documents", "both"):
+        examples += [document_example(tokenizer, d.text, settings.max_length) for d in ks.documents]
+    if settings.train_on in ("qa", "both"):
+        for q in select_qa(ks.train_qa, settings.paraphrases, settings.seed):
+            examples.append(qa_example(tokenizer, make_prompt(tokenizer, q.question), completion(tokenizer, q.answer), settings.max_length))
+    random.Random(settings.seed).shuffle(examples)
+    if settings.max_examples is not None:
+        examples = examples[: settings.max_examples]
+    if not examples:
+        raise ValueError(f"no training examples for train_on={settings.train_on!r} with n_entities={settings.n_entities}")
+    return examples
+
+
+def make_collator(tokenizer):
+    """Dynamic padding to the longest example of each batch: right padding, labels padded with -100.
+
+    ``transformers.DataCollatorForSeq2Seq`` on a right-padding copy of ``tokenizer`` (the caller's
+    tokenizer keeps its left padding for generation).
+    """
+    from transformers import DataCollatorForSeq2Seq
+
+    right = copy.deepcopy(tokenizer)
+    right.padding_side = "right"
+    return DataCollatorForSeq2Seq(right, padding="longest", label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+class PeakMemory:
+    """Peak memory of a block of code, in bytes.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (tensors only).
+    Linux CPU: the process's peak resident set size (``VmHWM`` in ``/proc/self/status``), reset at
+    entry by writing 5 to ``/proc/self/clear_refs``; it includes everything the process holds (the
+    base model, Python, the tokenizer), not only training. Elsewhere: ``resource.getrusage``
+    ``ru_maxrss`` (the process's lifetime peak RSS; it cannot be reset). ``before`` is the memory in
+    use at entry (CUDA allocated / RSS), so ``peak - before`` is what the block added.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.kind = "cuda_max_allocated" if device.startswith("cuda") else "rss_peak"
+        self.peak = 0
+        self.before = 0
+
+    def __enter__(self):
+        if self.kind == "cuda_max_allocated":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+            self.before = int(torch.cuda.memory_allocated())
+        else:
+            self.before = _rss_now()
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+                self.kind = "rss_peak"
+            except OSError:
+                self.kind = "rss_peak_lifetime"
+        return self
+
+    def __exit__(self, *exc):
+        if self.kind == "cuda_max_allocated":
+            import torch
+
+            self.peak = int(torch.cuda.max_memory_allocated())
+        else:
+            self.peak = _rss_peak()
+        return False
+
+
+def _rss_now() -> int:
+    """Current resident set size in bytes (0 if unknown)."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:  # pragma: no cover - psutil comes with jupyter
+        return 0
+
+
+def _rss_peak() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; training stopped and nothing was saved."""
+
+
+def _non_finite_callback():
+    from transformers import TrainerCallback
+
+    class StopOnNonFiniteLoss(TrainerCallback):
+        """Raise :class:`TrainingDivergedError` at the first logged loss that is NaN or ±inf."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"training loss is {loss} at step {state.global_step} (learning_rate={args.learning_rate}); "
+                    "training stopped and nothing was saved. Lower the learning rate (or lora_alpha) and retry."
+                )
+
+    return StopOnNonFiniteLoss()
+
+
+def _tqdm_callback():
+    """A tqdm bar over optimizer steps showing the last loss (replaces the Trainer's printing of every log)."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class LossBar(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc="train", unit="step")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(1)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return LossBar()
+
+
+# --------------------------------------------------------------------------- train
+
+
+@dataclass
+class TrainOutput:
+    """What one training run produced.
+
+    Attributes:
+        model: the trained model (a ``PeftModel`` for LoRA), in eval mode.
+        tokenizer: its tokenizer (left padding, for generation).
+        loss_history: training loss at every optimizer step (mean over the step's label tokens).
+        seconds: wall time of ``Trainer.train()`` (s).
+        tokens: non-padding input tokens processed (the sum of the attention masks; prompt tokens
+            included, padding excluded), counted by the Trainer (``include_num_input_tokens_seen="non_padding"``).
+        tokens_per_second: ``tokens / seconds``.
+        steps: optimizer steps.
+        peak_memory_bytes: see :class:`PeakMemory`; ``memory_kind`` says which measure.
+        trainable_params, total_params: parameter counts of the trained model.
+        artifact_bytes: size on disk of what the method saves: the adapter folder for LoRA, the
+            safetensors checkpoint for full fine-tuning (bytes).
+        artifact_path: where it is, or None if it was only written to measure its size.
+        n_examples: training examples (before epochs).
+        device: ``"cpu"`` or ``"cuda"``…
+        extra: ``cpu_seconds`` (process CPU time of training, all threads, s), ``threads`` (torch
+            intra-op threads): on a shared machine CPU seconds show the cost better than wall time;
+            ``memory_before_bytes`` (memory in use when training started, same measure as the peak).
+    """
+
+    model: Any
+    tokenizer: Any
+    loss_history: list[float]
+    seconds: float
+    tokens: int
+    tokens_per_second: float
+    steps: int
+    peak_memory_bytes: int
+    memory_kind: str
+    trainable_params: int
+    total_params: int
+    artifact_bytes: int
+    artifact_path: str | None
+    n_examples: int
+    device: str
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The numbers, without model and tokenizer (JSON-able)."""
+        return {
+            "loss_first": self.loss_history[0] if self.loss_history else None,
+            "loss_last": self.loss_history[-1] if self.loss_history else None,
+            "loss_last_epoch": _tail_mean(self.loss_history, self.extra.get("steps_per_epoch", 1)),
+            "seconds": self.seconds,
+            "tokens": self.tokens,
+            "tokens_per_second": self.tokens_per_second,
+            "seconds_per_step": self.seconds / self.steps if self.steps else None,
+            "steps": self.steps,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_kind": self.memory_kind,
+            "trainable_params": self.trainable_params,
+            "total_params": self.total_params,
+            "trainable_fraction": self.trainable_params / self.total_params if self.total_params else None,
+            "artifact_bytes": self.artifact_bytes,
+            "n_examples": self.n_examples,
+            "device": self.device,
+            **self.extra,
+        }
+
+
+def _training_arguments(settings: TrainingSettings, output_dir: str, device: str, progress: bool):
+    import dataclasses as _dc
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in _dc.fields(TrainingArguments)}
+    # transformers 5 takes the warm-up fraction as a float warmup_steps; 4.x has warmup_ratio
+    warmup = {"warmup_ratio": settings.warmup_ratio} if "warmup_ratio" in fields else {"warmup_steps": settings.warmup_ratio}
+    cuda = device.startswith("cuda")
+    bf16 = False
+    if cuda:
+        import torch
+
+        bf16 = torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="linear",
+        **warmup,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the callback, not be averaged away
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=not cuda,
+        bf16=bf16,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=True,  # our own bar (_tqdm_callback) when progress=True
+    )
+
+
+def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: str | Path | None = None, progress: bool = False, callbacks: Sequence | None = None, ks=None, examples: list[dict] | None = None) -> TrainOutput:
+    """Fine-tune with ``transformers.Trainer``: full fine-tuning if ``settings.lora`` is None, else LoRA.
+
+    Args:
+        settings: what to train on and how (see :class:`~lorag_nb.config.TrainingSettings`).
+        model, tokenizer: the base model to start from (never modified: full fine-tuning trains a deep
+            copy, LoRA wraps a fresh copy); loaded with ``load_model(settings.model, dtype="float32")``
+            if None (fp32 weights; bf16 autocast on CUDA).
+        output_dir: where to keep the artifact (LoRA: the adapter folder in PEFT format; full
+            fine-tuning: the model and tokenizer, safetensors). If None the artifact is written to a
+            temporary folder only to measure its size, then deleted.
+        progress: show a tqdm bar over optimizer steps with the current loss.
+        callbacks: extra ``transformers.TrainerCallback`` objects (e.g. a widget progress bar).
+        ks: a loaded :class:`~lorag_nb.knowledge.KnowledgeSet` (default ``load_knowledge(settings.n_entities)``).
+        examples: ready training examples (``{"input_ids", "attention_mask", "labels"}`` lists, e.g. from
+            :func:`qa_example`), replacing :func:`build_examples` (the hybrid/RAFT runs use this).
+
+    Returns:
+        :class:`TrainOutput`: loss per step, wall time (s), tokens/s over non-padding input tokens,
+        peak memory (bytes), trainable/total parameters, artifact size (bytes), the trained model.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite (training stops at that step).
+        ValueError: settings that cannot train (no examples, a LoRA target module that matches nothing,
+            ``context="raft"``, which :mod:`lorag_nb.hybrid` builds examples for).
+    """
+    from transformers import PrinterCallback, ProgressCallback, Trainer
+
+    from .adapters import save_adapter, wrap
+    from .knowledge import load_knowledge
+    from .models import count_parameters, load_model
+
+    if settings.context != "closed_book" and examples is None:
+        raise ValueError(f"context={settings.context!r}: build the RAFT examples with lorag_nb.hybrid and pass them as examples=; train() alone builds 'closed_book' examples")
+    seed_everything(settings.seed)
+    if model is None:
+        model, tokenizer = load_model(settings.model, dtype="float32")
+    elif tokenizer is None:
+        raise ValueError("pass the tokenizer together with the model")
+    if examples is None:
+        ks = ks if ks is not None else load_knowledge(n_entities=settings.n_entities)
+        examples = build_examples(tokenizer, ks, settings)
+    elif not examples:
+        raise ValueError("examples is empty: nothing to train on")
+    device = str(next(model.parameters()).device.type)
+
+    seed_everything(settings.seed)
+    if settings.lora is None:
+        trained = copy.deepcopy(model)
+        for p in trained.parameters():
+            p.requires_grad_(True)
+    else:
+        trained = wrap(model, settings.lora)
+    trainable, total = count_parameters(trained)
+    trained.config.use_cache = False
+
+    scratch = Path(tempfile.mkdtemp(prefix="lorag-train-"))
+    try:
+        args = _training_arguments(settings, str(scratch / "trainer"), device, progress)
+        trainer = Trainer(
+            model=trained,
+            args=args,
+            train_dataset=examples,
+            data_collator=make_collator(tokenizer),
+            callbacks=[_non_finite_callback(), *([_tqdm_callback()] if progress else []), *(callbacks or [])],
+        )
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict (one per step)
+        trainer.remove_callback(ProgressCallback)
+        with PeakMemory(device) as mem:
+            t0, c0 = time.perf_counter(), time.process_time()
+            trainer.train()
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+        tokens = int(trainer.state.num_input_tokens_seen)
+        steps = int(trainer.state.global_step)
+        trained.config.use_cache = True
+        trained.eval()
+
+        if output_dir is not None:
+            target = Path(output_dir)
+        else:
+            target = scratch / "artifact"
+        if settings.lora is not None:
+            artifact_bytes = save_adapter(trained, target)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            trained.save_pretrained(str(target), safe_serialization=True)
+            artifact_bytes = sum(f.stat().st_size for f in target.glob("*.safetensors"))
+            if output_dir is not None:
+                tokenizer.save_pretrained(str(target))
+        del trainer
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return TrainOutput(
+        model=trained,
+        tokenizer=tokenizer,
+        loss_history=losses,
+        seconds=seconds,
+        tokens=tokens,
+        tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
+        steps=steps,
+        peak_memory_bytes=mem.peak,
+        memory_kind=mem.kind,
+        trainable_params=trainable,
+        total_params=total,
+        artifact_bytes=artifact_bytes,
+        artifact_path=str(output_dir) if output_dir is not None else None,
+        n_examples=len(examples),
+        device=device,
+        extra={"cpu_seconds": cpu_seconds, "threads": _threads(), "memory_before_bytes": mem.before,
+               "steps_per_epoch": math.ceil(len(examples) / (settings.batch_size * settings.gradient_accumulation_steps))},
+    )
+
+
+def _tail_mean(values: Sequence[float], k: int) -> float | None:
+    """Mean of the last ``k`` values (all if fewer); None if empty."""
+    tail = list(values)[-max(1, int(k)):]
+    return sum(tail) / len(tail) if tail else None
+
+
+def final_loss(result) -> float | None:
+    """Mean training loss over the last epoch of a stored run (the last ``ceil(examples / (batch ×
+    accumulation))`` optimizer steps, or all steps of a shorter run).
+
+    The loss of the single last step depends on which 4 examples that batch held; the last epoch's
+    mean sees every example once, so runs compare fairly.
+    """
+    tr = result.metrics["training"]
+    st = result.settings["training"]
+    per_epoch = math.ceil(tr["n_examples"] / (st["batch_size"] * st.get("gradient_accumulation_steps", 1)))
+    return _tail_mean(result.details.get("loss_history", []), per_epoch)
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+# --------------------------------------------------------------------------- stored runs
+
+CHECKPOINT_DIRNAME = "checkpoint"
+
+
+def _canonical(value):
+    """Integral floats become ints (lora_alpha=16.0 and 16, epochs=2.0 and 2 are the same run)."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _store_settings(settings: TrainingSettings, eval_settings: EvalSettings, oracle: bool = False) -> dict:
+    return _canonical({"training": settings.to_dict(), "eval": eval_settings.to_dict(), "oracle": bool(oracle)})
+
+
+def _resolve_eval(settings: TrainingSettings, eval_settings: EvalSettings | None) -> EvalSettings:
+    return eval_settings if eval_settings is not None else default_eval(settings.n_entities)
+
+
+def training_key(settings: TrainingSettings, eval_settings: EvalSettings | None = None, oracle: bool = False) -> str:
+    """The results-store key of ``run_training(settings, eval_settings=..., oracle=...)``."""
+    from .experiments import settings_key
+
+    return settings_key("train", _store_settings(settings, _resolve_eval(settings, eval_settings), oracle))
+
+
+def find_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, oracle: bool = False):
+    """The stored :class:`~lorag_nb.experiments.Result` of this run, or None (never trains; < 10 ms)."""
+    from .experiments import ResultsStore
+
+    store = store or ResultsStore()
+    return store.get("train", training_key(settings, eval_settings, oracle))
+
+
+def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, force: bool = False, progress: bool = False, keep_checkpoint: bool = False, model=None, tokenizer=None, callbacks: Sequence | None = None, oracle: bool = False):
+    """Train, measure and store one run; a stored run with the same settings is returned without training.
+
+    Args:
+        settings: the run (full fine-tuning if ``settings.lora`` is None).
+        store: :class:`~lorag_nb.experiments.ResultsStore` (default: ``$LORAG_NB_RESULTS`` or the cache).
+        eval_settings: what to measure (default :func:`default_eval` for ``settings.n_entities``). The
+            baseline (base model, same evaluation) comes from the store or is measured once and stored.
+        force: retrain even if stored.
+        progress: tqdm bars.
+        keep_checkpoint: full fine-tuning only — keep the fine-tuned model (≈540 MB) in the store's
+            artifact folder so :func:`load_trained` can reload it. By default only its size is
+            recorded. LoRA adapters (a few MB) are always kept. A stored run without a kept checkpoint
+            is retrained when ``keep_checkpoint=True``.
+        model, tokenizer: a loaded base model to reuse (must be ``settings.model``, fp32); loaded if None.
+        callbacks: extra ``TrainerCallback`` objects.
+        oracle: also measure the trained model with the gold document in its prompt (does fine-tuning
+            change how it reads a context? used by the hybrid notebook). Off by default: it doubles
+            the evaluation time. Part of the stored key.
+
+    The trained model is measured as deployed: a LoRA/DoRA adapter is merged into W0 first
+    (``merge_and_unload``; same logits within 1e-4, see :func:`lorag_nb.adapters.merge_check`), after
+    the adapter has been saved. Unmerged DoRA recomputes weight norms at every generated token and
+    would make evaluation several times slower.
+
+    Returns:
+        :class:`~lorag_nb.experiments.Result` of kind ``"train"``. ``metrics``: ``method``,
+        ``training`` (:meth:`TrainOutput.summary`: loss_first/loss_last/loss_last_epoch, seconds, tokens_per_second,
+        peak_memory_bytes, trainable_params, total_params, artifact_bytes, …), the measurements of
+        :func:`~lorag_nb.experiments.measure_model` (``test``, ``oracle``, ``revised``,
+        ``control_accuracy``, ``perplexity`` …), ``revised_stale`` (fraction of revised-facts questions
+        answered with the OLD value: knowledge frozen by training), ``baseline`` (the same measurements of the base
+        model: test/revised/oracle metrics, control_accuracy, perplexity), ``forgetting``
+        (``control_drop``, ``perplexity_change``; :func:`lorag_nb.evaluation.forgetting`).
+        ``details``: ``loss_history``, per-question ``rows``, ``artifact`` (folder name or None).
+
+    Raises:
+        TrainingDivergedError: NaN/inf loss; nothing is stored and no artifact is left behind.
+    """
+    from .experiments import BaselineSettings, ResultsStore, measure_model, run_baseline
+    from .evaluation import forgetting
+    from .knowledge import load_knowledge
+    from .models import load_model
+
+    store = store or ResultsStore()
+    ev = _resolve_eval(settings, eval_settings)
+    store_settings = _store_settings(settings, ev, oracle)
+    if keep_checkpoint and settings.lora is None and not force:
+        hit = find_training(settings, store, ev, oracle)
+        if hit is not None and not (store.artifact_dir("train", hit.key) / CHECKPOINT_DIRNAME).is_dir():
+            force = True
+
+    def compute(artifact_dir: Path):
+        nonlocal model, tokenizer
+        if model is None:
+            model, tokenizer = load_model(settings.model, dtype="float32")
+        ks = load_knowledge(n_entities=settings.n_entities)
+        ks_eval = ks if ev.n_entities == settings.n_entities else load_knowledge(n_entities=ev.n_entities)
+        if settings.lora is not None:
+            out_dir, artifact = artifact_dir / ADAPTER_DIR, ADAPTER_DIR
+        elif keep_checkpoint:
+            out_dir, artifact = artifact_dir / CHECKPOINT_DIRNAME, CHECKPOINT_DIRNAME
+        else:
+            out_dir, artifact = None, None
+        created = not artifact_dir.exists()
+        try:
+            out = train(settings, model=model, tokenizer=tokenizer, output_dir=out_dir, progress=progress, callbacks=callbacks, ks=ks)
+            # the base model is untouched by train(); measured after training so a diverged run stores nothing
+            baseline = run_baseline(BaselineSettings(model=settings.model, eval=ev), store=store, model=model, tokenizer=tokenizer)
+            seed_everything(settings.seed)
+            measured = out.model.merge_and_unload() if settings.lora is not None else out.model
+            measured.eval()
+            metrics, rows = measure_model(measured, out.tokenizer, ks_eval, ev, oracle=oracle)
+            del measured
+        except BaseException:
+            if created:
+                shutil.rmtree(artifact_dir, ignore_errors=True)
+            raise
+        base = baseline.metrics
+        if "revised" in rows:
+            metrics["revised_stale"] = stale_rate(rows["revised"], ks_eval.revised_test_qa)
+        metrics = {
+            "method": settings.method,
+            "training": out.summary(),
+            **metrics,
+            "baseline": {k: base[k] for k in ("test", "oracle", "revised", "control_accuracy", "perplexity") if k in base},
+            "baseline_key": baseline.key,
+            "forgetting": forgetting(base, metrics),
+        }
+        details = {"loss_history": out.loss_history, "rows": rows, "artifact": artifact}
+        del out
+        gc.collect()
+        return metrics, details
+
+    return store.cached("train", store_settings, compute, force=force)
+
+
+ADAPTER_DIR = "adapter"
+
+
+def settings_of(result) -> tuple[TrainingSettings, EvalSettings]:
+    """The ``(TrainingSettings, EvalSettings)`` a stored training result was made with."""
+    tr = dict(result.settings["training"])
+    if tr.get("lora") is not None:
+        tr["lora"] = LoraSettings(**tr["lora"])
+    return TrainingSettings(**tr), EvalSettings(**result.settings["eval"])
+
+
+def load_trained(result, store=None, device: str | None = None):
+    """Reload the model a stored training run produced: ``(model, tokenizer)``, eval mode.
+
+    LoRA: the base model plus the saved adapter (``PeftModel.from_pretrained``); full fine-tuning:
+    the kept checkpoint.
+
+    Raises:
+        FileNotFoundError: the artifact is missing (full fine-tuning run without ``keep_checkpoint``,
+            or a store folder that was cleaned); the message says how to recreate it.
+    """
+    from .adapters import load_adapter
+    from .experiments import ResultsStore
+    from .models import load_model
+
+    store = store or ResultsStore()
+    settings, _ = settings_of(result)
+    folder = store.artifact_dir(result.kind, result.key)
+    if settings.lora is not None:
+        adapter = folder / ADAPTER_DIR
+        if not (adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"adapter of run {result.key} not found in {adapter}; rerun run_training(settings, force=True)")
+        base, tok = load_model(settings.model, device=device)
+        return load_adapter(base, adapter, copy_base=False), tok
+    ckpt = folder / CHECKPOINT_DIRNAME
+    if not (ckpt / "config.json").is_file():
+        raise FileNotFoundError(
+            f"full fine-tuning run {result.key} kept no checkpoint ({ckpt} missing); "
+            "rerun run_training(settings, keep_checkpoint=True) to keep it (≈540 MB)"
+        )
+    return load_model(str(ckpt), device=device)
+
+
+# --------------------------------------------------------------------------- tables and findings for notebooks
+
+
+def stale_rate(rows: Sequence[dict], revised_qas: Sequence) -> float | None:
+    """Fraction of revised-facts questions whose answer contains the OLD (pre-revision) value.
+
+    ``rows`` are :func:`~lorag_nb.evaluation.evaluate_qa` rows in the order of ``revised_qas``
+    (as :func:`~lorag_nb.experiments.measure_model` makes them). None when there are none.
+    """
+    from .evaluation import gold_contained
+
+    by_id = {q.id: q for q in revised_qas}
+    hits = [gold_contained(r["prediction"], by_id[r["id"]].old_answer) for r in rows if r["id"] in by_id and by_id[r["id"]].old_answer]
+    return sum(hits) / len(hits) if hits else None
+
+
+def parameter_breakdown(model) -> "Any":
+    """Parameters of ``model`` by role: a pandas DataFrame (part, parameters, share of total).
+
+    Parts: token embeddings (tied with the output head when the model ties them), attention
+    projections (q, k, v, o), MLP projections (gate, up, down), normalization weights, other.
+    Tied weights are counted once, as ``model.parameters()`` does.
+    """
+    import pandas as pd
+
+    parts: dict[str, int] = {}
+    seen = set()
+    for name, p in model.named_parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if "embed" in name or "lm_head" in name:
+            part = "token embeddings (shared with the output head)" if getattr(model.config, "tie_word_embeddings", False) else ("token embeddings" if "embed" in name else "output head")
+        elif any(k in name for k in ("q_proj", "k_proj", "v_proj", "o_proj")):
+            part = "attention projections (q, k, v, o)"
+        elif any(k in name for k in ("gate_proj", "up_proj", "down_proj")):
+            part = "MLP projections (gate, up, down)"
+        elif "norm" in name:
+            part = "normalization weights"
+        else:
+            part = "other"
+        parts[part] = parts.get(part, 0) + p.numel()
+    total = sum(parts.values())
+    rows = [{"part": k, "parameters": v, "share": v / total} for k, v in parts.items()]
+    rows.append({"part": "total", "parameters": total, "share": 1.0})
+    return pd.DataFrame(rows).set_index("part")
+
+
+def example_preview(tokenizer, settings: TrainingSettings, n: int = 4) -> "Any":
+    """The first ``n`` training examples of ``settings``: visible text, the tokens trained on, counts.
+
+    Columns: ``end of input`` (the last 60 characters of the decoded input), ``label tokens``
+    (decoded tokens whose label is not -100: the loss is computed on these only), ``tokens``,
+    ``label count``. Shows that the prompt is masked and the end-of-turn token is learned.
+    """
+    import pandas as pd
+
+    from .knowledge import load_knowledge
+
+    ks = load_knowledge(n_entities=settings.n_entities)
+    rows = []
+    for ex in build_examples(tokenizer, ks, settings)[:n]:
+        learned = [i for i, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE_INDEX]
+        text = tokenizer.decode(ex["input_ids"])
+        rows.append({"end of input": "…" + text[-60:].replace("\n", "⏎"), "label tokens": tokenizer.decode(learned).replace("\n", "⏎")[:80], "tokens": len(ex["input_ids"]), "label count": len(learned)})
+    return pd.DataFrame(rows)
+
+
+def _m(metrics: dict, split: str, name: str):
+    return (metrics.get(split) or {}).get(name)
+
+
+def comparison_table(runs: dict, pretty: bool = False) -> "Any":
+    """One row per run (label → :class:`Result` or a metrics dict), training cost and measurements.
+
+    Columns: method, trainable params, train s, s/step, tokens/s, peak memory MiB, memory added MiB
+    (peak minus the memory in use when training started), artifact MiB, last-epoch loss (mean
+    training loss over the last epoch, :func:`final_loss`), test EM, test F1, test MC acc, revised MC acc, revised stale (answers the old value),
+    control acc, control drop, perplexity, perplexity change. A base-model entry (no ``training``)
+    has empty cost columns. ``pretty=True`` returns strings (thousands separators, 3 decimals, blanks
+    for missing values) and puts runs in columns, for display.
+    """
+    import pandas as pd
+
+    rows = []
+    for label, r in runs.items():
+        m = r.metrics if hasattr(r, "metrics") else r
+        tr = m.get("training") or {}
+        fg = m.get("forgetting") or {}
+        rows.append(
+            {
+                "run": label,
+                "method": m.get("method", "base"),
+                "trainable params": tr.get("trainable_params"),
+                "train s": tr.get("seconds"),
+                "s/step": tr.get("seconds_per_step"),
+                "tokens/s": tr.get("tokens_per_second"),
+                "peak memory MiB": tr["peak_memory_bytes"] / 2**20 if tr else None,
+                "memory added MiB": (tr["peak_memory_bytes"] - tr.get("memory_before_bytes", 0)) / 2**20 if tr else None,
+                "artifact MiB": tr["artifact_bytes"] / 2**20 if tr else None,
+                "last-epoch loss": final_loss(r) if hasattr(r, "details") and tr else None,
+                "test EM": _m(m, "test", "exact_match"),
+                "test F1": _m(m, "test", "f1"),
+                "test MC acc": _m(m, "test", "mc_accuracy"),
+                "revised MC acc": _m(m, "revised", "mc_accuracy"),
+                "revised stale": m.get("revised_stale"),
+                "control acc": m.get("control_accuracy"),
+                "control drop": fg.get("control_drop"),
+                "perplexity": m.get("perplexity"),
+                "perplexity change": fg.get("perplexity_change"),
+            }
+        )
+    df = pd.DataFrame(rows).set_index("run")
+    if not pretty:
+        return df
+
+    def fmt(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, str):
+            return v
+        if float(v).is_integer() and abs(v) >= 1000:
+            return f"{int(v):,}"
+        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+
+    return df.T.apply(lambda col: col.map(fmt))
+
+
+def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
+    """Question, gold answer, the base model's answer and the trained model's answer (first ``n`` of
+    ``split``: ``"test"``, ``"revised"`` or ``"control"``), with whether each is right (exact match;
+    gold contained for the control set, whose gold answers are scored leniently)."""
+    import pandas as pd
+
+    from .experiments import ResultsStore
+
+    store = store or ResultsStore()
+    base = store.get("baseline", result.metrics.get("baseline_key", "")) if result.metrics.get("baseline_key") else None
+    base_rows = {r["id"]: r for r in (base.details.get(split, []) if base else [])}
+    score = "contains" if split == "control" else "em"
+    rows = []
+    for r in result.details["rows"].get(split, [])[:n]:
+        b = base_rows.get(r["id"], {})
+        rows.append({"question": r["question"], "gold": r["gold"], "base model": b.get("prediction"), "base right": bool(b.get(score)), "trained": r["prediction"], "trained right": bool(r[score])})
+    return pd.DataFrame(rows)
+
+
+def sweep(runs: dict, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, progress: bool = False) -> dict:
+    """:func:`run_training` for each ``label → TrainingSettings`` (stored runs are read, not retrained).
+
+    Returns ``label → Result`` in the same order. One base model is loaded once and reused.
+    """
+    from .models import load_model
+
+    out = {}
+    for label, settings in runs.items():
+        if model is None and find_training(settings, store, eval_settings) is None:
+            model, tokenizer = load_model(settings.model, dtype="float32")
+        out[label] = run_training(settings, store=store, eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, str]]:
+    """Up to ``n`` control questions the base model got right and the trained model got wrong:
+    ``(question, base answer, trained answer)``."""
+    from .experiments import ResultsStore
+
+    store = store or ResultsStore()
+    key = result.metrics.get("baseline_key")
+    base = store.get("baseline", key) if key else None
+    if base is None:
+        return []
+    before = {r["id"]: r for r in base.details.get("control", [])}
+    out = []
+    for r in result.details["rows"].get("control", []):
+        b = before.get(r["id"])
+        if b and b["contains"] and not r["contains"]:
+            out.append((r["question"], b["prediction"], r["prediction"]))
+    return out[:n]
+
+
+def full_ft_findings(result, store=None) -> str:
+    """A Markdown paragraph stating what notebook 01 measured (numbers from ``result``, wording from thresholds)."""
+    m, b, tr, fg = result.metrics, result.metrics["baseline"], result.metrics["training"], result.metrics["forgetting"]
+    em0, em1 = b["test"]["exact_match"], m["test"]["exact_match"]
+    mc0, mc1 = b["test"]["mc_accuracy"], m["test"]["mc_accuracy"]
+    learned = "learned the facts in a form that carries over to wordings it never saw" if em1 - em0 >= 0.3 else (
+        "learned some facts, but held-out wordings are answered much less reliably than training wordings would suggest" if em1 - em0 >= 0.05 else "did not learn the facts in a usable form for new wordings")
+    forgot = fg["control_drop"]
+    forgot_text = ("lost general knowledge" if forgot > 0.05 else "kept its general knowledge (within the noise of a small control set)" if forgot > -0.05 else "answered the control set better than before")
+    ppl = fg["perplexity_change"]
+    stale = m.get("revised_stale")
+    lines = [
+        f"- **Cost.** All {tr['trainable_params']:,} parameters were updated for {tr['steps']} steps in {tr['seconds']:.0f} s "
+        f"({tr['tokens_per_second']:.0f} tokens/s on {tr['device']}, peak memory {tr['peak_memory_bytes'] / 2**30:.2f} GiB). "
+        f"The result is a full copy of the model: {tr['artifact_bytes'] / 2**20:.0f} MiB on disk per fine-tuned version.",
+        f"- **Knowledge.** On held-out wordings of the trained facts, exact match went from {_pct(em0)} to {_pct(em1)} and "
+        f"multiple-choice accuracy from {_pct(mc0)} to {_pct(mc1)} (chance 25%): the model {learned}.",
+        f"- **Forgetting.** Control-set accuracy went from {_pct(b['control_accuracy'])} to {_pct(m['control_accuracy'])}: the model {forgot_text}. "
+        f"Perplexity on Python's documentation changed by {100 * ppl:+.1f}% ({b['perplexity']:.2f} → {m['perplexity']:.2f}).",
+    ]
+    examples = forgotten_examples(result, store)
+    if examples:
+        lines[-1] += " For example: " + "; ".join(f"*{q}* — before “{a}”, after “{t}”" for q, a, t in examples) + "."
+    if forgot > 0.2 and abs(ppl) < 0.05:
+        lines[-1] += (" Perplexity on real text barely moved while answers to general questions collapsed: the damage is in how the"
+                      " model answers questions in the trained chat format (short answers, often borrowed from the new facts), not in its"
+                      " language modelling — a perplexity check alone would have missed it.")
+    if stale is not None:
+        n_rev = (m.get("revised") or {}).get("n", 0)
+        if stale >= 0.5:
+            verdict = "the fine-tuned model keeps stating what it was trained on; changing a fact means training again"
+        else:
+            verdict = "too few revised facts were learned here to show whether trained knowledge goes stale"
+        lines.append(f"- **Frozen knowledge.** Of {n_rev} questions about facts revised after training, {_pct(stale)} were answered with the old, trained value "
+                     f"(multiple-choice accuracy on the new value: {_pct(_m(m, 'revised', 'mc_accuracy'))}): {verdict}.")
+    return "\n".join(lines)
+
+
+def parameter_sentence(model) -> str:
+    """Markdown: how many numbers full fine-tuning trains in ``model`` and the memory that implies.
+
+    AdamW keeps, per trained parameter, the weight, its gradient and two moment estimates (4 numbers);
+    the sentence gives that floor in GiB for the model's dtype (activations come on top).
+    """
+    from .models import count_parameters
+
+    _, total = count_parameters(model)
+    p = next(model.parameters())
+    nbytes = total * p.element_size()
+    return (
+        f"Full fine-tuning trains **all {total:,} parameters** ({nbytes / 2**20:.0f} MiB as {str(p.dtype).replace('torch.', '')}). "
+        f"With AdamW each trained number carries a gradient and two moment estimates, so training holds at least "
+        f"4 × {nbytes / 2**20:.0f} MiB ≈ **{4 * nbytes / 2**30:.2f} GiB** before activations — and every fine-tuned "
+        f"version is saved as a new {nbytes / 2**20:.0f} MiB checkpoint."
+    )
+
+
+def sweep_series(results: dict) -> tuple[list, list, list]:
+    """``(xs, last-epoch losses, held-out MC accuracies)`` of ``x → Result`` (sorted by x), for sweep charts."""
+    xs = sorted(results)
+    return xs, [final_loss(results[x]) for x in xs], [results[x].metrics["test"]["mc_accuracy"] for x in xs]
+
+
+def _n_test(result) -> int:
+    return int(result.metrics["test"].get("n") or 1)
+
+
+def _close(a: float, b: float, n: int) -> bool:
+    """Within one question of each other (differences below that are noise on n questions)."""
+    return abs(a - b) <= 1.0 / n + 1e-9
+
+
+def _forgetting_verdict(lora_fg: dict, full_fg: dict, n_control: int) -> str:
+    """Compare two forgetting measurements; a control difference of one question or less, or a
+    perplexity difference under 0.5 percentage points, counts as a tie."""
+
+    def cmp(a, b, tol):
+        return 0 if abs(a - b) <= tol else (-1 if a < b else 1)
+
+    c = cmp(lora_fg["control_drop"], full_fg["control_drop"], 1.0 / n_control + 1e-9)
+    p = cmp(lora_fg["perplexity_change"], full_fg["perplexity_change"], 0.005)
+    if c == p == 0:
+        return "The two forgot about equally (within one control question and 0.5 points of perplexity)."
+    if c <= 0 and p <= 0:
+        return "LoRA forgot less."
+    if c >= 0 and p >= 0:
+        return "LoRA forgot more than full fine-tuning here."
+    return "The two forgetting measures disagree on which forgot more."
+
+
+def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None) -> str:
+    """Markdown bullets stating what notebook 02 measured; numbers from the stored results, wording
+    from comparisons that treat a difference of one question or less as a tie.
+
+    Args:
+        lora, full: the default LoRA run and the full fine-tuning run (Results).
+        ranks: r → LoRA Result (all linear layers). attention: LoRA on attention only at ``lora``'s rank.
+        rslora: r → rsLoRA Result (same lora_alpha). dora: ``(LoRA Result, DoRA Result)`` at one rank.
+        budgets: number of training examples → Result. one_paraphrase: one wording per fact (same
+        epochs, so fewer steps); one_paraphrase_same_steps: one wording, epochs raised to give as many
+        optimizer steps as the all-wordings run (separates variety of wordings from amount of training).
+    """
+    lm, fm = lora.metrics, full.metrics
+    lt, ft = lm["training"], fm["training"]
+    n = _n_test(lora)
+    base_mc = lm["baseline"]["test"]["mc_accuracy"]
+    r = lora.settings["training"]["lora"]["r"]
+    out = [
+        f"- **Parameters and storage.** LoRA r={r} trains {lt['trainable_params']:,} parameters, {100 * lt['trainable_fraction']:.2f}% of "
+        f"the {ft['total_params']:,} that full fine-tuning trains; its adapter takes {lt['artifact_bytes'] / 2**20:.1f} MiB on disk against "
+        f"{ft['artifact_bytes'] / 2**20:.0f} MiB for a full checkpoint ({ft['artifact_bytes'] / max(1, lt['artifact_bytes']):.0f}× smaller).",
+        f"- **Training cost.** {lt['seconds_per_step']:.2f} s/step for LoRA vs {ft['seconds_per_step']:.2f} s/step for full fine-tuning "
+        f"(CPU seconds per step {lt.get('cpu_seconds', 0) / max(1, lt['steps']):.2f} vs {ft.get('cpu_seconds', 0) / max(1, ft['steps']):.2f}); peak memory "
+        f"{lt['peak_memory_bytes'] / 2**30:.2f} vs {ft['peak_memory_bytes'] / 2**30:.2f} GiB. The forward and backward passes through the frozen "
+        "model still run in full, so LoRA saves optimizer state and gradients, not the bulk of the compute.",
+    ]
+    lmc, fmc = lm["test"]["mc_accuracy"], fm["test"]["mc_accuracy"]
+    verdict = "LoRA matched full fine-tuning" if _close(lmc, fmc, n) else ("LoRA did better than full fine-tuning" if lmc > fmc else "full fine-tuning did better than LoRA")
+    out.append(
+        f"- **Knowledge.** Held-out multiple-choice accuracy: base {_pct(base_mc)}, full fine-tuning {_pct(fmc)}, LoRA r={r} {_pct(lmc)} "
+        f"(exact match {_pct(fm['test']['exact_match'])} vs {_pct(lm['test']['exact_match'])}; {n} test questions): {verdict}."
+    )
+    lf, ff = lm["forgetting"], fm["forgetting"]
+    out.append(
+        f"- **Forgetting.** Control-set drop {_pct(lf['control_drop'])} for LoRA vs {_pct(ff['control_drop'])} for full fine-tuning; "
+        f"perplexity change {100 * lf['perplexity_change']:+.1f}% vs {100 * ff['perplexity_change']:+.1f}%. "
+        + _forgetting_verdict(lf, ff, int(lm.get("control", {}).get("n") or 1))
+        + f" (Biderman et al. 2024, *LoRA Learns Less and Forgets Less*, report less forgetting for LoRA; the learning rates here are "
+        f"{lora.settings['training']['learning_rate']:g} for LoRA and {full.settings['training']['learning_rate']:g} for full fine-tuning.)"
+    )
+    if len(ranks) >= 2:
+        xs, losses, accs = sweep_series(ranks)
+        spread = max(accs) - min(accs)
+        rank_verdict = "rank barely mattered (all within one question)" if spread <= 1.0 / n + 1e-9 else f"the best rank was r={xs[accs.index(max(accs))]}"
+        out.append(
+            f"- **Rank.** Over r ∈ {xs} ({', '.join(f'{p:,}' for p in [ranks[x].metrics['training']['trainable_params'] for x in xs])} trainable parameters), "
+            f"held-out MC accuracy was {', '.join(_pct(a) for a in accs)} and last-epoch loss {', '.join(f'{v:.3f}' for v in losses)}: {rank_verdict}. "
+            "Hu et al. (2021) likewise found very low ranks sufficient for adaptation."
+        )
+    if attention is not None:
+        am = attention.metrics
+        out.append(
+            f"- **Target modules.** Attention only ({am['training']['trainable_params']:,} parameters): MC accuracy {_pct(am['test']['mc_accuracy'])}, "
+            f"last-epoch loss {final_loss(attention):.3f}; all linear layers ({lt['trainable_params']:,}): {_pct(lmc)}, {final_loss(lora):.3f}."
+        )
+    if rslora:
+        parts = []
+        for x in sorted(rslora):
+            std = ranks.get(x)
+            if std is not None:
+                parts.append(f"r={x}: last-epoch loss {final_loss(std):.3f} standard vs {final_loss(rslora[x]):.3f} rsLoRA, "
+                             f"MC accuracy {_pct(std.metrics['test']['mc_accuracy'])} vs {_pct(rslora[x].metrics['test']['mc_accuracy'])}")
+        if parts:
+            top = max(x for x in rslora if x in ranks)
+            std_loss, rs_loss = final_loss(ranks[top]), final_loss(rslora[top])
+            if rs_loss < 0.9 * std_loss:
+                verdict = f"at r={top} rsLoRA reached a lower training loss, as the paper predicts for high ranks"
+            elif rs_loss > 1.1 * std_loss:
+                verdict = f"at r={top} standard scaling reached the lower training loss: no rsLoRA advantage here"
+            else:
+                verdict = f"at r={top} the two reached about the same training loss"
+            out.append("- **rsLoRA** (scale lora_alpha/√r instead of lora_alpha/r; Kalajdzievski 2023): " + "; ".join(parts) + f". {verdict[0].upper() + verdict[1:]}.")
+    if dora:
+        a, b = dora
+        am_, bm = a.metrics, b.metrics
+        out.append(
+            f"- **DoRA** (Liu et al. 2024) at r={b.settings['training']['lora']['r']}: MC accuracy {_pct(bm['test']['mc_accuracy'])} vs LoRA {_pct(am_['test']['mc_accuracy'])}, "
+            f"last-epoch loss {final_loss(b):.3f} vs {final_loss(a):.3f}, at {bm['training']['seconds_per_step']:.2f} vs "
+            f"{am_['training']['seconds_per_step']:.2f} s/step (DoRA recomputes the weight norm at every step)."
+        )
+    if budgets and len(budgets) >= 2:
+        xs, _, accs = sweep_series(budgets)
+        out.append(f"- **Data efficiency.** With {', '.join(str(x) for x in xs)} training examples, held-out MC accuracy was {', '.join(_pct(a) for a in accs)}.")
+    if one_paraphrase is not None:
+        om = one_paraphrase.metrics
+        text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better). One training wording per fact "
+                f"({om['training']['steps']} steps): MC accuracy {_pct(om['test']['mc_accuracy'])}, exact match {_pct(om['test']['exact_match'])}; "
+                f"all wordings ({lt['steps']} steps): {_pct(lmc)}, {_pct(lm['test']['exact_match'])}.")
+        omc = om["test"]["mc_accuracy"]
+        if lmc <= omc + 1.0 / n + 1e-9:
+            text += " More wordings gave no measurable gain here (within one question)."
+        if one_paraphrase_same_steps is not None:
+            sm = one_paraphrase_same_steps.metrics
+            smc = sm["test"]["mc_accuracy"]
+            text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {_pct(smc)}, exact match "
+                     f"{_pct(sm['test']['exact_match'])}")
+            if lmc > omc + 1.0 / n + 1e-9:
+                text += (" — so the variety of wordings, not just the amount of training, made the difference." if smc < lmc - 1.0 / n - 1e-9
+                         else " — with as much training one wording did as well: the gain came from the amount of training, not the variety.")
+            else:
+                text += "."
+        out.append(text)
+    return "\n".join(out)
