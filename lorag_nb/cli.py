@@ -141,8 +141,43 @@ def export_html(notebook: Path) -> Path:
     return target
 
 
+def headline_html(records: list[dict]) -> str:
+    """HTML of the headline numbers the executed notebooks attached to their outputs
+    (:func:`lorag_nb.compare.display_headline`: one row per method with the key metrics), or a note
+    when no notebook of the run produced them (a failed or skipped comparison notebook). Never raises."""
+    try:
+        from .compare import headline_from_notebook
+    except Exception as err:  # noqa: BLE001 - the index must still be written
+        return f"<p>Headline numbers unavailable: {html.escape(str(err))}</p>"
+    blocks = []
+    for r in records:
+        data = headline_from_notebook(r["output"]) if r.get("output") and not r.get("error") else None
+        if not data or not data.get("rows"):
+            continue
+        cols = [c for c in data["rows"][0] if c != "method"]
+
+        def cell(col, v):
+            if v is None:
+                return ""
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if col in ("test MC acc", "test EM", "test F1", "revised acc", "control drop"):
+                    return f"{100 * v:.0f}%"
+                return f"{v:.2f}" if abs(v) < 10 else f"{v:,.0f}"
+            return html.escape(str(v))
+
+        body = "".join("<tr><td>" + html.escape(str(row.get("method"))) + "</td>" + "".join(f"<td>{cell(c, row.get(c))}</td>" for c in cols) + "</tr>" for row in data["rows"])
+        blocks.append(
+            f"<h2>Headline numbers ({html.escape(r['notebook'])})</h2><p>{html.escape(str(data.get('condition', '')))}</p>"
+            "<table border='1' cellpadding='4'><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>" + body + "</table>"
+        )
+    if not blocks:
+        return "<p>Headline numbers: none in this run (the comparison notebook did not run or failed).</p>"
+    return "".join(blocks)
+
+
 def write_index(out_dir: Path, records: list[dict]) -> Path:
-    """``index.html`` linking every exported notebook in order, with its run time and status."""
+    """``index.html`` linking every exported notebook in order, with its run time and status, then the
+    headline numbers of the comparison (:func:`headline_html`)."""
     rows = []
     for r in records:
         name = html.escape(r["notebook"])
@@ -154,6 +189,7 @@ def write_index(out_dir: Path, records: list[dict]) -> Path:
         "<h1>lorag_nb — executed notebooks</h1>"
         f"<p>{html.escape(out_dir.name)}</p><table border='1' cellpadding='4'>"
         "<tr><th>notebook</th><th>time</th><th>status</th></tr>" + "".join(rows) + "</table>"
+        + headline_html(records)
     )
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
@@ -199,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-p", "--parameter", action="append", default=[], help="name=value for every notebook (repeatable)")
     p_run.add_argument("-o", "--out", type=Path, help="output folder (default runs/<UTC timestamp>)")
     p_run.add_argument("-k", "--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench_command(args)
     if args.command == "run":
         overrides = dict(parse_parameter(p) for p in args.parameter)
         out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel)
@@ -210,6 +249,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Open {out_dir / 'index.html'}")
         return 1 if failed else 0
     return 2  # pragma: no cover
+
+
+def add_bench_parser(sub) -> None:
+    """The ``lorag-nb bench [name ...]`` subcommand (see :mod:`lorag_nb.bench`)."""
+    p = sub.add_parser("bench", help="run benchmarks (training, retrieval, evaluation, model_load; notebooks when named)",
+                       description="Run benchmarks; each prints a Markdown table and writes runs/bench/<name>.json. "
+                                   "Without names: training, retrieval, evaluation, model_load.")
+    p.add_argument("names", nargs="*", help="training, retrieval, evaluation, model_load, notebooks")
+    p.add_argument("--device", default=None, help="training/evaluation device (cpu or cuda; default cpu)")
+    p.add_argument("--tiny", action="store_true", help="tiny sizes (checks that the code paths work; numbers mean little)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="notebooks: smoke parameters (the default)")
+    mode.add_argument("--defaults", action="store_true", help="notebooks: default parameters")
+    p.add_argument("-n", "--notebook", action="append", dest="prefixes", help="notebooks: only those starting with this (repeatable)")
+    p.add_argument("-o", "--out", type=Path, help="JSON folder (default runs/bench or $LORAG_NB_BENCH_DIR)")
+
+
+def bench_command(args) -> int:
+    """Run ``lorag-nb bench``; returns 0 (targets missed are reported in the tables, not as failures)."""
+    from . import bench
+
+    options: dict = {k: dict(v) for k, v in bench.TINY.items()} if args.tiny else {}
+    if args.device:
+        for name in ("training", "evaluation"):
+            options.setdefault(name, {})["device"] = args.device
+    options["notebooks"] = {"smoke": not args.defaults, "prefixes": args.prefixes}
+    bad = [n for n in args.names if n not in bench.ALL_BENCHES]
+    if bad:
+        print(f"lorag-nb bench: unknown benchmark(s) {bad}; valid: {list(bench.ALL_BENCHES)}", file=sys.stderr)
+        return 2
+    bench.run(args.names or None, options=options, out_dir=args.out)
+    return 0
 
 
 if __name__ == "__main__":

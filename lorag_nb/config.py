@@ -109,6 +109,10 @@ class LoraSettings(_Settings):
         return tuple(self.target_modules)
 
 
+#: Training speed knobs (``TrainingSettings``) and their defaults; left out of store keys at these values.
+SPEED_KNOB_DEFAULTS = {"group_by_length": False, "bf16": True, "torch_compile": False, "fused_adamw": True}
+
+
 @dataclass(frozen=True)
 class TrainingSettings(_Settings):
     """One fine-tuning run: full fine-tuning when ``lora`` is None, else LoRA with those settings.
@@ -126,6 +130,18 @@ class TrainingSettings(_Settings):
         lora: LoRA settings, or None for full fine-tuning.
         context: "closed_book" or "raft" (hybrid RAFT-style examples; see ``hybrid.py``).
         raft: dict of RAFT knobs (``p_oracle``, ``k``, ``distractors``) when ``context == "raft"``.
+        group_by_length: batch examples of similar length together (transformers' length-grouped
+            sampler) to cut padding. Off by default: at the default QA data padding is 4-6% of the
+            tokens (2.5% grouped), and the sampler orders each mega-batch (a quarter of an epoch or
+            less) from longest to shortest examples, a systematic order that changes the training
+            numbers (``lorag-nb bench training`` measures the padding both ways).
+        bf16: bf16 mixed precision (autocast, fp32 master weights) — CUDA with bf16 support only.
+        torch_compile: ``torch.compile`` the model — CUDA only. Off by default: compiling costs about a
+            minute, more than a notebook's 30-step run; it pays off on long GPU runs (see benchmarks/).
+        fused_adamw: the fused AdamW kernel (``optim="adamw_torch_fused"``, transformers' default).
+
+    The speed knobs (the last four) are left out of :meth:`to_dict` while at their defaults, so stored
+    results keyed before they existed keep their keys.
     """
 
     model: str = "embedded"
@@ -145,8 +161,22 @@ class TrainingSettings(_Settings):
     lora: LoraSettings | None = None
     context: Literal["closed_book", "raft"] = "closed_book"
     raft: dict | None = None
+    group_by_length: bool = False
+    bf16: bool = True
+    torch_compile: bool = False
+    fused_adamw: bool = True
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict of every field; speed knobs at their defaults are left out (stable store keys)."""
+        d = super().to_dict()
+        for name, default in SPEED_KNOB_DEFAULTS.items():
+            if d.get(name) == default:
+                d.pop(name, None)
+        return d
 
     def __post_init__(self):
+        for name in SPEED_KNOB_DEFAULTS:
+            _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "True or False")
         _check(self.train_on in TRAIN_ON, "train_on", self.train_on, f"one of {TRAIN_ON}")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
         _check(self.epochs > 0 or self.max_steps > 0, "epochs", self.epochs, "a number > 0 (or max_steps > 0)")

@@ -210,12 +210,17 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
     return out  # type: ignore[return-value]
 
 
-def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 16) -> list[list[float]]:
+def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 16, share_prompt: bool = True) -> list[list[float]]:
     """Length-normalized log-likelihood of each option (lm-eval-harness ``acc_norm``).
 
     Args:
         prompts: N formatted prompts (question, optionally with context).
         options: N lists of option strings.
+        batch_size: prompts (``share_prompt``) or prompt+option sequences per forward pass.
+        share_prompt: encode each prompt once and score its options on the prompt's KV cache
+            (:func:`shared_prompt_logprobs`, about 2.5× faster on CPU for 4 options); False scores every
+            prompt+option sequence separately (:func:`continuation_logprobs`). Same log-probabilities
+            within 1e-4 (fp32; tested).
 
     Returns:
         N lists of scores: log P(option | prompt) / len(option in UTF-8 bytes). Higher is better.
@@ -225,7 +230,11 @@ def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Se
         for opt in opts:
             pairs.append((prompts[q], opt.strip()))
             owners.append(q)
-    scored = continuation_logprobs(model, tokenizer, pairs, batch_size=batch_size)
+    if share_prompt:
+        shared = shared_prompt_logprobs(model, tokenizer, prompts, [[o.strip() for o in opts] for opts in options], batch_size=batch_size)
+        scored = [x for row in shared for x in row]
+    else:
+        scored = continuation_logprobs(model, tokenizer, pairs, batch_size=batch_size)
     result: list[list[float]] = [[] for _ in options]
     for (lp, _), q, (ctx, opt) in zip(scored, owners, pairs):
         result[q].append(lp / max(1, len(opt.encode("utf-8"))))
@@ -385,3 +394,102 @@ def forgetting(before: dict, after: dict) -> dict:
         "control_drop": before["control_accuracy"] - after["control_accuracy"],
         "perplexity_change": after["perplexity"] / before["perplexity"] - 1.0,
     }
+
+
+# --------------------------------------------------------------------------- shared-prompt scoring (fast path)
+
+
+def _accepts(model, name: str) -> bool:
+    """Whether the (PEFT-unwrapped) model's ``forward`` takes keyword ``name``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return name in inspect.signature(base.forward).parameters
+
+
+def _cache_kwarg(model) -> str:
+    """The forward keyword that takes a KV cache: ``cache`` (transformers ≥ 5.2x) or ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def shared_prompt_logprobs(model, tokenizer, prompts: Sequence[str], continuations: Sequence[Sequence[str]], batch_size: int = 16) -> list[list[tuple[float, int]]]:
+    """Log-probability of several continuations of each prompt, encoding each prompt once.
+
+    The prompts of a batch are encoded together (left padding, position ids counted from each
+    prompt's first real token) with ``use_cache=True``; the KV cache is repeated once per continuation
+    (``DynamicCache.batch_select_indices``) and all continuations run in one more forward pass on it
+    (right padding, positions continuing the prompt's). The first continuation token is scored from
+    the prompt's last logits (the prompt pass computes only those: ``logits_to_keep=1``, which saves
+    the output layer's 49k-word product at every other prompt position). Prompt and continuation are
+    tokenized separately, as in
+    :func:`continuation_logprobs`, which gives the same values (fp32: within 1e-4) at about
+    (P + kL) / (k(P + L)) of its token work for k continuations of L tokens after a P-token prompt.
+
+    Args:
+        prompts: N formatted prompts (each at least one token).
+        continuations: N lists of continuation strings (any count per prompt, may differ).
+        batch_size: prompts per forward pass.
+
+    Returns:
+        N lists of ``(logprob, n_tokens)``: natural-log probability of each continuation's tokens and
+        their count (an empty continuation scores ``(0.0, 0)``).
+
+    Raises:
+        ValueError: ``prompts`` and ``continuations`` differ in length, or a prompt has no tokens.
+    """
+    import torch
+
+    if len(prompts) != len(continuations):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuation lists; they must match")
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    enc_p = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for p, ids in zip(prompts, enc_p):
+        if not ids:
+            raise ValueError(f"prompt {p!r} has no tokens; every prompt needs at least one")
+    enc_c = [[tokenizer(c, add_special_tokens=False)["input_ids"] for c in conts] for conts in continuations]
+    cache_kw = _cache_kwarg(model)
+    keep_last = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}  # only the last prompt position's logits are needed
+    out: list[list[tuple[float, int]]] = [[] for _ in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(enc_p[i]))
+    for _, idx in _batches(order, batch_size):
+        rows = [(r, i, j) for r, i in enumerate(idx) for j in range(len(enc_c[i])) if enc_c[i][j]]
+        for i in idx:
+            out[i] = [(0.0, 0)] * len(enc_c[i])
+        if not rows:
+            continue
+        width = max(len(enc_p[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, width - len(enc_p[i]) :] = torch.tensor(enc_p[i])
+            mask[r, width - len(enc_p[i]) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), use_cache=True, **keep_last)
+            last = torch.log_softmax(first.logits[:, -1].float(), dim=-1)  # P(first continuation token | prompt)
+            cache = getattr(first, "cache", None) or first.past_key_values
+            owner = torch.tensor([r for r, _, _ in rows])
+            cache.batch_select_indices(owner.to(device))
+            x_width = max(len(enc_c[i][j]) for _, i, j in rows)
+            c_ids = torch.full((len(rows), x_width), pad, dtype=torch.long)
+            c_mask = torch.zeros((len(rows), x_width), dtype=torch.long)
+            for k, (_, i, j) in enumerate(rows):
+                c_ids[k, : len(enc_c[i][j])] = torch.tensor(enc_c[i][j])
+                c_mask[k, : len(enc_c[i][j])] = 1
+            p_mask = mask[owner]
+            c_pos = p_mask.sum(-1, keepdim=True) + torch.arange(x_width).unsqueeze(0)
+            logits = model(input_ids=c_ids.to(device), attention_mask=torch.cat([p_mask, c_mask], dim=1).to(device),
+                           position_ids=c_pos.to(device), use_cache=True, **{cache_kw: cache}).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for k, (r, i, j) in enumerate(rows):
+            x = enc_c[i][j]
+            targets = torch.tensor(x, device=logp.device)
+            total = last[r, targets[0]]
+            if len(x) > 1:
+                total = total + logp[k, torch.arange(len(x) - 1, device=logp.device), targets[1:]].sum()
+            out[i][j] = (float(total), len(x))
+    return out

@@ -382,3 +382,138 @@ def sweep_panels_figure(
     fig.update_xaxes(title_text=xaxis, type="log" if log_x else "linear")
     fig.update_layout(title=title, template=TEMPLATE, height=400)
     return fig
+
+
+# --------------------------------------------------------------------------- notebook 04: hybrids
+
+
+def hybrid_example_figure(example: Mapping, k: int, methods: Sequence[str], labels: Mapping[str, str] | None = None, max_chars: int = 160) -> go.Figure:
+    """One question through several methods with ``k`` retrieved chunks: a table of each method's answer
+    (right or wrong by ``example["correct"]``) above a table of the top-k chunks (gold document's in green).
+
+    ``example`` is one entry of ``hybrid.explorer_data(...)["examples"]``: ``question``, ``gold``,
+    ``ranked`` (chunks with rank, doc_id, text, gold), ``answers[method][k]``, ``correct[method][k]``.
+    """
+    from plotly.subplots import make_subplots
+
+    ranked = list(example["ranked"])[:k]
+    methods = list(methods)
+    fig = make_subplots(rows=2, cols=1, specs=[[{"type": "table"}], [{"type": "table"}]], row_heights=[0.3, 0.7], vertical_spacing=0.04)
+    answers = [(example.get("answers", {}).get(m, {}) or {}).get(k) for m in methods]
+    correct = [(example.get("correct", {}).get(m, {}) or {}).get(k) for m in methods]
+    fig.add_trace(go.Table(
+        columnwidth=[220, 480, 80],
+        header=dict(values=["method", f"answer with top_k={k}", "right?"], fill_color="#eeeeee", align="left"),
+        cells=dict(values=[[(labels or {}).get(m, m) for m in methods], ["(not measured at this k)" if a is None else a for a in answers], ["" if c is None else ("yes" if c else "no") for c in correct]],
+                   fill_color=[["#c7e9c0" if c else "#fde0dd" if c is not None else "white" for c in correct]] * 3, align="left"),
+    ), row=1, col=1)
+    fill = ["#c7e9c0" if r["gold"] else "white" for r in ranked]
+    fig.add_trace(go.Table(
+        columnwidth=[40, 120, 620],
+        header=dict(values=["rank", "source", "retrieved chunk"], fill_color="#eeeeee", align="left"),
+        cells=dict(values=[[r["rank"] for r in ranked], [str(r["doc_id"]) + (" (gold)" if r["gold"] else "") for r in ranked], [r["text"][:max_chars] + ("…" if len(r["text"]) > max_chars else "") for r in ranked]], fill_color=[fill] * 3, align="left"),
+    ), row=2, col=1)
+    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']}", template=TEMPLATE, height=260 + 40 * max(1, len(ranked)) + 30 * len(methods), margin=dict(t=80))
+    return fig
+
+
+# --------------------------------------------------------------------------- notebook 05: the comparison
+
+
+def _comparison_color(label: str, colors: Mapping[str, str] | None) -> str | None:
+    return (colors or {}).get(label)
+
+
+def pareto_figure(points: Mapping[str, tuple[float | None, float | None]], front: Sequence[str], colors: Mapping[str, str] | None = None, xaxis: str = "set-up cost: training + indexing (s)", yaxis: str = "held-out MC accuracy", title: str = "Accuracy vs training cost (Pareto front marked)", chance: float | None = 0.25) -> go.Figure:
+    """Scatter of methods by cost (x) and accuracy (y); the Pareto front (``front``, cheapest first,
+    from :func:`lorag_nb.compare.pareto_front`) joined by a dashed line and its points ringed.
+
+    Args:
+        points: label → ``(cost, accuracy)``; points with a missing coordinate are skipped.
+        colors: label → colour.
+    """
+    fig = go.Figure()
+    valid = {k: v for k, v in points.items() if v[0] is not None and v[1] is not None}
+    for label, (x, y) in valid.items():
+        on = label in front
+        fig.add_scatter(x=[x], y=[y], mode="markers+text", name=label, text=[label], textposition="top center",
+                        marker=dict(size=16 if on else 11, color=_comparison_color(label, colors), line=dict(width=3 if on else 0, color="#222")),
+                        hovertemplate=f"{label}<br>cost %{{x:.1f}} s<br>accuracy %{{y:.2f}}<extra>{'on the Pareto front' if on else 'dominated'}</extra>")
+    f = [k for k in front if k in valid]
+    if f:
+        fig.add_scatter(x=[valid[k][0] for k in f], y=[valid[k][1] for k in f], mode="lines", line=dict(dash="dash", color="#222", shape="hv"), name="Pareto front", hoverinfo="skip")
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="#999", annotation_text=f"chance {chance:.2f}", annotation_position="bottom right")
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, template=TEMPLATE, height=460)
+    fig.update_yaxes(range=[0, 1.08])
+    return fig
+
+
+def learning_forgetting_figure(points: Mapping[str, Mapping[str, float | None]], colors: Mapping[str, str] | None = None, title: str = "Learns vs forgets (after Biderman et al. 2024, LoRA Learns Less and Forgets Less)") -> go.Figure:
+    """Two panels, one point per method: new-knowledge accuracy (x) against forgetting (y) — the
+    control-set accuracy drop (left) and the perplexity change on real text (right); up is worse.
+
+    Args:
+        points: label → ``{"learned", "control_drop", "perplexity_change"}`` (fractions).
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Control-set accuracy drop (up = forgot)", "Perplexity change on Python's docs (up = worse)"), horizontal_spacing=0.12)
+    for label, p in points.items():
+        if p.get("learned") is None:
+            continue
+        for col, key in ((1, "control_drop"), (2, "perplexity_change")):
+            y = p.get(key)
+            if y is None:
+                continue
+            fig.add_scatter(x=[p["learned"]], y=[y], mode="markers", name=label, legendgroup=label, showlegend=col == 1,
+                            marker=dict(size=13, color=_comparison_color(label, colors)), row=1, col=col,
+                            hovertemplate=f"{label}<br>learned %{{x:.2f}}<br>{key} %{{y:.3f}}<extra></extra>")
+    for col in (1, 2):
+        fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
+        fig.update_xaxes(title_text="new-knowledge accuracy (held-out MC)", range=[-0.05, 1.08], row=1, col=col)
+    fig.update_yaxes(title_text="control accuracy drop", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="relative perplexity change", tickformat="+.1%", row=1, col=2)
+    fig.update_layout(title=title, template=TEMPLATE, height=460)
+    return fig
+
+
+def metric_bars_figure(values: Mapping[str, Mapping[str, float | None]], colors: Mapping[str, str] | None = None, title: str = "Every method, metric by metric", log_metrics: Sequence[str] = (), cols: int = 3) -> go.Figure:
+    """Grouped bars per metric: one panel per metric (its own scale and unit), one bar per method.
+
+    Args:
+        values: metric → ``{method label: value}`` (None values are drawn as missing).
+        colors: method label → colour (the same in every panel; one legend entry per method).
+        log_metrics: metrics drawn on a log axis (costs spanning orders of magnitude).
+    """
+    from plotly.subplots import make_subplots
+
+    metrics = list(values)
+    if not metrics:
+        fig = go.Figure()
+        fig.update_layout(title=f"{title} (no metric selected)", template=TEMPLATE, height=300)
+        return fig
+    cols = max(1, min(cols, len(metrics)))
+    rows = -(-len(metrics) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics, vertical_spacing=0.22 if rows > 1 else 0.1)
+    seen = set()
+    for i, metric in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        for label, v in values[metric].items():
+            text = "" if v is None else (f"{v:.2f}" if abs(v) < 10 else f"{v:,.0f}")
+            fig.add_bar(x=[label], y=[v], name=label, legendgroup=label, showlegend=label not in seen, marker_color=_comparison_color(label, colors), text=[text], textposition="auto", row=r, col=c)
+            seen.add(label)
+        if metric in log_metrics:
+            fig.update_yaxes(type="log", row=r, col=c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+    fig.update_layout(title=title, template=TEMPLATE, height=330 * rows + 80, barmode="group", legend=dict(orientation="h", y=-0.08))
+    return fig
+
+
+def table_figure(frame, title: str = "", height: int | None = None) -> go.Figure:
+    """A pandas DataFrame (index included) as a plotly table (strings shown as they are)."""
+    header = [frame.index.name or ""] + [str(c) for c in frame.columns]
+    cells = [list(map(str, frame.index))] + [[("" if v is None else str(v)) for v in frame[c]] for c in frame.columns]
+    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"), cells=dict(values=cells, align="left")))
+    fig.update_layout(title=title, template=TEMPLATE, height=height or 120 + 32 * len(frame), margin=dict(t=50, b=10, l=10, r=10))
+    return fig

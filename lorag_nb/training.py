@@ -146,6 +146,10 @@ def build_examples(tokenizer, ks, settings: TrainingSettings) -> list[dict]:
     """
     from .prompts import completion, make_prompt
 
+    if settings.context == "raft":  # RAFT-style examples (question + retrieved documents), lorag_nb.hybrid
+        from . import hybrid
+
+        return hybrid.raft_examples(tokenizer, ks, settings)
     examples = []
     if settings.train_on in ("documents", "both"):
         examples += [document_example(tokenizer, d.text, settings.max_length) for d in ks.documents]
@@ -374,8 +378,17 @@ def _training_arguments(settings: TrainingSettings, output_dir: str, device: str
     if cuda:
         import torch
 
-        bf16 = torch.cuda.is_bf16_supported()
+        bf16 = settings.bf16 and torch.cuda.is_bf16_supported()
+    # speed knobs (TrainingSettings.group_by_length / torch_compile / fused_adamw); see benchmarks/README.md
+    speed: dict = {}
+    if settings.group_by_length:
+        speed.update({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields else {"group_by_length": True})
+    if cuda and settings.torch_compile:
+        speed["torch_compile"] = True
+    if cuda or device == "cpu":  # fused AdamW kernels exist for CUDA and CPU tensors
+        speed["optim"] = "adamw_torch_fused" if settings.fused_adamw else "adamw_torch"
     return TrainingArguments(
+        **speed,
         output_dir=output_dir,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
@@ -425,7 +438,8 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
     Raises:
         TrainingDivergedError: the loss became NaN or infinite (training stops at that step).
         ValueError: settings that cannot train (no examples, a LoRA target module that matches nothing,
-            ``context="raft"``, which :mod:`lorag_nb.hybrid` builds examples for).
+            bad RAFT knobs or a RAFT example longer than max_length: ``context="raft"`` examples come
+            from :func:`lorag_nb.hybrid.raft_examples`).
     """
     from transformers import PrinterCallback, ProgressCallback, Trainer
 
@@ -433,8 +447,6 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
     from .knowledge import load_knowledge
     from .models import count_parameters, load_model
 
-    if settings.context != "closed_book" and examples is None:
-        raise ValueError(f"context={settings.context!r}: build the RAFT examples with lorag_nb.hybrid and pass them as examples=; train() alone builds 'closed_book' examples")
     seed_everything(settings.seed)
     if model is None:
         model, tokenizer = load_model(settings.model, dtype="float32")

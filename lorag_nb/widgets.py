@@ -394,3 +394,129 @@ class RankExplorer(Dashboard):
 
         figs = list(self.figures.values())
         return W.VBox([W.HBox(list(self.controls.values())), W.HBox([self.train_button, self.progress, self.status]), *[W.HBox(figs[i : i + 2]) for i in range(0, len(figs), 2)]])
+
+
+# --------------------------------------------------------------------------- notebook 04: the hybrid explorer
+
+
+class HybridExplorer(Dashboard):
+    """LoRA + RAG hybrid explorer: test-time top_k and the methods shown.
+
+    Controls: ``top_k`` (a ``SelectionSlider`` over the measured k), ``methods`` (``SelectMultiple`` of
+    RAG, naive hybrid, RAFT hybrid) and ``example`` (the test question shown). Charts: answer accuracy
+    (``data["metric"]``, gold contained by default) against top_k for the chosen methods, the chosen k
+    marked, closed-book references dashed; and the example question's top-k retrieved chunks with each
+    chosen method's answer at that k.
+
+    Everything comes from ``data`` (:func:`lorag_nb.hybrid.explorer_data`, built once from stored
+    results), so :meth:`update` only rebuilds two figures: no model, no retrieval.
+
+    Args:
+        data: :func:`lorag_nb.hybrid.explorer_data` output.
+        top_k: initial k (the nearest measured one is used).
+        references: dashed lines on the accuracy chart, label → value (e.g. the closed-book LoRA).
+    """
+
+    def __init__(self, data: dict, top_k: int | None = None, references: dict | None = None):
+        import ipywidgets as W
+
+        from .hybrid import METHOD_LABELS
+
+        super().__init__()
+        if not data.get("ks") or not data.get("series"):
+            raise ValueError("HybridExplorer needs explorer data with at least one k and one method (hybrid.explorer_data of a non-empty sweep)")
+        self.data = data
+        self.references = dict(references or {})
+        self.labels = {m: METHOD_LABELS.get(m, m) for m in data["series"]}
+        ks = list(data["ks"])
+        k0 = min(ks, key=lambda k: abs(k - (top_k if top_k is not None else ks[len(ks) // 2])))
+        methods = list(data["series"])
+        self.controls = {
+            "top_k": W.SelectionSlider(options=ks, value=k0, description="top_k", continuous_update=False),
+            "methods": W.SelectMultiple(options=[(self.labels[m], m) for m in methods], value=tuple(methods), description="methods", rows=len(methods)),
+            "example": W.Dropdown(options=[(f"{i + 1}. {e['question']}", i) for i, e in enumerate(data["examples"])], value=0, description="question"),
+        }
+        self.figures = {"accuracy": go.FigureWidget(), "example": go.FigureWidget()}
+        self._wire()
+
+    def build_figures(self, top_k: int, methods, example: int = 0) -> dict[str, go.Figure]:
+        """The two charts for these control values, as plain figures."""
+        from . import plots
+        from .hybrid import METHOD_COLOR_KEYS
+
+        d = self.data
+        chosen = [m for m in d["series"] if m in set(methods)]
+        series = {self.labels[m]: (d["series_ks"][m], d["series"][m]) for m in chosen}
+        colors = {self.labels[m]: plots.METHOD_COLORS[METHOD_COLOR_KEYS.get(m, "base")] for m in d["series"]}
+        name = plots.RAG_ANSWER_METRICS.get(d["metric"], d["metric"])
+        acc = plots.lines_figure(series, f"Answers ({name}) vs test-time top_k", "top_k (chunks in the prompt)", name, chosen_x=int(top_k), references=self.references, colors=colors, range_y=(0, 1.05))
+        for m in chosen:
+            ks, vals = d["series_ks"][m], d["series"][m]
+            if int(top_k) in ks:
+                y = vals[ks.index(int(top_k))]
+                acc.add_scatter(x=[int(top_k)], y=[y], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2), color=colors[self.labels[m]]), text=[f"{y:.2f}"], textposition="middle right", showlegend=False)
+        ex = d["examples"][min(int(example), len(d["examples"]) - 1)] if d["examples"] else {"question": "(no example)", "gold": "", "ranked": [], "answers": {}, "correct": {}}
+        return {"accuracy": acc, "example": plots.hybrid_example_figure(ex, int(top_k), chosen, self.labels)}
+
+    def refresh(self) -> None:
+        v = self.values
+        for name, fig in self.build_figures(int(v["top_k"]), v["methods"], int(v["example"])).items():
+            _replace_figure(self.figures[name], fig)
+
+
+# --------------------------------------------------------------------------- notebook 05: the comparison explorer
+
+
+class ComparisonExplorer(Dashboard):
+    """Every method side by side: pick the metric(s) and the methods; grouped bars and the table follow.
+
+    Controls: ``metrics`` (``SelectMultiple`` over :data:`lorag_nb.compare.COLUMNS`), ``methods``
+    (``SelectMultiple`` over the compared methods). Figures: ``bars`` (one panel per metric, one bar
+    per method: :func:`lorag_nb.compare.bars_chart`) and ``table`` (the selected rows and columns, as
+    formatted in :meth:`lorag_nb.compare.Comparison.table`). Everything is already measured, so a
+    change redraws from memory. An empty selection shows an empty chart, not an error.
+
+    Args:
+        comparison: a :class:`lorag_nb.compare.Comparison`.
+        metrics: initially selected metrics (default :data:`lorag_nb.compare.DEFAULT_BAR_METRICS`).
+        methods: initially selected methods (default all).
+
+    Raises:
+        ValueError: an unknown metric or method in the initial selection.
+    """
+
+    def __init__(self, comparison, metrics=None, methods=None):
+        import ipywidgets as W
+
+        from . import compare
+
+        super().__init__()
+        self.comparison = comparison
+        metrics = tuple(metrics or compare.DEFAULT_BAR_METRICS)
+        methods = tuple(methods or comparison.methods)
+        bad = [m for m in metrics if m not in compare.COLUMNS] + [m for m in methods if m not in comparison.rows]
+        if bad:
+            raise ValueError(f"unknown metric(s)/method(s) {bad}; metrics: {list(compare.COLUMNS)}, methods: {comparison.methods}")
+        self.controls = {
+            "metrics": W.SelectMultiple(options=list(compare.COLUMNS), value=metrics, description="metrics", rows=8),
+            "methods": W.SelectMultiple(options=[(comparison.label(m), m) for m in comparison.methods], value=methods, description="methods", rows=6),
+        }
+        self.figures = {"bars": go.FigureWidget(), "table": go.FigureWidget()}
+        self._wire()
+
+    def build_figures(self, metrics, methods) -> dict[str, go.Figure]:
+        """The bars and the table for this selection, as plain figures."""
+        import pandas as pd
+
+        from . import compare, plots
+
+        metrics = [m for m in compare.COLUMNS if m in set(metrics)]
+        methods = [m for m in self.comparison.methods if m in set(methods)]
+        bars = compare.bars_chart(self.comparison, metrics, methods)
+        table = self.comparison.table(pretty=True, columns=metrics, methods=methods) if methods else None
+        tab = plots.table_figure(table, title="Selected methods and metrics") if table is not None and len(table.columns) else plots.table_figure(pd.DataFrame(), title="(nothing selected)")
+        return {"bars": bars, "table": tab}
+
+    def refresh(self) -> None:
+        for name, fig in self.build_figures(self.values["metrics"], self.values["methods"]).items():
+            _replace_figure(self.figures[name], fig)

@@ -34,7 +34,8 @@ def _write(tmp_path, cells, **meta):
 
 
 def _code(src, tags=(), outputs=()):
-    return {"cell_type": "code", "source": src, "metadata": {"tags": list(tags)}, "outputs": list(outputs), "execution_count": None}
+    _code.n = getattr(_code, "n", 0) + 1
+    return {"id": f"c{_code.n}", "cell_type": "code", "source": src, "metadata": {"tags": list(tags)}, "outputs": list(outputs), "execution_count": None}
 
 
 COLAB = "import sys\nif 'google.colab' in sys.modules: pass\n"
