@@ -373,14 +373,14 @@ def _free(device: str) -> None:
 def bench_training(
     device: str = "cpu",
     n_entities: int = 2,
-    steps: int = 6,
+    steps: int = 14,
     batch_size: int = 4,
     max_length: int = 128,
     r: int = 16,
     methods: Sequence[str] = ("full", "lora"),
     data: str = "qa",
     seq_len: int = 512,
-    skip_steps: int = 1,
+    skip_steps: int = 2,
     variants: Sequence[str] = ("ours",),
     model=None,
     tokenizer=None,
@@ -878,7 +878,7 @@ def model_load_report(res: dict) -> str:
 
 #: Sizes for ``lorag-nb bench --tiny`` (seconds, for checking that the code paths work).
 TINY = {
-    "training": dict(n_entities=1, steps=2, batch_size=2, max_length=64, r=2),
+    "training": dict(n_entities=1, steps=2, skip_steps=1, batch_size=2, max_length=64, r=2),
     "retrieval": dict(sizes=(200, 500), n_queries=20, embed_chunks=100, ef_search=(100,)),
     "evaluation": dict(n_entities=1, max_questions=4, max_new_tokens=4, batch_size=4, one_at_a_time=2),
 }

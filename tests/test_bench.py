@@ -97,7 +97,7 @@ def test_shared_prompt_mc_scores_equal_separate(embedded):
 def test_training_bench_same_batches(embedded, tmp_path):
     """Our Trainer path and the plain loop see the same batches: same non-padding tokens, same first loss."""
     model, tok = embedded
-    res = bench.run(["training"], options={"training": dict(n_entities=1, steps=2, batch_size=2, max_length=64, r=2, methods=("lora",), model=model, tokenizer=tok)},
+    res = bench.run(["training"], options={"training": dict(n_entities=1, steps=2, skip_steps=1, batch_size=2, max_length=64, r=2, methods=("lora",), model=model, tokenizer=tok)},
                     out_dir=tmp_path, echo=False)["training"]
     check = res["checks"]["lora"]
     assert check["same_tokens"] and check["tokens_ours"] > 0
