@@ -196,6 +196,32 @@ def write_index(out_dir: Path, records: list[dict]) -> Path:
     return path
 
 
+def check_overrides(paths: list[Path], overrides: dict) -> None:
+    """Raise ``ValueError`` naming any override that no selected notebook's ``parameters`` cell defines
+    (papermill would inject it silently and a typo would go unnoticed); lists the valid names."""
+    import papermill as pm
+
+    if not overrides:
+        return
+    known: set[str] = set()
+    for path in paths:
+        known.update(pm.inspect_notebook(str(path)))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"parameter(s) {unknown} are not defined by any selected notebook; valid: {sorted(known)}")
+
+
+def check_kernel(kernel: str) -> None:
+    """Raise ``ValueError`` if no Jupyter kernel named ``kernel`` is installed (lists the installed ones)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise ValueError(f"kernel {kernel!r} is not installed; installed kernels: {sorted(manager.find_kernel_specs())}") from None
+
+
 def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3") -> tuple[Path, list[dict]]:
     """Run the notebook sequence in order (a tqdm bar over notebooks, papermill's bar over cells).
 
@@ -206,17 +232,24 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
 
     Returns:
         ``(out_dir, records)``, one record per notebook (see :func:`execute`).
+
+    Raises:
+        FileNotFoundError: no notebook matches ``prefixes``.
+        ValueError: an override no selected notebook defines, or a kernel that is not installed
+            (checked before anything runs or is written).
     """
     from tqdm.auto import tqdm
 
+    paths = notebook_paths(prefixes=prefixes)
+    if not paths:
+        raise FileNotFoundError(f"no notebooks match {prefixes} in {NOTEBOOKS_DIR}")
+    check_overrides(paths, overrides or {})
+    check_kernel(kernel)
     if out_dir is None:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out_dir = REPO_ROOT / "runs" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
-    paths = notebook_paths(prefixes=prefixes)
-    if not paths:
-        raise FileNotFoundError(f"no notebooks match {prefixes} in {NOTEBOOKS_DIR}")
     for path in tqdm(paths, desc="notebooks", unit="nb"):
         params = smoke_parameters(path) if smoke else {}
         params.update(overrides or {})
@@ -229,7 +262,8 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lorag-nb", description="Run the lorag_nb notebook sequence.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="execute notebooks with papermill and export HTML")
+    p_run = sub.add_parser("run", help="execute notebooks with papermill and export HTML",
+                           description="Execute the notebooks in order with papermill; write executed notebooks, HTML and index.html under runs/<UTC timestamp>/.")
     p_run.add_argument("--smoke", action="store_true", help="use each notebook's small smoke parameters")
     p_run.add_argument("-n", "--notebook", action="append", dest="prefixes", help="only notebooks starting with this (repeatable)")
     p_run.add_argument("-p", "--parameter", action="append", default=[], help="name=value for every notebook (repeatable)")
@@ -240,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         return bench_command(args)
     if args.command == "run":
-        overrides = dict(parse_parameter(p) for p in args.parameter)
-        out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel)
+        try:
+            overrides = dict(parse_parameter(p) for p in args.parameter)
+            out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"lorag-nb run: {err}", file=sys.stderr)
+            return 2
         failed = [r for r in records if r["error"]]
         for r in records:
             print(f"{r['notebook']:40s} {r['seconds']:7.1f} s  {'FAILED: ' + r['error'] if r['error'] else 'ok'}")
@@ -257,7 +295,7 @@ def add_bench_parser(sub) -> None:
                        description="Run benchmarks; each prints a Markdown table and writes runs/bench/<name>.json. "
                                    "Without names: training, retrieval, evaluation, model_load.")
     p.add_argument("names", nargs="*", help="training, retrieval, evaluation, model_load, notebooks")
-    p.add_argument("--device", default=None, help="training/evaluation device (cpu or cuda; default cpu)")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="training/evaluation device (default cpu)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (checks that the code paths work; numbers mean little)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="notebooks: smoke parameters (the default)")
@@ -279,7 +317,16 @@ def bench_command(args) -> int:
     if bad:
         print(f"lorag-nb bench: unknown benchmark(s) {bad}; valid: {list(bench.ALL_BENCHES)}", file=sys.stderr)
         return 2
-    bench.run(args.names or None, options=options, out_dir=args.out)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("lorag-nb bench: --device cuda but torch sees no CUDA device (torch.cuda.is_available() is False); use --device cpu", file=sys.stderr)
+            return 2
+    out = args.out
+    if out is None and args.tiny:  # tiny numbers must not overwrite a real run's JSON
+        out = bench.bench_dir() / "tiny"
+    bench.run(args.names or None, options=options, out_dir=out)
     return 0
 
 

@@ -224,7 +224,20 @@ def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Se
 
     Returns:
         N lists of scores: log P(option | prompt) / len(option in UTF-8 bytes). Higher is better.
+
+    Raises:
+        ValueError: ``prompts``/``options`` not lists of equal length, an option list given as a plain
+            string, an empty option, or ``batch_size`` < 1.
     """
+    if isinstance(prompts, str) or isinstance(options, str):
+        raise ValueError("prompts and options must be lists (one prompt and one list of option strings per question), not a single string")
+    if len(prompts) != len(options):
+        raise ValueError(f"{len(prompts)} prompts but {len(options)} option lists; give one list of options per prompt")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is invalid; valid: an integer >= 1")
+    for q, opts in enumerate(options):
+        if isinstance(opts, str) or not all(isinstance(o, str) and o.strip() for o in opts):
+            raise ValueError(f"options[{q}]={opts!r} is invalid; valid: a list of non-empty option strings")
     pairs, owners = [], []
     for q, opts in enumerate(options):
         for opt in opts:

@@ -121,3 +121,21 @@ def test_evaluate_qa_metrics_and_errors(embedded):
         evaluate_qa(model, tok, [])
     with pytest.raises(ValueError, match="contexts has 1 entries for 2 questions"):
         evaluate_qa(model, tok, qas, contexts=[["x"]])
+
+
+@pytest.mark.parametrize(
+    "prompts, options, batch_size, message",
+    [
+        (["Q1?"], [["a", "b"], ["c", "d"]], 16, "1 prompts but 2 option lists"),
+        (["Q1?", "Q2?"], [["a", "b"]], 16, "2 prompts but 1 option lists"),
+        ("Q1?", [["a"]], 16, "not a single string"),
+        (["Q1?"], ["ab"], 16, "options\\[0\\]='ab' is invalid"),
+        (["Q1?"], [["", "b"]], 16, "non-empty option strings"),
+        (["Q1?"], [["a", "b"]], 0, "batch_size=0 is invalid"),
+    ],
+)
+def test_multiple_choice_scores_rejects_bad_input_before_running_the_model(prompts, options, batch_size, message):
+    from lorag_nb.evaluation import multiple_choice_scores
+
+    with pytest.raises(ValueError, match=message):
+        multiple_choice_scores(None, None, prompts, options, batch_size=batch_size)  # no model needed: checked first

@@ -77,3 +77,26 @@ def test_notebook_runs_with_smoke_parameters(path, tmp_path):
 def test_check_notebook_catches_parameter_papermill_cannot_parse(tmp_path):
     bad = _write(tmp_path, [_code(COLAB), _code("n: int = 3  # entities (80 = all)\n", tags=["parameters"])])
     assert check_notebook(bad) == ["papermill does not recognize parameter(s) ['n'] (avoid '=' in their comments)"]
+
+
+def test_cli_run_rejects_bad_input_with_one_line(capsys):
+    from lorag_nb.cli import main
+
+    assert main(["run", "-n", "99"]) == 2
+    assert "no notebooks match ['99']" in capsys.readouterr().err
+    assert main(["run", "-n", "00", "-p", "noequals"]) == 2
+    assert "must look like name=value" in capsys.readouterr().err
+    assert main(["run", "-n", "00", "-p", "bogus_knob=3"]) == 2
+    err = capsys.readouterr().err
+    assert "['bogus_knob'] are not defined" in err and "n_entities" in err
+    assert main(["run", "-n", "00", "-k", "nosuchkernel"]) == 2
+    assert "kernel 'nosuchkernel' is not installed" in capsys.readouterr().err
+
+
+def test_check_overrides_accepts_a_parameter_of_any_selected_notebook():
+    from lorag_nb.cli import check_overrides
+
+    paths = notebook_paths(NOTEBOOKS_DIR, ["00", "02"])
+    check_overrides(paths, {"ranks": [2], "n_entities": 3})  # `ranks` exists only in 02: allowed
+    with pytest.raises(ValueError, match="ranks"):
+        check_overrides(notebook_paths(NOTEBOOKS_DIR, ["00"]), {"ranks": [2]})
