@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .evaluation import _percentile
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Benchmarks run by a plain ``lorag-nb bench``; ``notebooks`` is run only when named.
 DEFAULT_BENCHES = ("training", "retrieval", "evaluation", "model_load")
@@ -135,10 +137,6 @@ def targets_table(targets: dict) -> str:
     return markdown_table(rows, ["target", "what", "value", "goal", "met"])
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    from .evaluation import _percentile as pct
-
-    return pct(list(values), q)
 
 
 # --------------------------------------------------------------------------- training: FLOPs and peak

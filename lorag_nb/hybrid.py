@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import EvalSettings, RagSettings, TrainingSettings
+from .training import _pct
 
 #: The three methods compared (contract with notebook 05).
 METHODS = ("rag", "naive_hybrid", "raft_hybrid")
@@ -656,8 +657,6 @@ def revised_examples(revised: dict[str, Any], n: int = 4):
 # --------------------------------------------------------------------------- findings
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
 _ROW_KEYS = {"exact_match": "em", "f1": "f1", "contains": "contains", "mc_accuracy": "mc_correct"}

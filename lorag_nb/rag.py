@@ -223,11 +223,9 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _p50(values: Sequence[float]) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+    from .evaluation import _percentile
+
+    return _percentile(values, 0.5)  # the median (NaN if empty), as evaluate_qa's latency_ms_p50
 
 
 def questions_for(ks, settings: RagSettings) -> list:
