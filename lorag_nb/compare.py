@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import claims as C
 from .config import EvalSettings, RagSettings, _check, _Settings
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
@@ -81,6 +83,9 @@ COLUMN_HELP = {
 HIGHER_IS_BETTER = {"test EM", "test F1", "test MC acc", "revised acc", "tokens/s"}
 
 HYBRID_METHODS = ("naive_hybrid", "raft_hybrid")
+#: The arms of Ovadia et al. (2023), *Fine-Tuning or Retrieval?*: LoRA trained on the documents, and on
+#: the documents plus paraphrased questions (the LoRA row itself is trained on the questions only).
+OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on documents + paraphrased QA"}
 
 
 # --------------------------------------------------------------------------- settings
@@ -92,40 +97,71 @@ class CompareSettings(_Settings):
 
     Attributes:
         model: ``"embedded"`` or a Hugging Face id / folder.
-        n_entities: entities taught to the fine-tuned methods (notebooks 01–02: 2 → 12 facts).
-        max_questions: questions per split for the fine-tuned evaluation (``training.default_eval``).
+        n_entities: entities taught to the fine-tuned methods (notebooks 01–02: 10 → 60 facts).
+        max_questions: questions per split for the fine-tuned evaluation (``training.default_eval``;
+            None = every test question of the taught entities: 3 wordings per fact, 180).
         batch_size: training batch size (notebooks 01–02: 4).
         max_steps: if positive, cap on optimizer steps (smoke runs); -1 keeps the epochs.
-        lora_ranks: candidate LoRA ranks; the best by dev multiple-choice accuracy is the LoRA row.
+        lora_ranks: candidate LoRA ranks; the best by dev multiple-choice accuracy is the LoRA row
+            (default: notebook 02's r=8 alone, so no extra training runs).
+        seeds: training seeds of the headline runs (full fine-tuning, LoRA at the chosen rank, RAFT).
+        frontier_entities, frontier_epochs, frontier_full_lrs, frontier_lora_lrs, frontier_checkpoints:
+            notebook 02's learning-vs-forgetting curves (its sweep world; 0 checkpoints = no curves).
+        ovadia, docs_epochs: the arm of Ovadia et al. (2023): LoRA (notebook 02's settings) fine-tuned on
+            the documents (``train_on="documents"``, ``docs_epochs`` passes) and on documents +
+            paraphrased QA (``"both"``), scored on the same test questions as every method.
+        speed_reps, latency_reps: interleaved repetitions of the training-speed and answer-latency
+            measurements (each repetition gives one ratio; their range is the ratio's interval).
+        latency_questions: questions answered one at a time in each latency repetition.
         naive_rank: rank of the naive hybrid's closed-book adapter (notebook 04 uses notebook 02's r;
             0 = the best rank).
         rag_entities: entities in the RAG knowledge base (notebook 03: 80, all).
-        rag_questions: test questions RAG and the hybrids answer (notebook 03: 12 — the same first
+        rag_questions: test questions RAG and the hybrids answer (notebook 03: 180 — the same first
             questions the fine-tuned methods are scored on).
         n_dev_questions: dev questions for notebook 03's prompt-variant choice.
         top_k, chunk_size, chunk_overlap: retrieval (notebook 03).
         max_new_tokens, rag_batch_size: RAG generation budget and batch (notebook 03).
-        seed: random seed.
+        seed: random seed of everything that is not a seeded training run.
     """
 
     model: str = "embedded"
-    n_entities: int = 2
-    max_questions: int | None = 24
+    n_entities: int = 10
+    max_questions: int | None = None
     batch_size: int = 4
     max_steps: int = -1
-    lora_ranks: tuple = (2, 8, 32)
+    lora_ranks: tuple = (8,)
     naive_rank: int = 8
     rag_entities: int | None = 80
-    rag_questions: int = 12
+    rag_questions: int = 180
     n_dev_questions: int = 10
     top_k: int = 3
     chunk_size: int = 500
     chunk_overlap: int = 50
     max_new_tokens: int = 16
     rag_batch_size: int = 16
+    seeds: tuple = (0, 1)
+    speed_reps: int = 5
+    latency_reps: int = 3
+    latency_questions: int = 6
+    frontier_entities: int = 2
+    frontier_epochs: float = 2.0
+    frontier_full_lrs: tuple = (5e-5, 2e-4)
+    frontier_lora_lrs: tuple = (2e-4, 1e-3)
+    frontier_checkpoints: int = 4
+    docs_epochs: float = 5.0
+    ovadia: bool = True
     seed: int = 0
 
     def __post_init__(self):
+        seeds = tuple(self.seeds)
+        _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds), "seeds", self.seeds, "a non-empty list of distinct ints")
+        object.__setattr__(self, "seeds", seeds)
+        _check(isinstance(self.speed_reps, int) and self.speed_reps >= 2, "speed_reps", self.speed_reps, "an int ≥ 2")
+        _check(isinstance(self.frontier_checkpoints, int) and self.frontier_checkpoints >= 0, "frontier_checkpoints", self.frontier_checkpoints, "an int ≥ 0 (0 = no curves)")
+        object.__setattr__(self, "frontier_full_lrs", tuple(float(x) for x in self.frontier_full_lrs))
+        object.__setattr__(self, "frontier_lora_lrs", tuple(float(x) for x in self.frontier_lora_lrs))
+        _check(isinstance(self.latency_reps, int) and self.latency_reps >= 2, "latency_reps", self.latency_reps, "an int ≥ 2")
+        _check(isinstance(self.latency_questions, int) and self.latency_questions >= 1, "latency_questions", self.latency_questions, "an int ≥ 1")
         _check(isinstance(self.n_entities, int) and self.n_entities >= 1, "n_entities", self.n_entities, "an int ≥ 1")
         _check(self.max_questions is None or (isinstance(self.max_questions, int) and self.max_questions >= 1), "max_questions", self.max_questions, "None or an int ≥ 1")
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size, "an int ≥ 1")
@@ -355,12 +391,28 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     model, tokenizer = rag.get_model(settings.model, model, tokenizer)
     ev = settings.train_eval()
     out: dict[str, Any] = {}
+    seeds = settings.seeds
     out["base"] = experiments.run_baseline(experiments.BaselineSettings(model=settings.model, eval=ev), store, model=model, tokenizer=tokenizer)
-    out["full"] = training.run_training(settings.full_settings(), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
-    ranks = {r: training.run_training(settings.lora_settings(r), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress) for r in settings.lora_ranks}
-    dev = {r: lora_dev_accuracy(res, store, settings.max_questions, model, tokenizer, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size) for r, res in ranks.items()}
-    best = best_lora_rank(dev)
-    out.update(lora_ranks=ranks, lora_dev=dev, best_rank=best, lora=ranks[best])
+    out["full_seeds"] = training.run_seeds(settings.full_settings(), seeds, store, ev, model, tokenizer, progress)
+    out["full"] = out["full_seeds"][seeds[0]]
+    ranks = {r: training.run_training(settings.lora_settings(r).replace(seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress) for r in settings.lora_ranks}
+    if len(ranks) > 1:
+        dev = {r: lora_dev_accuracy(res, store, settings.max_questions, model, tokenizer, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size) for r, res in ranks.items()}
+        best = best_lora_rank(dev)
+    else:
+        dev, best = {}, next(iter(ranks))
+    out.update(lora_ranks=ranks, lora_dev=dev, best_rank=best)
+    out["lora_seeds"] = training.run_seeds(settings.lora_settings(best), seeds, store, ev, model, tokenizer, progress)
+    out["lora"] = out["lora_seeds"][seeds[0]]
+    if settings.frontier_checkpoints and settings.frontier_full_lrs and settings.frontier_lora_lrs:
+        fev = training.default_eval(settings.frontier_entities, settings.max_questions)
+        fcommon = dict(settings._training_common(), n_entities=settings.frontier_entities, epochs=settings.frontier_epochs)
+        out["frontier_full"] = {lr: training.frontier_run(training.default_full_ft(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_full_lrs}
+        out["frontier_lora"] = {lr: training.frontier_run(settings.lora_settings(best).replace(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_lora_lrs}
+    if settings.ovadia:
+        out["docs_ft"] = training.run_training(settings.lora_settings(best).replace(train_on="documents", epochs=settings.docs_epochs, seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
+        out["docs_qa_ft"] = training.run_training(settings.lora_settings(best).replace(train_on="both", seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
+    out["speed"] = training.interleaved_speed(settings.full_settings(), settings.lora_settings(best), store, model, tokenizer, reps=settings.speed_reps)
 
     rag_eval, dev_eval = settings.rag_eval(), settings.dev_eval()
     rag_settings = settings.rag_base()
@@ -370,6 +422,7 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     out["rag"] = rag.run_rag(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_swap"] = rag.swap_experiment(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_index"] = measure_index(rag_settings, settings.rag_entities, store)
+    out["latency"] = rag.interleaved_latency(rag_settings, rag_eval, settings.model, model=model, tokenizer=tokenizer, store=store, n_questions=settings.latency_questions, reps=settings.latency_reps)
 
     hybrid = _hybrid_module()
     out["naive_rank"] = settings.naive_rank or best
@@ -379,6 +432,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
         kw = dict(rag_settings=rag_settings, adapter_settings=adapters[method], store=store, eval_settings=rag_eval, model=model, tokenizer=tokenizer, adapter_eval_settings=ev, progress=progress)
         out[method] = hybrid.run_hybrid(method, multiple_choice=True, **kw)
         out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
+    kw.pop("adapter_settings")
+    out["raft_hybrid_seeds"] = {s: out["raft_hybrid"] if s == settings.seed else hybrid.run_hybrid("raft_hybrid", multiple_choice=True, adapter_settings=adapters["raft_hybrid"].replace(seed=s), **kw) for s in seeds}
     return out
 
 
@@ -391,16 +446,57 @@ def scored_question_ids(method: str, result) -> list[str]:
     Base model: ``details["test"]``; training runs: ``details["rows"]["test"]``; RAG and hybrids:
     ``details["rows"]``.
     """
+    return [r["id"] for r in test_rows(method, result)]
+
+
+def test_rows(method: str, result, split: str = "test") -> list[dict]:
+    """A result's per-question rows of ``split`` (``"test"`` or ``"control"``; see :func:`scored_question_ids`)."""
     d = result.details or {}
     if method == "base":
-        rows = d.get("test", [])
-    elif method in ("full", "lora"):
-        rows = _get(d, "rows", "test", default=[])
-    else:
-        rows = d.get("rows", [])
-        if isinstance(rows, Mapping):
-            rows = rows.get("test", [])
-    return [r["id"] for r in rows]
+        return list(d.get(split, []))
+    if method in ("full", "lora"):
+        return list(_get(d, "rows", split, default=[]))
+    rows = d.get("rows", [])
+    if isinstance(rows, Mapping):
+        return list(rows.get(split, []))
+    return list(rows) if split == "test" else []
+
+
+def _seed_rows(results: Mapping[str, Any], method: str, split: str = "test", key: str | None = None):
+    """``{seed: rows}`` for a method trained with several seeds (``results[method + "_seeds"]``), else its rows."""
+    seeds = results.get(f"{method}_seeds")
+    if seeds:
+        return {int(s): test_rows(method, r, split) for s, r in seeds.items()}
+    return test_rows(method, results[key or method], split)
+
+
+def method_samples(results: Mapping[str, Any], methods: Sequence[str], labels: Mapping[str, str] | None = None) -> dict:
+    """Per-fact scores (:class:`lorag_nb.claims.Scores`) of every method from :func:`gather`'s results:
+    ``{method: {"mc", "contains", "control"?, "revised"?}}`` plus ``"rag_swap": {"before", "after"}``.
+
+    ``mc`` is multiple-choice correctness and ``contains`` gold-contained on the test questions (means
+    over each fact's wordings, then over seeds); ``control`` is gold-contained on the control questions
+    (each its own unit) for methods that change weights; ``revised`` is gold-contained on the revised
+    facts after the knowledge-base swap (hybrids).
+    """
+    labels = labels or {}
+    out: dict[str, dict] = {}
+    for m in methods:
+        rows = _seed_rows(results, m)
+        lab = labels.get(m, m)
+        out[m] = {"mc": C.scores(rows, "mc_correct", lab), "contains": C.scores(rows, "contains", lab)}
+        if m in ("base", "full", "lora"):
+            ctrl = _seed_rows(results, m, "control")
+            if (any(ctrl.values()) if isinstance(ctrl, Mapping) else ctrl):
+                out[m]["control"] = C.scores(ctrl, "contains", lab)
+        if m in HYBRID_METHODS and results.get(f"{m}_revised") is not None:
+            rv = test_rows(m, results[f"{m}_revised"])
+            if rv:
+                out[m]["revised"] = C.scores(rv, "contains", lab)
+    swap = results.get("rag_swap")
+    if swap is not None and swap.details.get("after") and swap.details.get("before"):
+        out["rag_swap"] = {k: C.scores(swap.details[k], "contains", f"RAG {k} the swap") for k in ("before", "after")}
+    return out
 
 
 def check_same_questions(ids: Mapping[str, Sequence[str]]) -> list[str]:
@@ -492,6 +588,8 @@ class Comparison:
         context: model, world size, steps, device … (for the verdicts' conditions).
         extra: numbers the claims need beyond the table (swap before/after, retrieval hit rate, …).
         best_rank, dev_accuracy: the LoRA rank chosen and every candidate's dev MC accuracy.
+        samples: method → metric → :class:`lorag_nb.claims.Scores` (per-fact values over wordings and
+            seeds: what every interval and verdict is computed from; :func:`method_samples`).
     """
 
     rows: dict[str, dict]
@@ -501,6 +599,7 @@ class Comparison:
     extra: dict = field(default_factory=dict)
     best_rank: int | None = None
     dev_accuracy: dict = field(default_factory=dict)
+    samples: dict = field(default_factory=dict)
 
     @classmethod
     def from_results(cls, results: Mapping[str, Any], settings: CompareSettings | None = None) -> "Comparison":
@@ -620,7 +719,30 @@ class Comparison:
             for m in kb_methods
         }
         dev = {int(r): (v.metrics if hasattr(v, "metrics") else v).get("mc_accuracy") for r, v in (results.get("lora_dev") or {}).items()}
-        return cls(rows=rows, test_ids=test_ids, revised_ids=sorted(common), context=context, extra=extra, best_rank=results.get("best_rank"), dev_accuracy=dev)
+        comp = cls(rows=rows, test_ids=test_ids, revised_ids=sorted(common), context=context, extra=extra, best_rank=results.get("best_rank"), dev_accuracy=dev)
+        comp.samples = method_samples(results, methods, {m: comp.label(m) for m in methods})
+        for m in methods:  # accuracies: means over facts (and seeds), the numbers the intervals are about
+            smp = comp.samples[m]
+            rows[m]["test MC acc"] = smp["mc"].mean
+            rows[m]["test gold contained"] = smp["contains"].mean
+            rows[m]["test MC 95% CI"] = C.mean_estimate(smp["mc"])
+            rows[m]["seeds"] = smp["mc"].seeds
+            rows[m]["n facts"] = smp["mc"].n_facts
+        context["n_facts_scored"] = comp.samples["base"]["mc"].n_facts if "base" in comp.samples else None
+        context["seeds"] = tuple(sorted({s for smp in comp.samples.values() for sc in smp.values() for s in sc.seeds}))
+        for k in ("speed", "latency"):
+            if results.get(k) is not None:
+                extra[k] = results[k].metrics
+        for k, lab in OVADIA_ARMS.items():
+            if results.get(k) is not None:
+                comp.samples[k] = {"mc": C.scores(test_rows("lora", results[k]), "mc_correct", lab)}
+                extra[k] = {"train s": _get(results[k].metrics, "training", "seconds"), "steps": _get(results[k].metrics, "training", "steps"), "n_examples": _get(results[k].metrics, "training", "n_examples")}
+        if results.get("frontier_full") and results.get("frontier_lora"):
+            from .training import frontier_series, frontier_verdict
+
+            extra["frontier_verdict"] = frontier_verdict(results["frontier_full"], results["frontier_lora"])
+            extra["frontier_series"] = frontier_series({**{f"full fine-tuning, lr {lr:g}": r for lr, r in results["frontier_full"].items()}, **{f"LoRA, lr {lr:g}": r for lr, r in results["frontier_lora"].items()}})
+        return comp
 
     # ---- views
 
@@ -665,7 +787,15 @@ class Comparison:
                 return f"{v:.2f}" if v < 10 else f"{v:,.0f}"
             return f"{v:,.0f}"
 
-        return df.apply(lambda s: s.map(lambda v: fmt(s.name, v)))
+        out = df.apply(lambda s: s.map(lambda v: fmt(s.name, v)))
+        if "test MC acc" in out.columns:  # the accuracy with its 95% interval over facts (and the seeds it averages)
+            out["test MC acc"] = [
+                (self.rows[m]["test MC 95% CI"].text() + (f" ({len(self.rows[m]['seeds'])} seeds)" if len(self.rows[m].get("seeds") or ()) > 1 else ""))
+                if self.rows[m].get("test MC 95% CI") is not None and self.rows[m]["test MC 95% CI"].has_interval else out.loc[self.label(m), "test MC acc"]
+                for m in methods
+            ]
+            out = out.rename(columns={"test MC acc": "test MC acc [95% CI]"})
+        return out
 
     def values(self, column: str, methods: Sequence[str] | None = None) -> dict[str, float | None]:
         """``label → value`` of one column."""
@@ -683,7 +813,8 @@ class Comparison:
         params = f"{c['total_params'] / 1e6:.0f}M-parameter" if c.get("total_params") else ""
         return (
             f"{params} {c['model']} model, {c['n_entities']} entities ({c['n_facts']} facts) taught in {c['steps']} steps, "
-            f"{c['n_test']} test questions, {c.get('device', 'cpu')}"
+            f"{c['n_test']} test questions" + (f" about {c['n_facts_scored']} facts" if c.get("n_facts_scored") else "")
+            + (f", training seeds {', '.join(map(str, c['seeds']))}" if c.get("seeds") else "") + f", {c.get('device', 'cpu')}"
             + (f" ({c['threads']} thread{'s' if c['threads'] != 1 else ''})" if c.get("threads") else "")
         ).strip()
 
@@ -726,13 +857,19 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
     "lora_memory": [("02_lora", "LoRA vs full fine-tuning")],
     "lora_tiny": [("02_lora", "LoRA vs full fine-tuning")],
     "lora_matches": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "The comparison table")],
-    "lora_forgets_less": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "Learning vs forgetting")],
+    "lora_forgets_less": [("02_lora", "Learning vs forgetting along training"), ("05_comparison", "Learning vs forgetting")],
+    "lora_forgets_less_endpoint": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "Learning vs forgetting")],
     "rag_no_training": [("03_rag", "Answers vs top_k, against the oracle-document ceiling"), ("05_comparison", "Accuracy vs training cost")],
     "rag_swap": [("03_rag", "Swapping the knowledge base"), ("05_comparison", "The comparison table")],
     "rag_grounded": [("03_rag", "Answers vs top_k, against the oracle-document ceiling")],
     "rag_latency": [("03_rag", "Latency per question")],
     "hybrid_best": [("04_hybrid", None), ("05_comparison", "The comparison table")],
     "hybrid_update": [("04_hybrid", None), ("05_comparison", "The comparison table")],
+    "raft_beats_rag": [("04_hybrid", None), ("05_comparison", "The comparison table")],
+    "ovadia_rag_beats_docs": [("05_comparison", "Fine-tuning on the documents or retrieval?"), ("03_rag", "Answers vs top_k, against the oracle-document ceiling")],
+    "ovadia_paraphrases_help": [("05_comparison", "Fine-tuning on the documents or retrieval?"), ("02_lora", None)],
+    "raft_robust": [("04_hybrid", None), ("04_hybrid", None)],
+    "paraphrase_helps": [("02_lora", None), ("02_lora", None)],
 }
 
 #: Notebook file name prefix → file stem, for sections whose notebook name is only known by its number.
@@ -801,257 +938,154 @@ def closed_book_latency(comp: Comparison) -> float | None:
     return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
 
 
-def _tie(a: float, b: float, n: int) -> bool:
-    """Within one question of each other on ``n`` questions (noise at this size)."""
-    return abs(a - b) <= 1.0 / max(1, n) + 1e-9
+def _est(comp: "Comparison", method: str, metric: str = "mc"):
+    s = (comp.samples.get(method) or {}).get(metric)
+    return None if s is None else C.mean_estimate(s)
 
 
-def _cmp(a: float, b: float, tol: float) -> int:
-    return 0 if abs(a - b) <= tol + 1e-12 else (-1 if a < b else 1)
+def _diff(comp: "Comparison", a: str, b: str, metric: str = "mc"):
+    sa, sb = (comp.samples.get(a) or {}).get(metric), (comp.samples.get(b) or {}).get(metric)
+    if sa is None or sb is None:
+        return None
+    return C.difference(sa, sb)
 
 
-def claims(comp: Comparison, speed_margin: float = 0.1, tiny_share: float = 0.05, ppl_tol: float = 0.005, ground_share: float = 0.8) -> list[dict]:
-    """The article's claims about full fine-tuning, LoRA, RAG and the hybrid, each with a verdict.
+def best_by(comp: "Comparison", methods: Sequence[str], metric: str = "mc") -> str | None:
+    """The method with the highest mean over facts of ``metric`` among ``methods`` (None if none measured)."""
+    have = [m for m in methods if (comp.samples.get(m) or {}).get(metric) is not None]
+    return max(have, key=lambda m: comp.samples[m][metric].mean) if have else None
 
-    Rules (thresholds are the arguments; nothing is hard-coded per result):
 
-    - accuracy differences of one question or less (1/n on n test questions) are ties; control-set
-      differences of one control question or less, and perplexity changes within ``ppl_tol``, too;
-    - RAG's latency is compared with the median closed-book latency of the base, full fine-tuning and
-      LoRA models (:func:`closed_book_latency`: one cold start cannot decide it);
-    - "faster"/"less memory": a ratio beyond ``1 ± speed_margin``; "tiny": below ``tiny_share`` of
-      the full checkpoint; "grounded": the gold document among the sources in ≥ ``ground_share``.
+def claims(comp: Comparison) -> list:
+    """The article's claims about full fine-tuning, LoRA, RAG and the hybrid, judged by :mod:`lorag_nb.claims`.
 
-    Verdicts are ``holds``, ``does not hold`` or ``depends``; each row names the condition (scale,
-    data, steps, device) and links the notebook sections that measured it.
+    Each claim has one rule (:data:`lorag_nb.claims.CLAIMS`: what difference, which side of which
+    threshold) and the one verdict rule of :func:`lorag_nb.claims.decide` on its 95% interval:
+    accuracy differences are paired bootstrap intervals over facts (per-fact means over wordings and
+    seeds), control-set differences resample control questions, speed and latency are ratios from
+    interleaved repetitions (their spread is the interval), sizes are exact. A claim this run could not
+    measure is ``undetermined`` with the reason.
 
     Returns:
-        ``[{"id", "claim", "measured", "verdict", "why", "condition", "sections"}]``.
+        ``[lorag_nb.claims.Verdict]`` (``.row()`` for a flat dict; ``.verdict`` ∈ holds / does not hold / undetermined).
     """
-    R, n = comp.rows, max(1, comp.context.get("n_test") or 1)
+    R = comp.rows
     cond = comp.condition()
-    nc = max(1, comp.context.get("n_control") or 1)
     out = []
 
-    def add(cid, claim, measured, verdict, why, condition=cond):
-        out.append({"id": cid, "claim": claim, "measured": measured, "verdict": verdict, "why": why, "condition": condition, "sections": section_links(cid)})
+    def add(cid, diff, measured, why, condition=cond):
+        if diff is None:
+            out.append(C.no_sample(cid, why or "not measured in this run", condition, section_links(cid)))
+        else:
+            out.append(C.judge(cid, diff, measured, why, condition, section_links(cid)))
 
-    full, lora, rag, base = R["full"], R["lora"], R["rag"], R["base"]
-    lname = comp.label("lora")
-    acc = "test MC acc"
+    lab = comp.label
+    mc = lambda m: _est(comp, m, "mc")  # noqa: E731
 
     # --- full fine-tuning
-    others = {m: R[m][acc] for m in R if m not in ("full", "base") and R[m].get(acc) is not None}
-    best_other = max(others, key=others.get) if others else None
-    if best_other is not None:
-        f, b = full[acc], others[best_other]
-        ft_others = {m: v for m, v in others.items() if m == "lora"}
-        if f >= b or _tie(f, b, n):
-            v, why = "holds", "full fine-tuning is within one question of the best method or above it"
-        elif ft_others and all(f >= x or _tie(f, x, n) for x in ft_others.values()):
-            v, why = "depends", f"it is the best of the fine-tuning methods, but {comp.label(best_other)}, which retrieves, answers more"
-        else:
-            v, why = "does not hold", f"{comp.label(best_other)} answers more held-out questions"
-        add("full_quality", "Full fine-tuning gives the best quality (it updates every weight)", f"test MC accuracy {_pct(f)} vs best other {comp.label(best_other)} {_pct(b)} (n={n})", v, why)
-
-    cd, pc = full.get("control drop"), full.get("perplexity change")
-    if cd is not None and pc is not None:
-        c_forgot, p_forgot = cd > 1.0 / nc + 1e-9, pc > ppl_tol
-        if c_forgot and p_forgot:
-            v, why = "holds", "both control-set accuracy and perplexity got worse"
-        elif c_forgot or p_forgot:
-            v, why = "depends", ("control answers got worse but perplexity did not" if c_forgot else "perplexity got worse but the control answers did not") + ": forgetting shows in one measure only"
-        else:
-            v, why = "does not hold", "no measurable forgetting at this training budget"
-        add("full_forgets", "Full fine-tuning makes the model forget what it knew (catastrophic forgetting)", f"control-set drop {_pct(cd)} (n={nc}), perplexity change {100 * pc:+.1f}%", v, why)
+    best_other = best_by(comp, [m for m in comp.methods if m not in ("full", "base")])
+    if best_other:
+        add("full_quality", _diff(comp, "full", best_other), {lab("full"): mc("full"), lab(best_other): mc(best_other)},
+            f"compared with the most accurate other method, {lab(best_other)}")
+    add("full_forgets", _diff(comp, "base", "full", "control"), {"base model": _est(comp, "base", "control"), lab("full"): _est(comp, "full", "control")},
+        f"control questions the base model answered, before vs after; perplexity change {100 * (R['full'].get('perplexity change') or 0):+.1f}%")
 
     # --- LoRA
-    fs, ls = full.get("seconds per step"), lora.get("seconds per step")
-    if fs and ls:
-        ratio = ls / fs
-        if ratio < 1 - speed_margin:
-            v, why = "holds", f"LoRA took {ratio:.2f}× the time per step of full fine-tuning"
-        elif ratio > 1 + speed_margin:
-            v, why = "does not hold", f"LoRA took {ratio:.2f}× the time per step"
-        else:
-            v, why = "depends", f"per-step times within {speed_margin:.0%} ({ratio:.2f}×): the frozen model's forward and backward passes dominate"
-        why += "; the gain depends on hardware and model size (this project measured plain LoRA slower than full fine-tuning on an H200 GPU at 135M parameters)"
-        add("lora_faster", "LoRA is faster to train", f"{ls:.2f} s/step vs {fs:.2f} s/step; total {_secs(lora.get('train s'))} vs {_secs(full.get('train s'))}; {lora.get('tokens/s') or 0:.0f} vs {full.get('tokens/s') or 0:.0f} tokens/s", v, why)
-
-    lm, fm = comp.extra.get("lora_memory_added_MiB"), comp.extra.get("full_memory_added_MiB")
-    lp, fp = lora.get("peak memory MiB"), full.get("peak memory MiB")
-    if lp and fp:
-        ratio = lp / fp
-        v = "holds" if ratio < 1 - speed_margin else "does not hold" if ratio > 1 + speed_margin else "depends"
-        why = f"peak {ratio:.2f}× of full fine-tuning's" + (f"; memory added by training {lm:.0f} vs {fm:.0f} MiB" if lm and fm else "")
-        if v == "depends":
-            why += " — at 135M parameters the optimizer state is small next to the process itself"
-        add("lora_memory", "LoRA needs less memory to train", f"peak memory {lp:.0f} MiB vs {fp:.0f} MiB", v, why)
-
-    la, fa = lora.get("artifact MiB"), full.get("artifact MiB")
-    if la and fa:
-        share = la / fa
-        v = "holds" if share < tiny_share else "depends" if share < 0.5 else "does not hold"
-        add("lora_tiny", "LoRA adapters are tiny", f"adapter {la:.2f} MiB vs full checkpoint {fa:.0f} MiB ({share:.1%}); {lora.get('trainable params') or 0:,} vs {full.get('trainable params') or 0:,} trainable parameters", v, f"the adapter is {1 / share:.0f}× smaller than a full copy of the model" if share else "")
-
-    la_, fa_ = lora[acc], full[acc]
-    le, fe = lora.get("test EM"), full.get("test EM")
-    if la_ is not None and fa_ is not None:
-        mc_tie = _tie(la_, fa_, n)
-        em_tie = le is None or fe is None or _tie(le, fe, n)
-        if (mc_tie or la_ > fa_) and (em_tie or (le or 0) > (fe or 0)):
-            v, why = "holds", "LoRA is within one question of full fine-tuning or above it on both multiple choice and exact match"
-        elif mc_tie or la_ > fa_ or em_tie:
-            v, why = "depends", "the two metrics disagree: one is a tie (or a LoRA win), the other a loss"
-        else:
-            v, why = "does not hold", "full fine-tuning answered more held-out questions"
-        add("lora_matches", "LoRA matches full fine-tuning quality", f"test MC {_pct(la_)} ({lname}) vs {_pct(fa_)}; exact match {_pct(le)} vs {_pct(fe)} (n={n})", v, why)
-
-    lcd, lpc = lora.get("control drop"), lora.get("perplexity change")
-    if None not in (lcd, lpc, cd, pc):
-        c = _cmp(lcd, cd, 1.0 / nc)
-        p = _cmp(lpc, pc, ppl_tol)
-        full_forgot = cd > 1.0 / nc + 1e-9 or pc > ppl_tol
-        if not full_forgot and c >= 0 and p >= 0 and (c, p) != (0, 0) and not (lcd > 1.0 / nc or lpc > ppl_tol):
-            c = p = 0
-        if c <= 0 and p <= 0 and (c, p) != (0, 0):
-            v, why = "holds", "LoRA lost less on the control set and/or perplexity, and not more on the other"
-        elif (c, p) == (0, 0):
-            v = "depends"
-            why = ("neither method forgot measurably at this training budget; the difference appears when full fine-tuning forgets" if not full_forgot
-                   else "the two forgot about equally (within one control question and the perplexity tolerance)")
-        elif c >= 0 and p >= 0:
-            lr_l, lr_f = lora.get("learning_rate"), full.get("learning_rate")
-            v, why = "does not hold", "LoRA forgot more than full fine-tuning here" + (f" (its learning rate is {lr_l / lr_f:.0f}× full fine-tuning's)" if lr_l and lr_f else "")
-        else:
-            v, why = "depends", "the two forgetting measures disagree on which method forgot more"
-        add("lora_forgets_less", "LoRA forgets less (Biderman et al. 2024)", f"control drop {_pct(lcd)} vs {_pct(cd)}; perplexity change {100 * lpc:+.1f}% vs {100 * pc:+.1f}%", v, why)
+    speed = comp.extra.get("speed") or {}
+    if len(speed.get("ratios") or []) >= 2:
+        est = C.ratio_estimate(speed["ratios"])
+        fs, ls = statistics.median(speed["full_s_per_step"]), statistics.median(speed["lora_s_per_step"])
+        add("lora_faster", est, {}, f"median {ls:.2f} vs {fs:.2f} s/step over {len(speed['ratios'])} interleaved repetitions of {speed.get('steps')} steps (batch {speed.get('batch_size')}, {speed.get('device')}, {speed.get('threads')} threads, load {speed.get('loadavg') or 0:.1f}); "
+            "the gain depends on hardware and model size (on an H200 at 135M parameters plain LoRA was slower than full fine-tuning)")
+    else:
+        add("lora_faster", None, {}, "no interleaved speed measurement in this run")
+    if speed.get("full_state_bytes") and speed.get("lora_state_bytes"):
+        lp, fp = R["lora"].get("peak memory MiB"), R["full"].get("peak memory MiB")
+        add("lora_memory", C.exact(speed["lora_state_bytes"] / speed["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {},
+            f"gradients + AdamW moments {_mib(speed['lora_state_bytes']):.1f} vs {_mib(speed['full_state_bytes']):.0f} MiB (activations not counted)"
+            + (f"; whole-process peak RSS of the two runs {lp:.0f} vs {fp:.0f} MiB, dominated by the frozen model" if lp and fp else ""))
+    else:
+        add("lora_memory", None, {}, "no training-state measurement in this run")
+    la, fa = R["lora"].get("artifact MiB"), R["full"].get("artifact MiB")
+    add("lora_tiny", C.exact(la / fa, what="exact file sizes") if la and fa else None, {},
+        f"adapter {la or 0:.2f} MiB vs full checkpoint {fa or 0:.0f} MiB; {R['lora'].get('trainable params') or 0:,} vs {R['full'].get('trainable params') or 0:,} trainable parameters")
+    add("lora_matches", _diff(comp, "lora", "full"), {lab("lora"): mc("lora"), lab("full"): mc("full")},
+        f"LoRA is said to match when it is at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning (non-inferiority margin)")
+    lr_l, lr_f = R["lora"].get("learning_rate"), R["full"].get("learning_rate")
+    if comp.extra.get("frontier_verdict") is not None:  # matched learning, from notebook 02's curves
+        fv = comp.extra["frontier_verdict"]
+        out.append(C.judge("lora_forgets_less", fv.diff, fv.measured, fv.why.split("; the whole")[0].split("; the 95%")[0], cond, section_links("lora_forgets_less")))
+    else:
+        add("lora_forgets_less", None, {}, "no learning-vs-forgetting curves in this run")
+    add("lora_forgets_less_endpoint", _diff(comp, "full", "lora", "control"), {f"{lab('lora')} control": _est(comp, "lora", "control"), f"{lab('full')} control": _est(comp, "full", "control")},
+        "drop in control accuracy of LoRA minus that of full fine-tuning, at the END POINTS of each method's own training"
+        + (f" (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)" if lr_l and lr_f else "")
+        + f"; perplexity change {100 * (R['lora'].get('perplexity change') or 0):+.1f}% vs {100 * (R['full'].get('perplexity change') or 0):+.1f}%")
 
     # --- RAG
-    ra, ba = rag[acc], base[acc]
-    ft_best = max((R[m][acc] for m in ("full", "lora") if R[m].get(acc) is not None), default=None)
-    if ra is not None and ba is not None:
-        if ft_best is not None and (ra >= ft_best or _tie(ra, ft_best, n)) and not _tie(ra, ba, n) and ra > ba:
-            v, why = "holds", "with zero training examples and zero training seconds RAG is within one question of the best fine-tuned model or above it"
-        elif ra > ba and not _tie(ra, ba, n):
-            v, why = "depends", "RAG learned the facts without training, but the fine-tuned models answered more here"
-        else:
-            v, why = "does not hold", "RAG did not beat the closed-book base model by more than one question"
-        add("rag_no_training", "RAG needs less data: no training, only documents", f"0 training examples, indexing {_secs(rag.get('setup s'))}: test MC {_pct(ra)} vs best fine-tuned {_pct(ft_best)} and base {_pct(ba)} (n={n})", v, why,
+    ft_best = best_by(comp, ["full", "lora"])
+    if ft_best:
+        add("rag_no_training", _diff(comp, "rag", ft_best), {lab("rag"): mc("rag"), lab(ft_best): mc(ft_best), "base model": mc("base")},
+            f"RAG trained on 0 examples (indexing {_secs(R['rag'].get('setup s'))}); it is said to need less data when at most {100 * C.MATCH_MARGIN:.0f} points below the best fine-tuned model",
             cond + f"; knowledge base of {comp.context.get('rag_entities') or 'all'} entities")
-
-    before, after = comp.extra.get("swap_before") or {}, comp.extra.get("swap_after") or {}
-    if before and after:
-        gain = after.get("contains", 0) - before.get("contains", 0)
-        ns = max(1, comp.extra.get("swap_n") or 1)
-        swap_s, retrain = comp.extra.get("swap_seconds"), lora.get("train s")
-        cheaper = swap_s is not None and retrain is not None and swap_s < retrain
-        worked = gain > 1.0 / ns + 1e-9
-        v = "holds" if worked and cheaper else "depends" if worked else "does not hold"
-        why = ("the swapped knowledge base answers the revised facts" if worked else "the answers did not follow the swapped documents (by more than one question)") + (
-            f"; re-indexing took {swap_s / retrain:.1%} of LoRA's retraining time" if cheaper and swap_s else "; re-indexing was not cheaper than retraining here" if not cheaper else "")
-        stale_ft = lora.get("revised stale")
-        measured = f"revised facts answered {_pct(before.get('contains'))} → {_pct(after.get('contains'))} after a {_secs(swap_s)} swap (n={ns}); retraining LoRA {_secs(retrain)}"
-        if stale_ft is not None:
-            measured += f"; closed-book LoRA still states the old value in {_pct(stale_ft)} of its answers"
-        add("rag_swap", "Swap the knowledge base without retraining", measured, v, why)
-
-    hit, rc, bc = comp.extra.get("answered_hit_rate"), comp.extra.get("rag_contains"), comp.extra.get("base_contains")
-    if hit is not None and rc is not None and bc is not None:
-        fewer_wrong = (1 - rc) < (1 - bc) and not _tie(rc, bc, n)
-        grounded = hit >= ground_share
-        if fewer_wrong and grounded:
-            v, why = "holds", "fewer wrong answers than closed book, and the cited sources contain the gold document"
-        elif fewer_wrong or grounded:
-            v = "depends"
-            why = ("answers improved but the cited sources often miss the gold document" if fewer_wrong else
-                   "the right document is cited, but the small model still answers wrongly from it: grounding depends on the reader model")
-        else:
-            v, why = "does not hold", "no fewer wrong answers, and the sources often miss the gold document"
-        add("rag_grounded", "RAG reduces hallucination: answers are grounded, with sources", f"wrong answers (gold not contained) {_pct(1 - bc)} closed book → {_pct(1 - rc)} with RAG; gold document among the cited sources for {_pct(hit)} of questions", v, why)
-
-    rl, bl = rag.get("p50 latency ms"), closed_book_latency(comp)
-    if rl is not None and bl is not None:
-        extra = rl - bl
-        ret = comp.extra.get("retrieval_ms_p50") or 0.0
-        v = "holds" if rl > bl * (1 + speed_margin) else "does not hold" if rl < bl * (1 - speed_margin) else "depends"
-        add("rag_latency", "RAG adds latency to every answer", f"p50 {rl:.0f} ms with RAG vs {bl:.0f} ms closed book (median of the closed-book models; {extra:+.0f} ms, of which retrieval ≈ {ret:.0f} ms, the rest is the longer prompt)", v,
-            "retrieval plus a longer prompt cost time on every question" if v == "holds" else f"the difference is within {speed_margin:.0%}, the noise of batched CPU timing")
+    after, before = (comp.samples.get("rag_swap") or {}).get("after"), (comp.samples.get("rag_swap") or {}).get("before")
+    swap_s, retrain = comp.extra.get("swap_seconds"), R["lora"].get("train s")
+    add("rag_swap", C.difference(after, before) if after and before else None, {"after the swap": C.mean_estimate(after), "before": C.mean_estimate(before)} if after and before else {},
+        f"revised facts answered with the new value; re-indexing took {_secs(swap_s)} vs {_secs(retrain)} to retrain LoRA")
+    hit = comp.extra.get("answered_hit_rate")
+    add("rag_grounded", _diff(comp, "rag", "base", "contains"), {lab("rag"): _est(comp, "rag", "contains"), "base model": _est(comp, "base", "contains")},
+        "answers containing the gold value, RAG vs closed book" + (f"; the gold document was among the cited sources for {_pct(hit)} of questions" if hit is not None else ""))
+    lat = comp.extra.get("latency") or {}
+    if len(lat.get("ratios") or []) >= 2:
+        add("rag_latency", C.ratio_estimate(lat["ratios"]), {},
+            f"median {statistics.median(lat['rag_ms']):.0f} vs {statistics.median(lat['closed_ms']):.0f} ms per answer, {lat.get('n_questions')} questions one at a time, {len(lat['ratios'])} interleaved repetitions (load {lat.get('loadavg') or 0:.1f})")
+    else:
+        add("rag_latency", None, {}, "no interleaved latency measurement in this run")
 
     # --- hybrid
-    hybrids = {m: R[m][acc] for m in HYBRID_METHODS if m in R and R[m].get(acc) is not None}
-    singles = {m: R[m][acc] for m in ("full", "lora", "rag") if R[m].get(acc) is not None}
-    if hybrids and singles:
-        hb = max(hybrids, key=hybrids.get)
-        sb = max(singles, key=singles.get)
-        h, s = hybrids[hb], singles[sb]
-        if h > s and not _tie(h, s, n):
-            v, why = "holds", f"{comp.label(hb)} beats every single method by more than one question"
-        elif _tie(h, s, n):
-            v, why = "depends", f"{comp.label(hb)} ties with {comp.label(sb)} (within one question): no measurable gain at this size"
-        else:
-            v, why = "does not hold", f"{comp.label(sb)} alone answers more than any hybrid"
-        if "naive_hybrid" in hybrids and "raft_hybrid" in hybrids and not _tie(hybrids["naive_hybrid"], hybrids["raft_hybrid"], n):
-            why += f"; how the adapter is trained matters: naive {_pct(hybrids['naive_hybrid'])} vs RAFT {_pct(hybrids['raft_hybrid'])}"
-        add("hybrid_best", "Combine both (fine-tuning + RAG) for the best results", "test MC " + ", ".join(f"{comp.label(m)} {_pct(x)}" for m, x in {**singles, **hybrids}.items()) + f" (n={n})", v, why)
-
-    kb = comp.extra.get("revised_kb") or {}
-    if "naive_hybrid" in kb and "rag" in kb and kb["rag"].get("acc") is not None and kb["naive_hybrid"].get("acc") is not None:
-        nh, rg = kb["naive_hybrid"], kb["rag"]
-        nr = max(1, rg["n"])
-        worse = nh["acc"] < rg["acc"] and not _tie(nh["acc"], rg["acc"], nr)
-        staler = (nh["stale"] or 0) > (rg["stale"] or 0) and not _tie(nh["stale"] or 0, rg["stale"] or 0, nr)
-        rag_follows = rg["acc"] > 1.0 / nr + 1e-9
-        if worse and staler:
-            v, why = "does not hold", "the adapter's trained (old) facts override the swapped documents"
-        elif worse or staler:
-            v, why = "depends", "the adapter's trained (old) facts override the swapped documents for some questions"
-        elif rag_follows:
-            v, why = "holds", "after re-indexing the naive hybrid answers the revised facts as well as RAG does (within one question)"
-        else:
-            v, why = "depends", "RAG itself did not answer the revised facts here, so the hybrid's update cannot be judged"
-        measured = (f"after re-indexing ({_secs(R['naive_hybrid'].get('update s'))}): revised facts answered {_pct(nh['acc'])} {comp.label('naive_hybrid')} vs {_pct(rg['acc'])} RAG; "
-                    f"old value stated {_pct(nh['stale'])} vs {_pct(rg['stale'])} (n={nr})")
-        if "raft_hybrid" in kb:
-            measured += f"; RAFT hybrid {_pct(kb['raft_hybrid']['acc'])}, old value {_pct(kb['raft_hybrid']['stale'])}"
-        add("hybrid_update", "A hybrid is updated by re-indexing alone (no retraining)", measured, v, why)
+    hb = best_by(comp, [m for m in HYBRID_METHODS if m in comp.methods])
+    sb = best_by(comp, ["full", "lora", "rag"])
+    if hb and sb:
+        add("hybrid_best", _diff(comp, hb, sb), {lab(hb): mc(hb), lab(sb): mc(sb)}, f"the most accurate hybrid ({lab(hb)}) against the most accurate single method ({lab(sb)})")
+    else:
+        add("hybrid_best", None, {}, "no hybrid in this run")
+    nr, rr = (comp.samples.get("naive_hybrid") or {}).get("revised"), after
+    add("hybrid_update", C.difference(nr, rr) if nr and rr else None, {lab("naive_hybrid"): C.mean_estimate(nr), "RAG": C.mean_estimate(rr)} if nr and rr else {},
+        "revised facts answered with the new value after re-indexing: the naive hybrid is said to update by re-indexing when at most "
+        f"{100 * C.MATCH_MARGIN:.0f} points below RAG (its closed-book adapter still holds the old facts)")
+    if "docs_ft" in comp.samples:
+        add("ovadia_rag_beats_docs", _diff(comp, "rag", "docs_ft"), {lab("rag"): mc("rag"), OVADIA_ARMS["docs_ft"]: mc("docs_ft")},
+            f"continued pretraining on the {comp.context.get('n_entities')} taught entities' documents ({(comp.extra.get('docs_ft') or {}).get('steps')} steps) against retrieval from the knowledge base")
+    if "docs_ft" in comp.samples and "docs_qa_ft" in comp.samples:
+        add("ovadia_paraphrases_help", _diff(comp, "docs_qa_ft", "docs_ft"), {OVADIA_ARMS["docs_qa_ft"]: mc("docs_qa_ft"), OVADIA_ARMS["docs_ft"]: mc("docs_ft")},
+            "the same documents, with and without the paraphrased training questions")
+    if "raft_hybrid" in comp.samples:
+        add("raft_beats_rag", _diff(comp, "raft_hybrid", "rag", "contains"), {lab("raft_hybrid"): _est(comp, "raft_hybrid", "contains"), lab("rag"): _est(comp, "rag", "contains")},
+            f"the same retrieved chunks at top_k={comp.context.get('top_k')}, gold contained in the answer")
     return out
 
 
-def claims_frame(rows: Sequence[dict]):
-    """The claims as a DataFrame (claim, measured, verdict, why, condition)."""
-    import pandas as pd
-
-    return pd.DataFrame([{k: r[k] for k in ("claim", "measured", "verdict", "why", "condition")} for r in rows])
+def claims_frame(verdicts: Sequence):
+    """The verdicts as a DataFrame (:func:`lorag_nb.claims.frame`)."""
+    return C.frame(verdicts)
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def claims_markdown(verdicts: Sequence) -> str:
+    """The verdicts as a Markdown table with their intervals, n and seeds (:func:`lorag_nb.claims.markdown`)."""
+    return C.markdown(verdicts)
 
 
-def claims_markdown(rows: Sequence[dict]) -> str:
-    """The claims as a Markdown table with links to the sections that measured them (renders in HTML)."""
-    icon = {"holds": "✅ holds", "does not hold": "❌ does not hold", "depends": "⚖️ depends"}
-    lines = ["| claim | measured here | verdict | why / condition | measured in |", "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {_md_cell(r['claim'])} | {_md_cell(r['measured'])} | **{icon.get(r['verdict'], r['verdict'])}** | {_md_cell(r['why'])}. *At {_md_cell(r['condition'])}.* | {r['sections']} |")
-    return "\n".join(lines)
-
-
-def verdict_counts(rows: Sequence[dict]) -> dict[str, int]:
-    """How many claims hold, do not hold, depend."""
-    out = {"holds": 0, "does not hold": 0, "depends": 0}
-    for r in rows:
-        out[r["verdict"]] = out.get(r["verdict"], 0) + 1
-    return out
+def verdict_counts(verdicts: Sequence) -> dict[str, int]:
+    """How many claims hold, do not hold, are undetermined (:func:`lorag_nb.claims.counts`)."""
+    return C.counts(verdicts)
 
 
 # --------------------------------------------------------------------------- decision guide
 
 SCALE_PARAGRAPH = (
-    "**Scale.** Everything above was measured on a 135M-parameter model, a handful of invented facts and a "
-    "few dozen optimizer steps on a CPU, with tens of questions (one question moves an accuracy by several "
-    "points). At larger scale expect: fine-tuning to learn facts more reliably (bigger models memorize from "
+    "**Scale.** Everything above was measured on a 135M-parameter model, tens of invented facts and tens of "
+    "optimizer steps on a CPU; the intervals above say what this sample can and cannot decide. "
+    "At larger scale expect: fine-tuning to learn facts more reliably (bigger models memorize from "
     "fewer examples, Ovadia et al. 2023 still found RAG ahead for new knowledge on 7B models); LoRA's "
     "memory and storage advantage to grow with the model (optimizer state and checkpoints scale with the "
     "parameter count, the adapter with the rank), while its speed advantage depends on hardware — on a "
@@ -1067,15 +1101,16 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
     R = comp.rows
     acc = "test MC acc"
     claim_rows = claim_rows if claim_rows is not None else claims(comp)
-    verdicts = {r["id"]: r["verdict"] for r in claim_rows}
-    best = max((m for m in R if R[m].get(acc) is not None), key=lambda m: R[m][acc])
-    n = max(1, comp.context.get("n_test") or 1)
-    tied = [comp.label(m) for m in R if R[m].get(acc) is not None and _tie(R[m][acc], R[best][acc], n)]
+    verdicts = {v.id: v.verdict_text() for v in claim_rows}
+    best = best_by(comp, comp.methods) or max((m for m in R if R[m].get(acc) is not None), key=lambda m: R[m][acc])
+    # methods whose difference from the best has a 95% interval reaching 0: not distinguishable at this sample
+    tied = [comp.label(m) for m in comp.methods if m == best or ((d := _diff(comp, best, m)) is not None and C.decide(d, 0.0, "greater") != C.HOLDS)]
     cheapest_good = pareto_front({comp.label(m): (R[m].get("setup s"), R[m].get(acc)) for m in R})
     lines = [
         f"*Measured at: {comp.condition()}; RAG over a knowledge base of {comp.context.get('rag_entities') or 'all'} entities, top_k={comp.context.get('top_k')}.*",
         "",
-        f"- **Most accurate here: {', '.join(tied)}** ({_pct(R[best][acc])} best multiple-choice accuracy on the held-out questions; within one question counts as a tie; base model {_pct(R['base'][acc])}).",
+        f"- **Most accurate here: {', '.join(tied)}** ({_pct(R[best][acc])} best multiple-choice accuracy on the held-out questions, mean over facts and seeds; "
+        f"listed: every method whose paired 95% interval against the best reaches 0, so this sample cannot separate them; base model {_pct(R['base'][acc])}).",
         f"- **Best accuracy for the set-up cost** (Pareto front, cheapest first): {', '.join(cheapest_good)}.",
     ]
     rag, lora, full = R["rag"], R["lora"], R["full"]
@@ -1100,14 +1135,13 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
         parts = ", ".join(f"{comp.label(m)} {_pct(v.get(acc))} (after a knowledge-base update: revised facts {_pct((kb.get(m) or {}).get('acc'))}, old value {_pct((kb.get(m) or {}).get('stale'))})" for m, v in h.items())
         nk, rk = kb.get("naive_hybrid") or {}, kb.get("raft_hybrid") or {}
         note = ""
-        if nk.get("stale") is not None and rk.get("stale") is not None:
-            nr = max(1, nk.get("n") or 1)
-            if nk["stale"] > rk["stale"] and not _tie(nk["stale"], rk["stale"], nr):
-                note = " The closed-book adapter keeps its trained facts after the knowledge base changes; the RAFT adapter, trained to *read* the passages, repeats them less."
-            elif (nk.get("acc") or 0) < (rk.get("acc") or 0) and not _tie(nk.get("acc") or 0, rk.get("acc") or 0, nr):
-                note = " After the update the RAFT adapter, trained to *read* the passages, follows the new documents more often than the closed-book adapter."
-            else:
-                note = " After the update the two adapters followed the new documents about equally (within one question)."
+        nrev, rrev = (comp.samples.get("naive_hybrid") or {}).get("revised"), (comp.samples.get("raft_hybrid") or {}).get("revised")
+        if nrev and rrev:
+            d = C.difference(rrev, nrev)
+            v = C.decide(d, 0.0, "greater")
+            note = (f" After the knowledge-base update, RAFT − naive hybrid on the revised facts: {d.text(signed=True)} (n={d.n_facts} facts): "
+                    + ("the RAFT adapter, trained to *read* the passages, follows the new documents more often." if v == C.HOLDS else
+                       "the closed-book adapter follows them more often." if C.decide(d, 0.0, "less") == C.HOLDS else "this sample cannot tell the two adapters apart."))
         lines.append(f"- **Hybrid.** {parts}; combining verdict: *{verdicts.get('hybrid_best', 'n/a')}*.{note}")
     lines.append(f"- **Full fine-tuning** only when the whole model must change and a {full.get('artifact MiB') or 0:.0f} MiB copy per version is acceptable; forgetting verdict: *{verdicts.get('full_forgets', 'n/a')}*.")
     lines += ["", SCALE_PARAGRAPH]
@@ -1161,6 +1195,50 @@ def forgetting_chart(comp: Comparison, learned: str = "test MC acc"):
 
     pts = {comp.label(m): {"learned": comp.rows[m].get(learned), "control_drop": comp.rows[m].get("control drop"), "perplexity_change": comp.rows[m].get("perplexity change")} for m in comp.methods}
     return learning_forgetting_figure(pts, colors(comp))
+
+
+def ovadia_table(comp: Comparison):
+    """Ovadia et al.'s arms beside RAG and the QA-trained LoRA: held-out MC accuracy with its 95% interval
+    over facts, training seconds (a DataFrame; empty when the arm was not run)."""
+    import pandas as pd
+
+    rows = []
+    for m, label in (("rag", comp.label("rag")), ("lora", comp.label("lora") + " on the QA pairs"), *OVADIA_ARMS.items()):
+        smp = (comp.samples.get(m) or {}).get("mc")
+        if smp is None:
+            continue
+        e = C.mean_estimate(smp)
+        secs = comp.rows[m].get("train s") if m in comp.rows else (comp.extra.get(m) or {}).get("train s")
+        rows.append({"method": label, "test MC acc [95% CI]": e.text(), "n facts": e.n_facts, "train s": None if secs is None else round(secs, 1)})
+    return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
+
+
+def frontier_chart(comp: Comparison):
+    """Notebook 02's learning-vs-forgetting curves (:func:`lorag_nb.training.frontier_series`), or an
+    empty chart saying none were measured."""
+    from .plots import frontier_figure
+
+    series = comp.extra.get("frontier_series") or {}
+    fig = frontier_figure(series)
+    if not series:
+        fig.update_layout(title="Learning vs forgetting during training: no curves in this run (frontier_checkpoints = 0)")
+    return fig
+
+
+def intervals_chart(comp: Comparison, metric: str = "mc"):
+    """Each method's held-out accuracy (``"mc"`` multiple choice, or ``"contains"``) with its 95% bootstrap
+    interval over facts (the same per-fact scores the verdicts use)."""
+    from .plots import interval_figure
+
+    pts = {}
+    for m in comp.methods:
+        s_ = (comp.samples.get(m) or {}).get(metric)
+        if s_ is not None:
+            e = C.mean_estimate(s_)
+            pts[comp.label(m)] = (e.value, e.low, e.high)
+    n = comp.samples["base"][metric].n_facts if "base" in comp.samples else None
+    what = "multiple-choice accuracy" if metric == "mc" else "gold contained"
+    return interval_figure(pts, title=f"Held-out {what} with 95% intervals over {n} facts", yaxis=what, colors=colors(comp), chance=0.25 if metric == "mc" else None)
 
 
 #: Metrics the bars chart shows by default.

@@ -303,7 +303,8 @@ class QAEval:
         metrics: ``n``, ``exact_match``, ``f1``, ``contains`` (means in [0, 1]), ``mc_accuracy``
             (None without options), ``latency_ms_p50`` / ``latency_ms_mean`` (per answer, ms),
             ``seconds`` (wall time of the whole evaluation).
-        rows: one dict per question: id, question, gold, prediction, em, f1, contains, mc_correct.
+        rows: one dict per question: id, fact (``QA.fact``: the statistical unit), question, gold, prediction,
+            em, f1, contains, mc_correct, latency_ms.
     """
 
     metrics: dict
@@ -368,6 +369,7 @@ def evaluate_qa(
         rows.append(
             {
                 "id": q.id,
+                "fact": q.fact,
                 "question": q.question,
                 "gold": q.answer,
                 "prediction": g.text,

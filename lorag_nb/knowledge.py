@@ -66,6 +66,12 @@ class QA:
         """The answer followed by its aliases."""
         return [self.answer, *self.aliases]
 
+    @property
+    def fact(self) -> str:
+        """The fact this question asks about, ``"<entity_id>/<relation>"`` (the statistical unit of every
+        verdict, :mod:`lorag_nb.claims`); the question's own id when it has no entity (control, user QA)."""
+        return f"{self.entity_id}/{self.relation}" if self.entity_id and self.relation else self.id
+
 
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []

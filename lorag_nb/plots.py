@@ -449,6 +449,68 @@ def pareto_figure(points: Mapping[str, tuple[float | None, float | None]], front
     return fig
 
 
+def interval_figure(points: Mapping[str, tuple[float, float, float]], title: str = "Held-out accuracy with 95% intervals over facts", yaxis: str = "held-out MC accuracy", colors: Mapping[str, str] | None = None, chance: float | None = 0.25) -> go.Figure:
+    """Bars with error bars: ``points[label] = (value, low, high)`` (a 95% interval from
+    :func:`lorag_nb.claims.mean_estimate`); labels with a NaN interval get no error bar."""
+    fig = go.Figure()
+    for label, (v, lo, hi) in points.items():
+        ok = lo == lo and hi == hi  # not NaN
+        fig.add_bar(x=[label], y=[v], name=label, marker_color=_comparison_color(label, colors), text=[f"{v:.2f}"], textposition="inside",
+                    error_y=dict(type="data", symmetric=False, array=[hi - v if ok else 0], arrayminus=[v - lo if ok else 0], visible=ok, color="#222", thickness=1.5, width=8),
+                    hovertemplate=f"{label}<br>%{{y:.3f}}" + (f" [{lo:.3f}, {hi:.3f}]" if ok else "") + "<extra></extra>")
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="#999", annotation_text=f"chance {chance:.2f}", annotation_position="bottom right")
+    fig.update_layout(title=title, yaxis_title=yaxis, template=TEMPLATE, height=420, showlegend=False)
+    fig.update_yaxes(range=[0, 1.08])
+    return fig
+
+
+def frontier_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], colors: Mapping[str, str] | None = None, matched: float | None = None,
+                    title: str = "Learning vs forgetting during training (after Biderman et al. 2024)", xaxis: str = "learned: held-out MC accuracy on the taught facts",
+                    yaxis: str = "forgot: control-set drop (MC log-likelihood)") -> go.Figure:
+    """One curve per run (``series[label] = (learned, forgot)`` per checkpoint, the first = before
+    training), the end point marked with a star; a dotted vertical line at the ``matched`` learning level."""
+    fig = go.Figure()
+    for label, (xs, ys) in series.items():
+        color = (colors or {}).get(label) or next((c for k, c in METHOD_COLORS.items() if label.lower().startswith(k)), None)
+        fig.add_scatter(x=list(xs), y=list(ys), mode="lines+markers", name=label, line=dict(color=color), marker=dict(size=7))
+        fig.add_scatter(x=[xs[-1]], y=[ys[-1]], mode="markers", marker=dict(symbol="star", size=16, color=color, line=dict(width=1, color="#222")), showlegend=False, hovertemplate=f"{label}: end point<extra></extra>")
+    if matched is not None:
+        fig.add_vline(x=matched, line_dash="dot", line_color="#444", annotation_text=f"matched learning {matched:.2f}", annotation_position="top left")
+    fig.add_hline(y=0, line_color="#bbb")
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, template=TEMPLATE, height=460)
+    return fig
+
+
+def verdicts_figure(verdicts: Sequence, title: str = "Every verdict: the difference it is about, with its 95% interval") -> go.Figure:
+    """A forest plot of :class:`lorag_nb.claims.Verdict` objects: one row per claim, the measured
+    difference (points) with its 95% interval (bars) and the claim's threshold (a mark), coloured by
+    verdict. Differences of fractions are drawn in points (×100); ratios on a second panel (log x)."""
+    from plotly.subplots import make_subplots
+
+    colour = {"holds": "#2ca02c", "does not hold": "#d62728", "undetermined": "#7f7f7f"}
+    groups = {"fraction": [v for v in verdicts if v.diff.unit == "fraction" and v.diff.has_interval],
+              "ratio": [v for v in verdicts if v.diff.unit == "ratio" and v.diff.has_interval]}
+    cols = [k for k, g in groups.items() if g]
+    fig = make_subplots(rows=1, cols=max(1, len(cols)), subplot_titles=[("difference (percentage points)" if k == "fraction" else "ratio (×)") for k in cols], horizontal_spacing=0.28)
+    for ci, k in enumerate(cols, start=1):
+        scale = 100.0 if k == "fraction" else 1.0
+        for v in groups[k]:
+            d = v.diff
+            name = v.claim if len(v.claim) <= 48 else v.claim[:46] + "…"
+            fig.add_scatter(x=[d.value * scale], y=[name], mode="markers", marker=dict(size=10, color=colour[v.verdict]), showlegend=False,
+                            error_x=dict(type="data", symmetric=False, array=[(d.high - d.value) * scale], arrayminus=[(d.value - d.low) * scale], color=colour[v.verdict], thickness=2),
+                            hovertemplate=f"{v.claim}<br>{v.compared}<br>%{{x:.2f}} [{d.low * scale:.2f}, {d.high * scale:.2f}]<br>{v.verdict_text()}<extra></extra>", row=1, col=ci)
+            fig.add_scatter(x=[v.threshold * scale], y=[name], mode="markers", marker=dict(symbol="line-ns-open", size=18, color="#222"), showlegend=False, hoverinfo="skip", row=1, col=ci)
+        if k == "ratio":
+            fig.update_xaxes(type="log", row=1, col=ci)
+    for verdict, c in colour.items():
+        fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(size=10, color=c), name=verdict)
+    n_rows = max((len(g) for g in groups.values()), default=1)
+    fig.update_layout(title=title, template=TEMPLATE, height=max(260, 90 + 34 * n_rows), legend=dict(orientation="h", y=-0.15), margin=dict(l=10))
+    return fig
+
+
 def learning_forgetting_figure(points: Mapping[str, Mapping[str, float | None]], colors: Mapping[str, str] | None = None, title: str = "Learns vs forgets (after Biderman et al. 2024, LoRA Learns Less and Forgets Less)") -> go.Figure:
     """Two panels, one point per method: new-knowledge accuracy (x) against forgetting (y) — the
     control-set accuracy drop (left) and the perplexity change on real text (right); up is worse.

@@ -714,109 +714,52 @@ def python_docs_retrieval(n_topics: int = 40, max_chars: int = 6000, chunk_size:
 # --------------------------------------------------------------------------- the article's claims
 
 
-def article_claims(
-    rag: Result,
-    baseline: Result,
-    swap: Result | None = None,
-    lora: Result | None = None,
-    min_gain: float = 0.10,
-    ceiling_share: float = 0.8,
-):
-    """The article's RAG claims, each with its measured number and a verdict computed from the results.
+def article_claims(rag: Result, baseline: Result, swap: Result | None = None, lora: Result | None = None, latency: Result | None = None, condition: str = "") -> list:
+    """The article's RAG claims, judged by the one claims engine (:mod:`lorag_nb.claims`).
 
-    Claims and rules (thresholds are arguments, nothing is hard-coded):
+    Per-fact scores (each fact's held-out wordings averaged) on the questions both sides answered, and
+    a paired 95% bootstrap interval over facts for every difference:
 
-    1. *Enhanced knowledge*: RAG answers questions the closed-book model cannot. Supported when RAG's
-       multiple-choice accuracy (or gold-contained rate) beats the closed-book base by ≥ ``min_gain``.
-    2. *Data efficiency*: RAG needs no training examples, only the documents. Supported when, with 0
-       training examples, RAG reaches ≥ ``ceiling_share`` of the oracle-document ceiling.
-    3. *Easy swapping of knowledge bases*: supported when the swap answers the revised questions
-       (after − before ≥ ``min_gain``) and, if a LoRA run is given, costs fewer seconds than training it.
-    4. *Retrieval cost*: RAG adds latency per question (embedding + search + longer prompts).
-       Reported as measured; "confirmed" when the RAG answer takes longer than the closed-book one.
-    5. *Model bias from a wrong knowledge base*: the model repeats what the knowledge base says,
-       right or wrong. Confirmed when, with the outdated knowledge base, more answers state the
-       outdated fact than the true one.
-
-    The closed-book and oracle numbers are the baseline's on the RAG run's own questions
-    (:func:`reference_scores`) when per-question rows are available.
+    - *RAG reduces hallucination / answers what the model alone cannot* (``rag_grounded``): gold
+      contained, RAG − the closed-book base model;
+    - *RAG needs less data* (``rag_no_training``, with a LoRA run): multiple-choice accuracy, RAG − LoRA,
+      against the non-inferiority margin of :data:`lorag_nb.claims.MATCH_MARGIN`;
+    - *swap the knowledge base without retraining* (``rag_swap``): revised facts answered after − before;
+    - *the model repeats what the knowledge base says* (``rag_kb_bias``): before the swap, answers
+      stating the outdated value − answers stating the true one;
+    - *RAG adds latency* (``rag_latency``, with an :func:`interleaved_latency` Result): the ratio of
+      interleaved answer times.
 
     Returns:
-        DataFrame: claim, measurement, value, verdict.
+        ``[lorag_nb.claims.Verdict]``.
     """
-    import pandas as pd
+    from . import claims as C
 
-    rows = []
-    ans = rag.metrics["answers"]
-    refs = _references(baseline, rag)
-    base_test = refs["test"]
-    metric = "mc_accuracy" if ans.get("mc_accuracy") is not None and base_test.get("mc_accuracy") is not None else "contains"
-    gain = ans[metric] - base_test[metric]
-    rows.append(
-        {
-            "claim": "Enhanced knowledge: RAG answers what the model alone cannot",
-            "measurement": f"test {metric}: RAG {ans[metric]:.2f} vs closed-book base {base_test[metric]:.2f} (n={ans['n']})",
-            "value": gain,
-            "verdict": "supported" if gain >= min_gain else "not supported",
-        }
-    )
-    oracle = refs.get("oracle", {})
-    if oracle:
-        share = ans[metric] / oracle[metric] if oracle[metric] else float("nan")
-        ing = rag.metrics.get("ingest", {})
-        rows.append(
-            {
-                "claim": "Data efficiency: no training examples, only documents",
-                "measurement": f"0 training examples; {rag.metrics['chunks']['documents']} documents indexed; RAG {metric} {ans[metric]:.2f} = {share:.0%} of the oracle-document ceiling {oracle[metric]:.2f}",
-                "value": share,
-                "verdict": "supported" if share >= ceiling_share else "partly supported" if share >= ceiling_share / 2 else "not supported",
-            }
-        )
-    if swap is not None:
-        before, after = swap.metrics["before"], swap.metrics["after"]
-        gain_swap = after["contains"] - before["contains"]
-        sec = swap.metrics["swap_seconds"]
-        lora_sec = training_seconds(lora) if lora is not None else None
-        text = f"revised facts answered (contains): {before['contains']:.2f} → {after['contains']:.2f} after a {sec:.1f} s swap"
-        cheaper = True
-        if lora_sec is not None:
-            lora_rev = lora.metrics.get("revised", {}).get("contains")
-            text += f"; LoRA retraining: {lora_sec:.0f} s" + (f", revised contains {lora_rev:.2f}" if isinstance(lora_rev, (int, float)) else "")
-            cheaper = sec < lora_sec
-        rows.append(
-            {
-                "claim": "Easy swapping of knowledge bases",
-                "measurement": text,
-                "value": sec,
-                "verdict": "supported" if gain_swap >= min_gain and cheaper else "not supported",
-            }
-        )
-    lat = rag.metrics["latency_ms"]
-    closed_ms = base_test.get("latency_ms_mean")
-    retrieval_ms = lat["embedding"] + lat["search"]
-    text = f"per question: embedding {lat['embedding']:.0f} ms + search {lat['search']:.0f} ms + generation {lat['generation']:.0f} ms ({rag.metrics['prompt_tokens_mean']:.0f} prompt tokens)"
-    if closed_ms:
-        text += f"; closed-book generation {closed_ms:.0f} ms"
-    extra = lat["total"] - (closed_ms or 0.0)
-    rows.append(
-        {
-            "claim": "Retrieval cost: RAG adds work to every question",
-            "measurement": text,
-            "value": extra if closed_ms else retrieval_ms,
-            "verdict": ("confirmed" if extra > 0 else "not confirmed") + f" (retrieval itself is {retrieval_ms / lat['total']:.0%} of the RAG answer time)",
-        }
-    )
-    if swap is not None:
-        before = swap.metrics["before"]
-        rows.append(
-            {
-                "claim": "Model bias from a wrong knowledge base: the model repeats it",
-                "measurement": f"with the outdated knowledge base, {before['old_fact_rate']:.0%} of answers state the outdated fact, {before['contains']:.0%} the true one (n={swap.metrics['n_questions']})",
-                "value": before["old_fact_rate"],
-                "verdict": "confirmed" if before["old_fact_rate"] > before["contains"] else "not confirmed",
-            }
-        )
-    return pd.DataFrame(rows)
+    out = []
+    ids = {r["id"] for r in rag.details.get("rows", [])}
+    base_rows = [r for r in baseline.details.get("test", []) if r["id"] in ids]
+    rag_s = C.scores(rag.details["rows"], "contains", "RAG")
+    if base_rows:
+        out.append(C.compare_scores("rag_grounded", rag_s, C.scores(base_rows, "contains", "base model, closed book"), "answers containing the gold value", condition))
+    else:
+        out.append(C.no_sample("rag_grounded", "the baseline has no rows for the RAG questions", condition))
+    if lora is not None:
+        lrows = [r for r in (lora.details.get("rows") or {}).get("test", []) if r["id"] in ids]
+        if lrows and any(r.get("mc_correct") is not None for r in rag.details["rows"]):
+            out.append(C.compare_scores("rag_no_training", C.scores(rag.details["rows"], "mc_correct", "RAG (0 training examples)"), C.scores(lrows, "mc_correct", "LoRA (trained)"),
+                                        f"multiple choice on the questions both answered; RAG is said to need less data when at most {100 * C.MATCH_MARGIN:.0f} points below the trained LoRA", condition))
+    if swap is not None and swap.details.get("before") and swap.details.get("after"):
+        before, after = swap.details["before"], swap.details["after"]
+        sec, lsec = swap.metrics["swap_seconds"], training_seconds(lora) if lora is not None else None
+        out.append(C.compare_scores("rag_swap", C.scores(after, "contains", "after the swap"), C.scores(before, "contains", "before"),
+                                    f"revised facts answered with the new value; re-indexing took {sec:.1f} s" + (f" vs {lsec:.0f} s to retrain LoRA" if lsec else ""), condition))
+        out.append(C.compare_scores("rag_kb_bias", C.scores(before, "says_old", "states the outdated value"), C.scores(before, "contains", "states the true value"),
+                                    "answers with the OUTDATED knowledge base", condition))
+    if latency is not None:
+        m = latency.metrics
+        out.append(C.judge("rag_latency", C.ratio_estimate(m["ratios"]), {}, f"median {sorted(m['rag_ms'])[len(m['rag_ms']) // 2]:.0f} vs {sorted(m['closed_ms'])[len(m['closed_ms']) // 2]:.0f} ms per answer, "
+                           f"{m['n_questions']} questions one at a time, {len(m['ratios'])} interleaved repetitions (load {m.get('loadavg') or 0:.1f})", condition))
+    return out
 
 
 # --------------------------------------------------------------------------- data for the top-k explorer
@@ -904,6 +847,60 @@ def answer_one(settings: RagSettings, question: str, top_k: int, eval_settings: 
     m, tok = get_model(model_name, model, tokenizer)
     kb, _ = open_knowledge_base(settings, load_knowledge(n_entities=ev.n_entities), ev.n_entities, client=client)
     return build_chain(kb, m, tok, settings.replace(top_k=int(top_k)), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size).invoke(question)
+
+
+def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, store: ResultsStore | None = None, n_questions: int = 6, reps: int = 3, client=None, force: bool = False) -> Result:
+    """Answer time with RAG vs closed book, measured **interleaved** in one process (per question:
+    closed book, then RAG; the order flips every repetition), one question at a time, so both see the
+    same machine load. Each repetition gives one ratio (total RAG time ÷ total closed-book time);
+    :func:`lorag_nb.claims.ratio_estimate` gives the median with its spread. Cached (kind ``"latency"``).
+
+    Returns:
+        Result with metrics ``rag_ms`` and ``closed_ms`` (per repetition, mean ms per answer),
+        ``ratios``, ``n_questions``, ``reps``, ``loadavg``.
+
+    Raises:
+        ValueError: ``reps`` < 2 or ``n_questions`` < 1.
+    """
+    import os
+
+    from .evaluation import generate
+    from .knowledge import load_knowledge
+    from .prompts import make_prompt
+
+    if reps < 2 or n_questions < 1:
+        raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")
+    ev = _eval(eval_settings)
+    store = store or ResultsStore()
+    key = {"rag": settings.replace(chroma_url=None).to_dict(), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps}
+
+    def compute(_artifacts: Path):
+        m, tok = get_model(model_name, model, tokenizer)
+        ks = load_knowledge(n_entities=ev.n_entities)
+        kb, _ = open_knowledge_base(settings, ks, ev.n_entities, client=client)
+        chain = build_chain(kb, m, tok, settings, max_new_tokens=ev.max_new_tokens, batch_size=1)
+        questions = [q.question for q in ks.test_qa[:n_questions]]
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # pragma: no cover
+            load = None
+        chain.invoke(questions[0])  # warm-up
+        rag_ms, closed_ms = [], []
+        for rep in range(reps):
+            t = {"rag": 0.0, "closed": 0.0}
+            for q in questions:
+                for which in (("closed", "rag") if rep % 2 == 0 else ("rag", "closed")):
+                    t0 = time.perf_counter()
+                    if which == "rag":
+                        chain.invoke(q)
+                    else:
+                        generate(m, tok, [make_prompt(tok, q)], max_new_tokens=ev.max_new_tokens, batch_size=1)
+                    t[which] += time.perf_counter() - t0
+            rag_ms.append(1000 * t["rag"] / len(questions))
+            closed_ms.append(1000 * t["closed"] / len(questions))
+        return {"rag_ms": rag_ms, "closed_ms": closed_ms, "ratios": [r / c for r, c in zip(rag_ms, closed_ms)], "n_questions": len(questions), "reps": reps, "loadavg": load}, {}
+
+    return store.cached("latency", key, compute, force=force)
 
 
 # --------------------------------------------------------------------------- notebook helpers

@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .config import EvalSettings, LoraSettings, TrainingSettings, seed_everything
 
@@ -42,7 +42,11 @@ IGNORE_INDEX = -100
 # --------------------------------------------------------------------------- shared defaults
 
 #: Evaluation used by notebooks 01 and 02 (and the rank explorer): same keys → shared stored results.
-DEFAULT_MAX_QUESTIONS = 24
+#: None = every test question of the taught entities (3 wordings per fact: 10 entities → 60 facts, 180 questions).
+DEFAULT_MAX_QUESTIONS = None
+#: Headline runs (full fine-tuning, LoRA at the chosen rank, RAFT) are trained with each of these seeds;
+#: verdicts use the per-fact mean over seeds and print the seed spread (lorag_nb.claims).
+DEFAULT_SEEDS = (0, 1)
 DEFAULT_EVAL = dict(max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 
 
@@ -58,12 +62,12 @@ def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX
 
 
 #: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
-#: Sized for a 2-core CPU: 2 entities = 12 facts × 5 training wordings = 60 examples, 2 epochs of batches
-#: of 4 = 30 optimizer steps (measured: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step,
-#: one thread). On a GPU raise n_entities.
-FULL_FT_DEFAULTS = dict(n_entities=2, train_on="qa", epochs=2.0, learning_rate=5e-5, batch_size=4, max_length=128)
+#: Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5 training wordings = 300
+#: examples, one epoch in batches of 4 = 75 optimizer steps (every fact seen 5 times, each time in another
+#: wording). Measured earlier: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step, one thread.
+FULL_FT_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=5e-5, batch_size=4, max_length=128)
 #: LoRA defaults (notebook 02's parameters cell mirrors these).
-LORA_DEFAULTS = dict(n_entities=2, train_on="qa", epochs=2.0, learning_rate=1e-3, batch_size=4, max_length=128)
+LORA_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=1e-3, batch_size=4, max_length=128)
 LORA_DEFAULT_ADAPTER = dict(r=8, lora_alpha=16, target_modules="all-linear")
 
 
@@ -893,6 +897,289 @@ def sweep(runs: dict, store=None, eval_settings: EvalSettings | None = None, mod
     return out
 
 
+def run_seeds(settings: TrainingSettings, seeds: Sequence[int] = DEFAULT_SEEDS, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, progress: bool = False) -> dict:
+    """:func:`run_training` once per seed (``settings.replace(seed=s)``): ``{seed: Result}``.
+
+    Each seed changes the data order, the LoRA initialisation and dropout, so the spread of a metric
+    across seeds is the noise floor of retraining (shown beside every interval by :mod:`lorag_nb.claims`).
+    Stored runs are read, not retrained.
+
+    Raises:
+        ValueError: ``seeds`` is empty or repeats a seed.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints; got {list(seeds)}")
+    return sweep({s: settings.replace(seed=s) for s in seeds}, store=store, eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
+
+
+def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
+    """``{seed: per-question rows of split}`` of :func:`run_seeds`'s results (for :func:`lorag_nb.claims.scores`)."""
+    return {s: (r.details.get("rows") or {}).get(split, []) for s, r in runs.items()}
+
+
+def training_state_bytes(model) -> int:
+    """Bytes of what training adds per trainable parameter: its gradient and AdamW's two moment
+    buffers (3 × numel × element size; Loshchilov & Hutter 2019 keep ``exp_avg`` and ``exp_avg_sq``).
+    Activations are not counted. Exact for the model given (no sampling)."""
+    return sum(3 * p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None, model=None, tokenizer=None, reps: int = 5, steps: int = 2, force: bool = False):
+    """Seconds per training step of full fine-tuning and LoRA, measured **interleaved** in one process.
+
+    Both models (a copy of the base for full fine-tuning, a fresh PEFT wrap of another copy for LoRA)
+    take the same ``steps`` batches of ``full``'s training examples with ``torch.optim.AdamW`` (the
+    Trainer's optimizer), after one untimed warm-up step each; then ``reps`` repetitions alternate
+    A, B, B, A, … so both see the same machine load. Each repetition gives one ratio LoRA ÷ full of
+    seconds per step; :func:`lorag_nb.claims.ratio_estimate` turns them into a median with its spread.
+    Memory: :func:`training_state_bytes` of each (exact). Cached in the results store (kind ``"speed"``).
+
+    Returns:
+        Result with metrics ``full_s_per_step``, ``lora_s_per_step`` (lists, one per repetition, s),
+        ``ratios`` (LoRA ÷ full per repetition), ``full_state_bytes``, ``lora_state_bytes``,
+        ``batch_size``, ``steps``, ``threads``, ``device``, ``loadavg`` (1-minute load at start).
+
+    Raises:
+        ValueError: ``lora`` has no LoRA settings, or ``reps`` < 2.
+    """
+    import os
+
+    import torch
+
+    from .adapters import wrap
+    from .experiments import ResultsStore
+    from .knowledge import load_knowledge
+    from .models import load_model
+
+    if lora.lora is None or full.lora is not None:
+        raise ValueError("interleaved_speed needs a full fine-tuning settings (lora=None) and a LoRA settings")
+    if reps < 2 or steps < 1:
+        raise ValueError(f"reps must be ≥ 2 and steps ≥ 1; got reps={reps}, steps={steps}")
+    store = store or ResultsStore()
+    key = {"full": full.to_dict(), "lora": lora.to_dict(), "reps": reps, "steps": steps, "threads": _threads()}
+
+    def compute(_artifacts: Path):
+        nonlocal model, tokenizer
+        if model is None:
+            model, tokenizer = load_model(full.model, dtype="float32")
+        seed_everything(full.seed)
+        examples = build_examples(tokenizer, load_knowledge(n_entities=full.n_entities), full)
+        collate = make_collator(tokenizer)
+        bs = full.batch_size
+        batches = [collate(examples[i * bs : (i + 1) * bs]) for i in range(steps + 1)]
+        device = next(model.parameters()).device
+        models = {"full": copy.deepcopy(model), "lora": wrap(copy.deepcopy(model), lora.lora)}
+        for p in models["full"].parameters():
+            p.requires_grad_(True)
+        opts = {k: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-7) for k, m in models.items()}
+
+        def step(name, batch):
+            m, opt = models[name], opts[name]
+            m.train()
+            out = m(**{k: v.to(device) for k, v in batch.items()})
+            out.loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        for name in models:  # warm-up (allocates optimizer state)
+            step(name, batches[-1])
+        times: dict[str, list[float]] = {"full": [], "lora": []}
+        for rep in range(reps):
+            for name in (("full", "lora") if rep % 2 == 0 else ("lora", "full")):
+                t0 = time.perf_counter()
+                for b in batches[:steps]:
+                    step(name, b)
+                times[name].append((time.perf_counter() - t0) / steps)
+        state = {k: training_state_bytes(m) for k, m in models.items()}
+        del models, opts
+        gc.collect()
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # pragma: no cover - not on Linux/macOS
+            load = None
+        metrics = {
+            "full_s_per_step": times["full"], "lora_s_per_step": times["lora"],
+            "ratios": [lo / fu for lo, fu in zip(times["lora"], times["full"])],
+            "full_state_bytes": state["full"], "lora_state_bytes": state["lora"],
+            "batch_size": bs, "steps": steps, "reps": reps, "threads": _threads(), "device": str(device), "loadavg": load,
+        }
+        return metrics, {}
+
+    return store.cached("speed", key, compute, force=force)
+
+
+def checkpoint_measure(model, tokenizer, ks, ev: EvalSettings) -> tuple[dict, dict]:
+    """The cheap measurements of one training checkpoint (Biderman et al. 2024's learning and forgetting
+    axes): held-out multiple-choice accuracy on the taught facts (``learned``), control-set accuracy by
+    multiple-choice log-likelihood (``control_mc``) and by generated answers (``control_gen``, gold
+    contained), and perplexity on Python's docs.
+
+    Returns:
+        ``(metrics, rows)``: fractions / perplexity, and per-question rows ``{"test": [{id, fact,
+        mc_correct}], "control": [{id, mc_correct, contains}]}`` for intervals.
+    """
+    from .evaluation import evaluate_qa, multiple_choice_scores, perplexity
+    from .experiments import _cap
+    from .knowledge import perplexity_texts
+    from .prompts import make_prompt
+
+    test = [q for q in _cap(ks.test_qa, ev.max_questions) if q.options]
+    scores = multiple_choice_scores(model, tokenizer, [make_prompt(tokenizer, q.question) for q in test], [q.options for q in test], batch_size=ev.batch_size)
+    trows = [{"id": q.id, "fact": q.fact, "mc_correct": max(range(len(sc)), key=sc.__getitem__) == q.answer_index} for q, sc in zip(test, scores)]
+    ctrl = evaluate_qa(model, tokenizer, _cap(ks.control_qa, ev.max_questions), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, multiple_choice=True)
+    crows = [{"id": r["id"], "mc_correct": r["mc_correct"], "contains": r["contains"]} for r in ctrl.rows]
+    n_t, n_c = max(1, len(trows)), max(1, len(crows))
+    metrics = {
+        "learned": sum(r["mc_correct"] for r in trows) / n_t,
+        "control_mc": sum(bool(r["mc_correct"]) for r in crows) / n_c,
+        "control_gen": sum(r["contains"] for r in crows) / n_c,
+        "perplexity": perplexity(model, tokenizer, perplexity_texts(n_texts=ev.perplexity_texts), max_tokens=ev.perplexity_tokens),
+    }
+    return metrics, {"test": trows, "control": crows}
+
+
+def _checkpoint_callback(tokenizer, ks, ev: EvalSettings, n_checkpoints: int, out: list):
+    from transformers import TrainerCallback
+
+    class EvaluateCheckpoints(TrainerCallback):
+        """Measures the model (:func:`checkpoint_measure`) before training and at ``n_checkpoints`` evenly spaced steps."""
+
+        def __init__(self):
+            self.at: set[int] = set()
+
+        def _measure(self, model, step):
+            import torch
+
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                m, rows = checkpoint_measure(model, tokenizer, ks, ev)
+            if was_training:
+                model.train()
+            out.append({"step": int(step), **m, "rows": rows})
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            total = max(1, state.max_steps)
+            self.at = {max(1, round(total * i / n_checkpoints)) for i in range(1, n_checkpoints + 1)}
+            self._measure(model, 0)
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if state.global_step in self.at:
+                self._measure(model, state.global_step)
+
+    return EvaluateCheckpoints()
+
+
+def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, checkpoints: int = 4, model=None, tokenizer=None, progress: bool = False, force: bool = False):
+    """One training run measured **during** training: learning vs forgetting as a curve, not an end point.
+
+    Biderman et al. (2024, *LoRA Learns Less and Forgets Less*) show that end points at different
+    learning rates mislead; this trains ``settings`` with the one ``Trainer`` path (:func:`train`) and a
+    callback that measures the model before training and at ``checkpoints`` evenly spaced steps
+    (:func:`checkpoint_measure`). Cached in the results store (kind ``"frontier"``).
+
+    Returns:
+        Result with metrics ``points`` (``[{"step", "learned", "control_mc", "control_gen",
+        "perplexity"}]``, step 0 = the base model), ``learning_rate``, ``method``, ``steps``; details
+        ``rows`` (per checkpoint, the per-question rows).
+
+    Raises:
+        ValueError: ``checkpoints`` < 1.
+        TrainingDivergedError: the loss became NaN or infinite.
+    """
+    from .experiments import ResultsStore
+    from .knowledge import load_knowledge
+    from .models import load_model
+
+    if not isinstance(checkpoints, int) or checkpoints < 1:
+        raise ValueError(f"checkpoints must be an int ≥ 1; got {checkpoints!r}")
+    store = store or ResultsStore()
+    ev = _resolve_eval(settings, eval_settings)
+    key = {"training": _canonical(settings.to_dict()), "eval": ev.to_dict(), "checkpoints": checkpoints}
+
+    def compute(_artifacts: Path):
+        nonlocal model, tokenizer
+        if model is None:
+            model, tokenizer = load_model(settings.model, dtype="float32")
+        ks = load_knowledge(n_entities=settings.n_entities)
+        points: list[dict] = []
+        cb = _checkpoint_callback(tokenizer, ks, ev, checkpoints, points)
+        out = train(settings, model=model, tokenizer=tokenizer, progress=progress, callbacks=[cb], ks=ks)
+        steps = out.steps
+        del out
+        gc.collect()
+        rows = [p.pop("rows") for p in points]
+        return {"points": points, "learning_rate": settings.learning_rate, "method": settings.method, "steps": steps}, {"rows": rows}
+
+    return store.cached("frontier", key, compute, force=force)
+
+
+def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b"):
+    """Forgetting of two frontier curves **at matched learning**: each curve's first checkpoint whose
+    learning (held-out MC accuracy) reaches ``level`` (default: the lower of the two curves' best
+    learning, so both reach it), and the control-set drop (MC log-likelihood) there against the base
+    model's (step 0), per control question.
+
+    Returns:
+        ``(level, {label: (step, Scores of control drop)})``; the claims engine compares the two.
+
+    Raises:
+        ValueError: a curve never reaches ``level``.
+    """
+    from . import claims as C
+
+    curves = {label_a: a, label_b: b}
+    best = {k: max(p["learned"] for p in r.metrics["points"]) for k, r in curves.items()}
+    level = min(best.values()) if level is None else float(level)
+    out = {}
+    for k, r in curves.items():
+        pts = r.metrics["points"]
+        i = next((j for j, p in enumerate(pts) if j > 0 and p["learned"] >= level - 1e-12), None)
+        if i is None:
+            raise ValueError(f"{k} never reaches learning {level:.3f} (best {best[k]:.3f})")
+        base = {x["id"]: float(bool(x["mc_correct"])) for x in r.details["rows"][0]["control"]}
+        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x["mc_correct"]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
+        out[k] = (pts[i]["step"], C.scores(drop, "drop", f"{k} at step {pts[i]['step']}"))
+    return level, out
+
+
+def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = ""):
+    """"LoRA forgets less" judged at matched learning on the frontier (:mod:`lorag_nb.claims`): of the
+    learning rates given, the pair whose curves reach the highest common learning level; the paired
+    interval over control questions of LoRA's drop − full fine-tuning's at that level.
+
+    Args:
+        full_runs, lora_runs: learning rate → :func:`frontier_run` Result.
+    """
+    from . import claims as C
+
+    best = None
+    for lf, f in full_runs.items():
+        for ll, l_ in lora_runs.items():
+            lvl = min(max(p["learned"] for p in f.metrics["points"]), max(p["learned"] for p in l_.metrics["points"]))
+            if best is None or lvl > best[0]:
+                best = (lvl, lf, ll)
+    lvl, lf, ll = best
+    base_learned = full_runs[lf].metrics["points"][0]["learned"]
+    if lvl <= base_learned + 1e-12:
+        return C.no_sample("lora_forgets_less", f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
+    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}")
+    (sl, dl), (sf, df) = at[f"LoRA lr {ll:g}"], at[f"full fine-tuning lr {lf:g}"]
+    return C.compare_scores("lora_forgets_less", dl, df, f"control-set drop (multiple-choice log-likelihood) at MATCHED learning: the first checkpoint of each curve reaching "
+                            f"{100 * level:.0f}% held-out MC accuracy (LoRA lr {ll:g} step {sl}, full fine-tuning lr {lf:g} step {sf})", condition)
+
+
+def frontier_series(runs: Mapping[str, Any], y: str = "control_mc") -> dict:
+    """``label → (learned list, forgetting list)`` for the frontier chart: forgetting = the base model's
+    ``y`` (step 0) minus the checkpoint's (a drop; positive = forgot)."""
+    out = {}
+    for label, r in runs.items():
+        pts = r.metrics["points"]
+        out[label] = ([p["learned"] for p in pts], [pts[0][y] - p[y] for p in pts])
+    return out
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
@@ -916,42 +1203,80 @@ def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, s
     return out[:n]
 
 
-def full_ft_findings(result, store=None) -> str:
-    """A Markdown paragraph stating what notebook 01 measured (numbers from ``result``, wording from thresholds)."""
-    m, b, tr, fg = result.metrics, result.metrics["baseline"], result.metrics["training"], result.metrics["forgetting"]
-    em0, em1 = b["test"]["exact_match"], m["test"]["exact_match"]
-    mc0, mc1 = b["test"]["mc_accuracy"], m["test"]["mc_accuracy"]
-    learned = "learned the facts in a form that carries over to wordings it never saw" if em1 - em0 >= 0.3 else (
-        "learned some facts, but held-out wordings are answered much less reliably than training wordings would suggest" if em1 - em0 >= 0.05 else "did not learn the facts in a usable form for new wordings")
-    forgot = fg["control_drop"]
-    forgot_text = ("lost general knowledge" if forgot > 0.05 else "kept its general knowledge (within the noise of a small control set)" if forgot > -0.05 else "answered the control set better than before")
-    ppl = fg["perplexity_change"]
-    stale = m.get("revised_stale")
+def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, store=None, speed=None, condition: str = "") -> list:
+    """The claims notebooks 01 and 02 can judge from their own runs, by :mod:`lorag_nb.claims`.
+
+    Args:
+        full_runs, lora_runs: ``{seed: Result}`` of :func:`run_seeds` (either may be None).
+        speed: a :func:`interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
+
+    Per-fact scores average each fact's held-out wordings, then the seeds; the base model's come from
+    the stored baseline the runs were compared with (same questions). Claims: full fine-tuning / LoRA
+    teach the facts, full fine-tuning forgets, LoRA matches full fine-tuning, LoRA forgets less, LoRA is
+    faster, LoRA needs less memory for its training state.
+
+    Returns:
+        ``[lorag_nb.claims.Verdict]``.
+
+    Raises:
+        ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
+    """
+    from . import claims as C
+    from .experiments import ResultsStore
+
+    store = store or ResultsStore()
+    runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
+    if not runs:
+        raise ValueError("fine_tuning_verdicts needs full_runs or lora_runs ({seed: Result})")
+    first = next(iter(next(iter(runs.values())).values()))
+    base = store.get("baseline", first.metrics["baseline_key"])
+    if base is None:
+        raise ValueError(f"the baseline record {first.metrics['baseline_key']} of run {first.key} is not in the store {store.root}")
+    labels = {"full": "full fine-tuning", "lora": f"LoRA r={next(iter(lora_runs.values())).settings['training']['lora']['r']}" if lora_runs else "LoRA"}
+    S = {"base": {"mc": C.scores(base.details["test"], "mc_correct", "base model"), "control": C.scores(base.details["control"], "contains", "base model")}}
+    for m, rs in runs.items():
+        S[m] = {"mc": C.scores(split_rows(rs), "mc_correct", labels[m]), "control": C.scores(split_rows(rs, "control"), "contains", labels[m])}
+    out = []
+    held = "held-out wordings of the taught facts, multiple choice (chance 25%)"
+    if "full" in S:
+        out.append(C.compare_scores("full_learns", S["full"]["mc"], S["base"]["mc"], held, condition))
+        out.append(C.compare_scores("full_forgets", S["base"]["control"], S["full"]["control"], "control questions the base model answered, before minus after", condition))
+    if "lora" in S:
+        out.append(C.compare_scores("lora_learns", S["lora"]["mc"], S["base"]["mc"], held, condition))
+    if "full" in S and "lora" in S:
+        out.append(C.compare_scores("lora_matches", S["lora"]["mc"], S["full"]["mc"], f"LoRA is said to match when at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning", condition))
+        lr_l, lr_f = (next(iter(r.values())).settings["training"]["learning_rate"] for r in (lora_runs, full_runs))
+        out.append(C.compare_scores("lora_forgets_less_endpoint", S["full"]["control"], S["lora"]["control"],
+                                    f"LoRA's control drop minus full fine-tuning's, at each run's end point (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)", condition))
+    if speed is not None:
+        m = speed.metrics
+        out.append(C.judge("lora_faster", C.ratio_estimate(m["ratios"]), {}, f"{len(m['ratios'])} interleaved repetitions of {m['steps']} steps at batch {m['batch_size']} on {m['device']} ({m['threads']} threads, load {m.get('loadavg') or 0:.1f})", condition))
+        out.append(C.judge("lora_memory", C.exact(m["lora_state_bytes"] / m["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {}, f"gradients + AdamW moments {m['lora_state_bytes'] / 2**20:.1f} vs {m['full_state_bytes'] / 2**20:.0f} MiB (activations not counted)", condition))
+    return out
+
+
+def full_ft_findings(result, store=None, runs: Mapping[int, Any] | None = None) -> str:
+    """Markdown for notebook 01: the measured cost, then the verdicts of :func:`fine_tuning_verdicts`
+    (with their 95% intervals over facts, n and seeds) — no conclusion that the claims engine did not compute."""
+    from . import claims as C
+
+    m, tr = result.metrics, result.metrics["training"]
+    runs = runs or {settings_of(result)[0].seed: result}
     lines = [
         f"- **Cost.** All {tr['trainable_params']:,} parameters were updated for {tr['steps']} steps in {tr['seconds']:.0f} s "
-        f"({tr['tokens_per_second']:.0f} tokens/s on {tr['device']}, peak memory {tr['peak_memory_bytes'] / 2**30:.2f} GiB). "
+        f"({tr['tokens_per_second']:.0f} tokens/s on {tr['device']}, {tr.get('threads')} threads, load as it was; peak memory {tr['peak_memory_bytes'] / 2**30:.2f} GiB). "
         f"The result is a full copy of the model: {tr['artifact_bytes'] / 2**20:.0f} MiB on disk per fine-tuned version.",
-        f"- **Knowledge.** On held-out wordings of the trained facts, exact match went from {_pct(em0)} to {_pct(em1)} and "
-        f"multiple-choice accuracy from {_pct(mc0)} to {_pct(mc1)} (chance 25%): the model {learned}.",
-        f"- **Forgetting.** Control-set accuracy went from {_pct(b['control_accuracy'])} to {_pct(m['control_accuracy'])}: the model {forgot_text}. "
-        f"Perplexity on Python's documentation changed by {100 * ppl:+.1f}% ({b['perplexity']:.2f} → {m['perplexity']:.2f}).",
     ]
-    examples = forgotten_examples(result, store)
-    if examples:
-        lines[-1] += " For example: " + "; ".join(f"*{q}* — before “{a}”, after “{t}”" for q, a, t in examples) + "."
-    if forgot > 0.2 and abs(ppl) < 0.05:
-        lines[-1] += (" Perplexity on real text barely moved while answers to general questions collapsed: the damage is in how the"
-                      " model answers questions in the trained chat format (short answers, often borrowed from the new facts), not in its"
-                      " language modelling — a perplexity check alone would have missed it.")
+    stale = m.get("revised_stale")
     if stale is not None:
         n_rev = (m.get("revised") or {}).get("n", 0)
-        if stale >= 0.5:
-            verdict = "the fine-tuned model keeps stating what it was trained on; changing a fact means training again"
-        else:
-            verdict = "too few revised facts were learned here to show whether trained knowledge goes stale"
-        lines.append(f"- **Frozen knowledge.** Of {n_rev} questions about facts revised after training, {_pct(stale)} were answered with the old, trained value "
-                     f"(multiple-choice accuracy on the new value: {_pct(_m(m, 'revised', 'mc_accuracy'))}): {verdict}.")
-    return "\n".join(lines)
+        lines.append(f"- **Frozen knowledge.** Of {n_rev} questions about facts revised after training (seed {next(iter(runs))}), {_pct(stale)} were answered with the old, trained value "
+                     f"(multiple-choice accuracy on the new value: {_pct(_m(m, 'revised', 'mc_accuracy'))}).")
+    examples = forgotten_examples(result, store)
+    if examples:
+        lines.append("- **Control answers that changed**: " + "; ".join(f"*{q}* — before “{a}”, after “{t}”" for q, a, t in examples) + ".")
+    verdicts = fine_tuning_verdicts(runs, store=store)
+    return "\n".join(lines) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)
 
 
 def parameter_sentence(model) -> str:
@@ -983,32 +1308,12 @@ def _n_test(result) -> int:
     return int(result.metrics["test"].get("n") or 1)
 
 
-def _close(a: float, b: float, n: int) -> bool:
-    """Within one question of each other (differences below that are noise on n questions)."""
-    return abs(a - b) <= 1.0 / n + 1e-9
-
-
-def _forgetting_verdict(lora_fg: dict, full_fg: dict, n_control: int) -> str:
-    """Compare two forgetting measurements; a control difference of one question or less, or a
-    perplexity difference under 0.5 percentage points, counts as a tie."""
-
-    def cmp(a, b, tol):
-        return 0 if abs(a - b) <= tol else (-1 if a < b else 1)
-
-    c = cmp(lora_fg["control_drop"], full_fg["control_drop"], 1.0 / n_control + 1e-9)
-    p = cmp(lora_fg["perplexity_change"], full_fg["perplexity_change"], 0.005)
-    if c == p == 0:
-        return "The two forgot about equally (within one control question and 0.5 points of perplexity)."
-    if c <= 0 and p <= 0:
-        return "LoRA forgot less."
-    if c >= 0 and p >= 0:
-        return "LoRA forgot more than full fine-tuning here."
-    return "The two forgetting measures disagree on which forgot more."
-
-
-def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None) -> str:
-    """Markdown bullets stating what notebook 02 measured; numbers from the stored results, wording
-    from comparisons that treat a difference of one question or less as a tie.
+def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None,
+                  full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, speed=None, store=None) -> str:
+    """Markdown bullets stating what notebook 02 measured (numbers from the stored results), then the
+    verdicts of :func:`fine_tuning_verdicts` with their 95% intervals, n and seeds. The sweeps (rank,
+    rsLoRA, DoRA, budgets) run at a smaller world: their numbers are shown, and the sweep bullets make
+    no verdict.
 
     Args:
         lora, full: the default LoRA run and the full fine-tuning run (Results).
@@ -1017,7 +1322,11 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         budgets: number of training examples → Result. one_paraphrase: one wording per fact (same
         epochs, so fewer steps); one_paraphrase_same_steps: one wording, epochs raised to give as many
         optimizer steps as the all-wordings run (separates variety of wordings from amount of training).
+        full_runs, lora_runs: ``{seed: Result}`` of the headline runs (default: ``{seed: full}``, ``{seed: lora}``).
+        speed: :func:`interleaved_speed` Result for the speed and memory verdicts.
     """
+    from . import claims as C
+
     lm, fm = lora.metrics, full.metrics
     lt, ft = lm["training"], fm["training"]
     n = _n_test(lora)
@@ -1033,23 +1342,21 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         "model still run in full, so LoRA saves optimizer state and gradients, not the bulk of the compute.",
     ]
     lmc, fmc = lm["test"]["mc_accuracy"], fm["test"]["mc_accuracy"]
-    verdict = "LoRA matched full fine-tuning" if _close(lmc, fmc, n) else ("LoRA did better than full fine-tuning" if lmc > fmc else "full fine-tuning did better than LoRA")
     out.append(
-        f"- **Knowledge.** Held-out multiple-choice accuracy: base {_pct(base_mc)}, full fine-tuning {_pct(fmc)}, LoRA r={r} {_pct(lmc)} "
-        f"(exact match {_pct(fm['test']['exact_match'])} vs {_pct(lm['test']['exact_match'])}; {n} test questions): {verdict}."
+        f"- **Knowledge.** Held-out multiple-choice accuracy (seed {settings_of(lora)[0].seed}): base {_pct(base_mc)}, full fine-tuning {_pct(fmc)}, LoRA r={r} {_pct(lmc)} "
+        f"(exact match {_pct(fm['test']['exact_match'])} vs {_pct(lm['test']['exact_match'])}; {n} test questions). The verdicts below average the seeds per fact."
     )
     lf, ff = lm["forgetting"], fm["forgetting"]
     out.append(
         f"- **Forgetting.** Control-set drop {_pct(lf['control_drop'])} for LoRA vs {_pct(ff['control_drop'])} for full fine-tuning; "
-        f"perplexity change {100 * lf['perplexity_change']:+.1f}% vs {100 * ff['perplexity_change']:+.1f}%. "
-        + _forgetting_verdict(lf, ff, int(lm.get("control", {}).get("n") or 1))
+        f"perplexity change {100 * lf['perplexity_change']:+.1f}% vs {100 * ff['perplexity_change']:+.1f}%"
         + f" (Biderman et al. 2024, *LoRA Learns Less and Forgets Less*, report less forgetting for LoRA; the learning rates here are "
         f"{lora.settings['training']['learning_rate']:g} for LoRA and {full.settings['training']['learning_rate']:g} for full fine-tuning.)"
     )
     if len(ranks) >= 2:
         xs, losses, accs = sweep_series(ranks)
-        spread = max(accs) - min(accs)
-        rank_verdict = "rank barely mattered (all within one question)" if spread <= 1.0 / n + 1e-9 else f"the best rank was r={xs[accs.index(max(accs))]}"
+        sn = _n_test(ranks[xs[0]])
+        rank_verdict = f"on {sn} test questions a difference of one question is {100 / max(1, sn):.0f} points, so this sweep shows tendencies, not verdicts"
         out.append(
             f"- **Rank.** Over r ∈ {xs} ({', '.join(f'{p:,}' for p in [ranks[x].metrics['training']['trainable_params'] for x in xs])} trainable parameters), "
             f"held-out MC accuracy was {', '.join(_pct(a) for a in accs)} and last-epoch loss {', '.join(f'{v:.3f}' for v in losses)}: {rank_verdict}. "
@@ -1057,9 +1364,11 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         )
     if attention is not None:
         am = attention.metrics
+        ref_all = ranks.get(attention.settings["training"]["lora"]["r"], lora)
         out.append(
             f"- **Target modules.** Attention only ({am['training']['trainable_params']:,} parameters): MC accuracy {_pct(am['test']['mc_accuracy'])}, "
-            f"last-epoch loss {final_loss(attention):.3f}; all linear layers ({lt['trainable_params']:,}): {_pct(lmc)}, {final_loss(lora):.3f}."
+            f"last-epoch loss {final_loss(attention):.3f}; all linear layers at the same rank and world ({ref_all.metrics['training']['trainable_params']:,}): "
+            f"{_pct(ref_all.metrics['test']['mc_accuracy'])}, {final_loss(ref_all):.3f}."
         )
     if rslora:
         parts = []
@@ -1069,15 +1378,8 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
                 parts.append(f"r={x}: last-epoch loss {final_loss(std):.3f} standard vs {final_loss(rslora[x]):.3f} rsLoRA, "
                              f"MC accuracy {_pct(std.metrics['test']['mc_accuracy'])} vs {_pct(rslora[x].metrics['test']['mc_accuracy'])}")
         if parts:
-            top = max(x for x in rslora if x in ranks)
-            std_loss, rs_loss = final_loss(ranks[top]), final_loss(rslora[top])
-            if rs_loss < 0.9 * std_loss:
-                verdict = f"at r={top} rsLoRA reached a lower training loss, as the paper predicts for high ranks"
-            elif rs_loss > 1.1 * std_loss:
-                verdict = f"at r={top} standard scaling reached the lower training loss: no rsLoRA advantage here"
-            else:
-                verdict = f"at r={top} the two reached about the same training loss"
-            out.append("- **rsLoRA** (scale lora_alpha/√r instead of lora_alpha/r; Kalajdzievski 2023): " + "; ".join(parts) + f". {verdict[0].upper() + verdict[1:]}.")
+            out.append("- **rsLoRA** (scale lora_alpha/√r instead of lora_alpha/r; Kalajdzievski 2023 predicts a lower loss at high rank): " + "; ".join(parts)
+                       + ". One run per setting on the sweep world: read it as a measurement, not a verdict.")
     if dora:
         a, b = dora
         am_, bm = a.metrics, b.metrics
@@ -1094,18 +1396,16 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better). One training wording per fact "
                 f"({om['training']['steps']} steps): MC accuracy {_pct(om['test']['mc_accuracy'])}, exact match {_pct(om['test']['exact_match'])}; "
                 f"all wordings ({lt['steps']} steps): {_pct(lmc)}, {_pct(lm['test']['exact_match'])}.")
-        omc = om["test"]["mc_accuracy"]
-        if lmc <= omc + 1.0 / n + 1e-9:
-            text += " More wordings gave no measurable gain here (within one question)."
         if one_paraphrase_same_steps is not None:
             sm = one_paraphrase_same_steps.metrics
-            smc = sm["test"]["mc_accuracy"]
-            text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {_pct(smc)}, exact match "
-                     f"{_pct(sm['test']['exact_match'])}")
-            if lmc > omc + 1.0 / n + 1e-9:
-                text += (" — so the variety of wordings, not just the amount of training, made the difference." if smc < lmc - 1.0 / n - 1e-9
-                         else " — with as much training one wording did as well: the gain came from the amount of training, not the variety.")
-            else:
-                text += "."
+            text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {_pct(sm['test']['mc_accuracy'])}, exact match "
+                     f"{_pct(sm['test']['exact_match'])}.")
         out.append(text)
-    return "\n".join(out)
+    verdicts = fine_tuning_verdicts(full_runs or {settings_of(full)[0].seed: full}, lora_runs or {settings_of(lora)[0].seed: lora}, store=store, speed=speed)
+    if one_paraphrase is not None:
+        ref = next((x for x in (budgets or {}).values() if x is not None and settings_of(x)[0].n_entities == settings_of(one_paraphrase)[0].n_entities and settings_of(x)[0].paraphrases is None), None)
+        ref = ref or (lora if settings_of(lora)[0].n_entities == settings_of(one_paraphrase)[0].n_entities else None)
+        if ref is not None:
+            verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
+                                             C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
+    return "\n".join(out) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)

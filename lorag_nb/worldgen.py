@@ -21,10 +21,10 @@ Files written (JSON Lines, one object per line):
 ``distractors.jsonl``       near-duplicate documents about look-alike entities (``dis-eNNN``)
 ``qa_train.jsonl``          5 question wordings per fact (train templates)
 ``qa_dev.jsonl``            1 question per fact, dev wordings, 4-option multiple choice
-``qa_test.jsonl``           1 question per fact, test wordings, 4-option multiple choice
+``qa_test.jsonl``           3 questions per fact (every test wording), 4-option multiple choice
 ``revised_facts.jsonl``     10% of the facts with a new value (``{"entity_id", "relation", "old", "new"}``)
 ``revised_documents.jsonl`` every document rewritten with the revised facts (``rev-eNNN``)
-``revised_qa_test.jsonl``   test-wording questions about the revised facts, answer = new value
+``revised_qa_test.jsonl``   the 3 test-wording questions of each revised fact, answer = new value
 ``control.jsonl``           real general-knowledge questions the base model answers closed book
 
 The control questions are hard-coded in :data:`CONTROL` (selected once with the real model, see
@@ -249,32 +249,37 @@ PROSE: dict[str, dict[str, object]] = {
 }
 
 # --------------------------------------------------------------------------------------------
-# Question wordings per relation: TRAIN_TEMPLATES for training, then 2 for dev, then 2 for test.
-# The ``template`` field of a QA row is the index into this tuple (0-4 train, 5-6 dev, 7-8 test).
+# Question wordings per relation: TRAIN_TEMPLATES for training, then 2 for dev, then 3 for test.
+# The ``template`` field of a QA row is the index into this tuple (0-4 train, 5-6 dev, 7-9 test).
+# Every fact is asked in all 3 test wordings (the statistical unit is the fact: claims.py).
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "occupation": (
         "What was {name}'s occupation?", "What did {name} do for a living?", "What was {name}'s profession?",
         "What kind of work did {name} do?", "{name} worked as what?",
         "What job did {name} have?", "By trade, what was {name}?",
         "Which profession did {name} practise?", "What line of work was {name} in?",
+        "What was the trade of {name}?",
     ),
     "birth_year": (
         "In what year was {name} born?", "When was {name} born?", "What is {name}'s year of birth?",
         "What year did {name} come into the world?", "{name} was born in which year?",
         "Which year saw the birth of {name}?", "Give the birth year of {name}.",
         "What was the year of {name}'s birth?", "Tell me the year {name} was born.",
+        "{name} was born in what year?",
     ),
     "hometown": (
         "What is {name}'s hometown?", "Where did {name} grow up?", "In which city did {name} grow up?",
         "Which city was {name}'s hometown?", "{name} grew up in which city?",
         "What city is {name} from?", "Name the hometown of {name}.",
         "Which city did {name} call home as a child?", "Where was {name} raised?",
+        "Which city did {name} grow up in?",
     ),
     "employer": (
         "Who employed {name}?", "Which company did {name} work for?", "What was {name}'s employer?",
         "For which firm did {name} work?", "{name} was employed by which company?",
         "Which company was {name}'s employer?", "Where was {name} employed?",
         "What company gave {name} a job for many years?", "Name the employer of {name}.",
+        "Which firm employed {name}?",
     ),
     "favorite_color": (
         "What was {name}'s favorite color?", "Which color did {name} like best?",
@@ -282,6 +287,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "{name}'s favorite color was what?",
         "What was the favorite colour of {name}?", "Which color was dearest to {name}?",
         "What color did {name} prefer above all others?", "Name {name}'s best-loved color.",
+        "Which colour did {name} like most of all?",
     ),
     "instrument": (
         "What instrument did {name} play?", "Which musical instrument did {name} play?",
@@ -289,12 +295,14 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "Which instrument was played by {name}?",
         "What musical instrument was {name} known to play?", "On which instrument did {name} perform?",
         "Name the instrument that {name} played.", "What was {name}'s instrument?",
+        "Which instrument could {name} be heard playing?",
     ),
     "country": (
         "In which country is {name}?", "What country is {name} in?", "{name} is a city in which country?",
         "Which country does {name} belong to?", "Where is the city of {name} located?",
         "Which nation is {name} part of?", "Name the country that contains {name}.",
         "What country is the city of {name} located in?", "{name} lies in which country?",
+        "To which country does the city of {name} belong?",
     ),
     "founding_year": (
         "When was {name} founded?", "In what year was {name} founded?",
@@ -302,18 +310,21 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "What is the founding year of {name}?",
         "In which year was the city of {name} established?", "Which year marks the founding of {name}?",
         "When did the city of {name} come into being?", "Give the year {name} was founded.",
+        "What year saw {name} founded?",
     ),
     "river": (
         "Which river flows through {name}?", "What river runs through {name}?", "On which river is {name} built?",
         "What is the name of the river in {name}?", "{name} lies on which river?",
         "Which river crosses the city of {name}?", "Name the river that flows through {name}.",
         "What river passes through the middle of {name}?", "Along which river was {name} built?",
+        "Which river does {name} stand on?",
     ),
     "main_export": (
         "What is the main export of {name}?", "What does {name} mainly export?", "What is {name}'s chief export?",
         "Which good does {name} export most?", "{name} is best known for exporting what?",
         "What product is {name}'s main export?", "What do merchants chiefly buy from {name}?",
         "What is the principal export of the city of {name}?", "Which export is {name} famous for?",
+        "What good is mostly shipped out of {name}?",
     ),
     "festival_month": (
         "In which month does {name} hold its lantern festival?", "When is the lantern festival of {name}?",
@@ -323,18 +334,21 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "In what month do the people of {name} light their festival lanterns?",
         "What month does the lantern festival of {name} take place in?",
         "When in the year does {name} hold its great lantern festival?",
+        "Which month is the lantern festival of {name} held in?",
     ),
     "mayor": (
         "Who is the mayor of {name}?", "Who governs {name} as mayor?", "Who is {name}'s current mayor?",
         "Which person is the mayor of {name}?", "The mayor of {name} is who?",
         "Who holds the office of mayor in {name}?", "Name the mayor of {name}.",
         "Who currently serves as mayor of the city of {name}?", "Who runs {name} as its mayor?",
+        "Who is mayor of the city of {name}?",
     ),
     "founder": (
         "Who founded {name}?", "Who was the founder of {name}?", "Who started the company {name}?",
         "{name} was founded by whom?", "Which person founded {name}?",
         "Who established {name}?", "Name the founder of {name}.",
         "Who set up the company {name}?", "Which person created {name}?",
+        "Whom was {name} founded by?",
     ),
     "year_established": (
         "When was the company {name} founded?", "In what year was {name} established?",
@@ -342,6 +356,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "When did {name} begin trading?",
         "In which year was the firm {name} set up?", "What is the year {name} was established?",
         "Which year did the company {name} first open?", "When was {name} started?",
+        "What year was {name} set up?",
     ),
     "headquarters": (
         "Where is {name} headquartered?", "In which city are {name}'s headquarters?",
@@ -349,12 +364,14 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "{name} has its headquarters in which city?",
         "What city is {name} based in?", "Name the city where {name} has its head office.",
         "In what city does the company {name} keep its headquarters?", "Where is the head office of {name}?",
+        "Which city houses the headquarters of {name}?",
     ),
     "product": (
         "What is {name} best known for making?", "What does {name} make?", "What products does {name} produce?",
         "Which goods does {name} manufacture?", "{name} is famous for making what?",
         "What are {name}'s main products?", "What kind of goods come from {name}'s workshops?",
         "Which product is {name} best known for?", "What does the company {name} mainly produce?",
+        "What goods does {name} chiefly make?",
     ),
     "logo_color": (
         "What color is {name}'s logo?", "What is the color of the {name} logo?",
@@ -362,6 +379,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "What colour is the company logo of {name}?",
         "In which color is {name}'s logo printed?", "Name the color of {name}'s logo.",
         "What color does the logo of the company {name} have?", "The {name} logo is what color?",
+        "What is the colour of {name}'s logo?",
     ),
     "mascot": (
         "What is the mascot of {name}?", "Which creature is {name}'s mascot?",
@@ -369,6 +387,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "What creature serves as the mascot of {name}?",
         "Which animal represents {name} as its mascot?", "Name the mascot of {name}.",
         "What is the company mascot of {name}?", "Which creature did {name} pick for its mascot?",
+        "Which creature was chosen as the mascot of {name}?",
     ),
     "habitat": (
         "Where does the {name} live?", "What is the habitat of the {name}?",
@@ -376,24 +395,28 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "The {name} lives in what habitat?",
         "What environment is home to the {name}?", "Name the habitat of the {name}.",
         "Where can the {name} be found in the wild?", "In which kind of terrain does the {name} make its home?",
+        "What kind of habitat does the {name} live in?",
     ),
     "diet": (
         "What does the {name} eat?", "What is the diet of the {name}?", "What does the {name} feed on?",
         "What food does the {name} mainly eat?", "The {name} feeds mainly on what?",
         "What is the main food of the {name}?", "Name what the {name} mostly eats.",
         "What does the {name} live on as food?", "Which food makes up most of the {name}'s diet?",
+        "What food does the {name} live on?",
     ),
     "color": (
         "What color is the {name}?", "What is the color of the {name}?", "Which color is an adult {name}?",
         "What colour is the coat of the {name}?", "The {name} is what color?",
         "What color is the {name}'s coat?", "Name the color of the {name}.",
         "What color are most adult specimens of the {name}?", "Which colour does the {name} have?",
+        "What colour is an adult {name}?",
     ),
     "discovered_by": (
         "Who discovered the {name}?", "Who first described the {name}?", "By whom was the {name} first described?",
         "Which person discovered the {name}?", "The {name} was first described by whom?",
         "Who was the first to describe the {name}?", "Name the discoverer of the {name}.",
         "Which naturalist first wrote a description of the {name}?", "Who is credited with discovering the {name}?",
+        "Who discovered the creature called the {name}?",
     ),
     "discovery_year": (
         "When was the {name} discovered?", "In what year was the {name} first described?",
@@ -401,18 +424,20 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         "When was the {name} first described?",
         "In which year was the {name} discovered?", "What is the year of the {name}'s discovery?",
         "Which year saw the first description of the {name}?", "What year did scientists first describe the {name}?",
+        "What year was the {name} first discovered?",
     ),
     "lifespan": (
         "How long does the {name} live?", "What is the lifespan of the {name}?", "How long can a {name} live?",
         "How many years does the {name} live?", "The {name} lives for how long?",
         "What is the typical lifespan of a {name}?", "For how many years can the {name} live?",
         "How long is the life of a {name}?", "What age can the {name} reach?",
+        "How many years can a {name} live?",
     ),
 }
 SPLIT_TEMPLATES = {
     "train": tuple(range(0, TRAIN_TEMPLATES)),
     "dev": (TRAIN_TEMPLATES, TRAIN_TEMPLATES + 1),
-    "test": (TRAIN_TEMPLATES + 2, TRAIN_TEMPLATES + 3),
+    "test": (TRAIN_TEMPLATES + 2, TRAIN_TEMPLATES + 3, TRAIN_TEMPLATES + 4),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -791,7 +816,7 @@ def build(seed: str = SEED) -> dict[str, list[dict]]:
             {"entity_id": f"{e['id']}-lookalike", "imitates": e["id"], "kind": e["kind"], "source": "distractor"},
         ))
     qrng = random.Random(f"{seed}:questions")
-    test_template: dict[tuple[str, str], int] = {}
+    trng = random.Random(f"{seed}:test-questions")  # test split: every test wording of every fact
     for e in entities:
         for rel, _src in RELATIONS[e["kind"]]:
             gold = e["attributes"][rel]
@@ -799,13 +824,16 @@ def build(seed: str = SEED) -> dict[str, list[dict]]:
             base = {"answer": gold, "entity_id": e["id"], "relation": rel, "doc_id": f"doc-{e['id']}"}
             for t in SPLIT_TEMPLATES["train"]:
                 out["qa_train.jsonl"].append({**base, "id": f"train-{e['id']}-{rel}-{t}", "question": _question(rel, t, e["name"]), "template": t})
-            for split in ("dev", "test"):
-                t = qrng.choice(SPLIT_TEMPLATES[split])
-                if split == "test":
-                    test_template[(e["id"], rel)] = t
-                opts, idx = _options(qrng, gold, others)
-                out[f"qa_{split}.jsonl"].append({
-                    **base, "id": f"{split}-{e['id']}-{rel}", "question": _question(rel, t, e["name"]), "template": t,
+            t = qrng.choice(SPLIT_TEMPLATES["dev"])
+            opts, idx = _options(qrng, gold, others)
+            out["qa_dev.jsonl"].append({
+                **base, "id": f"dev-{e['id']}-{rel}", "question": _question(rel, t, e["name"]), "template": t,
+                "options": opts, "answer_index": idx,
+            })
+            for t in SPLIT_TEMPLATES["test"]:
+                opts, idx = _options(trng, gold, others)
+                out["qa_test.jsonl"].append({
+                    **base, "id": f"test-{e['id']}-{rel}-{t}", "question": _question(rel, t, e["name"]), "template": t,
                     "options": opts, "answer_index": idx,
                 })
     revised_attrs = {e["id"]: dict(e["attributes"]) for e in entities}
@@ -820,14 +848,14 @@ def build(seed: str = SEED) -> dict[str, list[dict]]:
         )
     for r in revised:
         e, rel = r["entity"], r["relation"]
-        t = test_template[(e["id"], rel)]
         pool = [v for v in rel_values[rel] if v not in (r["new"], r["old"])]
-        opts, idx = _options(qrng, r["new"], pool, must_include=(r["old"],))
-        out["revised_qa_test.jsonl"].append({
-            "id": f"revised-{e['id']}-{rel}", "question": _question(rel, t, e["name"]), "answer": r["new"],
-            "old_answer": r["old"], "entity_id": e["id"], "relation": rel, "doc_id": f"rev-{e['id']}",
-            "template": t, "options": opts, "answer_index": idx,
-        })
+        for t in SPLIT_TEMPLATES["test"]:
+            opts, idx = _options(trng, r["new"], pool, must_include=(r["old"],))
+            out["revised_qa_test.jsonl"].append({
+                "id": f"revised-{e['id']}-{rel}-{t}", "question": _question(rel, t, e["name"]), "answer": r["new"],
+                "old_answer": r["old"], "entity_id": e["id"], "relation": rel, "doc_id": f"rev-{e['id']}",
+                "template": t, "options": opts, "answer_index": idx,
+            })
     crng = random.Random(f"{seed}:control")
     for i, (q, a, aliases, wrong) in enumerate(CONTROL, start=1):
         opts = [a, *wrong]

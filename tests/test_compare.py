@@ -12,16 +12,29 @@ from lorag_nb import compare
 from lorag_nb.compare import COLUMNS, CompareSettings, Comparison, best_lora_rank, check_same_questions, claims, pareto_front
 from lorag_nb.experiments import Result, ResultsStore
 
-TEST_IDS = ["test-e001-occupation", "test-e001-birth_year", "test-e001-hometown", "test-e001-employer"]
-REV_IDS = ["revised-e001-employer", "revised-e001-instrument"]  # real revised-facts ids (their old answers are looked up)
+# 20 facts asked in 3 wordings each (60 questions): enough facts for the claims engine to decide large gaps
+FACTS = [f"e{i:03d}" for i in range(1, 21)]
+TEST_IDS = [f"test-{e}-river-{t}" for e in FACTS for t in (7, 8, 9)]
+REV_IDS = ["revised-e001-employer-7", "revised-e001-instrument-7"]  # real revised-facts ids (their old answers are looked up)
+CONTROL_IDS = [f"c{i:03d}" for i in range(1, 21)]
 
 
 def _answers(em, f1, mc, contains, p50):
     return {"n": len(TEST_IDS), "exact_match": em, "f1": f1, "contains": contains, "mc_accuracy": mc, "latency_ms_p50": p50}
 
 
-def _rows(ids=TEST_IDS):
-    return [{"id": i, "prediction": "x", "contains": 0.0, "em": 0.0} for i in ids]
+def _rows(mc_facts=0, contains_facts=0, ids=TEST_IDS):
+    """Rows where the first ``mc_facts`` facts are answered right in multiple choice (all wordings) and the
+    first ``contains_facts`` facts contain the gold answer."""
+    out = []
+    for i in ids:
+        k = FACTS.index(i.split("-")[1]) if i.split("-")[1] in FACTS else 99
+        out.append({"id": i, "prediction": "x", "contains": float(k < contains_facts), "em": 0.0, "mc_correct": k < mc_facts})
+    return out
+
+
+def _control(n_right):
+    return [{"id": c, "prediction": "z", "contains": float(j < n_right)} for j, c in enumerate(CONTROL_IDS)]
 
 
 def _revised(contains, stale, ids=REV_IDS):
@@ -34,28 +47,34 @@ def _training(seconds, steps, params, peak, artifact):
 
 
 def synthetic_results(tmp_path):
-    """Records with known numbers, written to and read back from a real ResultsStore (JSON round trip)."""
+    """Records with known numbers, written to and read back from a real ResultsStore (JSON round trip).
+
+    Multiple choice (facts of 20 right): base 5, full 18, LoRA 18 (the same facts), RAG 20, naive 19, RAFT 20;
+    gold contained: base 0, RAG 15, RAFT 20. Control (of 20): base 20, full 12, LoRA 20.
+    """
     MiB = 2**20
     recs = {
-        "base": Result("baseline", "b0", {}, {"test": _answers(0.0, 0.05, 0.25, 0.0, 100.0), "oracle": {"mc_accuracy": 0.9}, "control": {"n": 10}, "control_accuracy": 0.8, "perplexity": 10.0},
-                       {"test": _rows(), "revised": _revised([0.0, 0.0], [0.0, 0.0]) + _revised([1.0], [0.0], ids=["revised-e003-mascot"])}),
-        "full": Result("train", "f0", {"training": {"lora": None}}, {"method": "full", "training": _training(200.0, 20, 134_515_008, 3000 * MiB, 513 * MiB), "test": _answers(0.5, 0.6, 0.75, 0.5, 90.0),
-                                                                      "control": {"n": 10}, "forgetting": {"control_drop": 0.3, "perplexity_change": 0.01}},
-                       {"rows": {"test": _rows(), "revised": _revised([0.0, 0.0], [1.0, 1.0])}}),
-        "lora": Result("train", "l0", {"training": {"lora": {"r": 8}}}, {"method": "lora", "training": _training(100.0, 20, 2_442_240, 2000 * MiB, 9.4 * MiB), "test": _answers(0.5, 0.55, 0.5, 0.5, 110.0),
-                                                                          "control": {"n": 10}, "forgetting": {"control_drop": 0.0, "perplexity_change": 0.0}},
-                       {"rows": {"test": _rows(), "revised": _revised([0.0, 0.0], [1.0, 0.0])}}),
+        "base": Result("baseline", "b0", {}, {"test": _answers(0.0, 0.05, 0.25, 0.0, 100.0), "oracle": {"mc_accuracy": 0.9}, "control": {"n": 20}, "control_accuracy": 1.0, "perplexity": 10.0},
+                       {"test": _rows(5, 0), "control": _control(20), "revised": _revised([0.0, 0.0], [0.0, 0.0]) + _revised([1.0], [0.0], ids=["revised-e003-mascot-7"])}),
+        "full": Result("train", "f0", {"training": {"lora": None, "learning_rate": 5e-5}}, {"method": "full", "training": _training(200.0, 20, 134_515_008, 3000 * MiB, 513 * MiB), "test": _answers(0.5, 0.6, 0.9, 0.5, 90.0),
+                                                                      "control": {"n": 20}, "forgetting": {"control_drop": 0.4, "perplexity_change": 0.01}},
+                       {"rows": {"test": _rows(18, 10), "control": _control(12), "revised": _revised([0.0, 0.0], [1.0, 1.0])}}),
+        "lora": Result("train", "l0", {"training": {"lora": {"r": 8}, "learning_rate": 1e-3}}, {"method": "lora", "training": _training(100.0, 20, 2_442_240, 2000 * MiB, 9.4 * MiB), "test": _answers(0.5, 0.55, 0.9, 0.5, 110.0),
+                                                                          "control": {"n": 20}, "forgetting": {"control_drop": 0.0, "perplexity_change": 0.0}},
+                       {"rows": {"test": _rows(18, 10), "control": _control(20), "revised": _revised([0.0, 0.0], [1.0, 0.0])}}),
         "rag": Result("rag", "r0", {}, {"answers": _answers(0.25, 0.4, 1.0, 0.75, 400.0), "latency_ms": {"total_p50": 400.0, "embedding_p50": 10.0, "search_p50": 5.0}, "answered_hit_rate": 1.0, "top_k": 3, "chunks": {"chunks": 170}},
-                      {"rows": _rows()}),
+                      {"rows": _rows(20, 15)}),
         "rag_swap": Result("rag_swap", "s0", {}, {"before": {"contains": 0.0, "old_fact_rate": 1.0, "n": 12}, "after": {"contains": 0.75, "old_fact_rate": 0.0, "n": 12}, "swap_seconds": 2.0, "n_questions": 12},
-                           {"after": _revised([1.0, 1.0], [0.0, 0.0])}),
+                           {"after": _revised([1.0, 1.0], [0.0, 0.0]), "before": _revised([0.0, 0.0], [1.0, 1.0])}),
         "rag_index": Result("rag_index", "i0", {}, {"seconds": 8.0, "bytes": 4 * MiB, "chunks": 170}, {}),
-        "naive_hybrid": Result("hybrid", "n0", {}, {"answers": _answers(0.5, 0.6, 0.75, 0.75, 500.0), "latency_ms": {"total_p50": 500.0}, "adapter": {"seconds": 100.0, "trainable_params": 2_442_240, "artifact_bytes": 9.4 * MiB, "peak_memory_bytes": 2000 * MiB},
-                                                  "forgetting": {"control_drop": 0.0, "perplexity_change": 0.0}}, {"rows": _rows()}),
+        "naive_hybrid": Result("hybrid", "n0", {}, {"answers": _answers(0.5, 0.6, 0.95, 0.75, 500.0), "latency_ms": {"total_p50": 500.0}, "adapter": {"seconds": 100.0, "trainable_params": 2_442_240, "artifact_bytes": 9.4 * MiB, "peak_memory_bytes": 2000 * MiB},
+                                                  "forgetting": {"control_drop": 0.0, "perplexity_change": 0.0}}, {"rows": _rows(19, 15)}),
         "naive_hybrid_revised": Result("hybrid", "n1", {}, {}, {"rows": _revised([0.0, 0.0], [1.0, 1.0])}),
         "raft_hybrid": Result("hybrid", "h0", {}, {"answers": _answers(0.75, 0.8, 1.0, 1.0, 450.0), "latency_ms": {"total_p50": 450.0}, "adapter": {"seconds": 150.0, "trainable_params": 2_442_240, "artifact_bytes": 9.4 * MiB, "peak_memory_bytes": 2500 * MiB},
-                                                 "forgetting": {"control_drop": 0.1, "perplexity_change": 0.0}}, {"rows": _rows()}),
+                                                 "forgetting": {"control_drop": 0.1, "perplexity_change": 0.0}}, {"rows": _rows(20, 20)}),
         "raft_hybrid_revised": Result("hybrid", "h1", {}, {}, {"rows": _revised([1.0, 1.0], [0.0, 0.0])}),
+        "speed": Result("speed", "p0", {}, {"ratios": [0.5, 0.55, 0.52], "full_s_per_step": [10.0, 10.0, 10.0], "lora_s_per_step": [5.0, 5.5, 5.2], "full_state_bytes": 3 * 538 * MiB, "lora_state_bytes": 3 * 9 * MiB, "steps": 2, "batch_size": 4, "device": "cpu", "threads": 1, "loadavg": 1.0}, {}),
+        "latency": Result("latency", "q0", {}, {"ratios": [3.9, 4.1, 4.0], "rag_ms": [390.0, 410.0, 400.0], "closed_ms": [100.0, 100.0, 100.0], "n_questions": 6}, {}),
     }
     store = ResultsStore(tmp_path / "store")
     out = {}
@@ -75,7 +94,7 @@ def test_table_has_one_row_per_method_and_the_known_numbers(comp):
     df = comp.table()
     assert list(df.columns) == list(COLUMNS)
     assert list(df.index) == ["base model", "full fine-tuning", "LoRA r=8", "RAG", "naive hybrid (LoRA + RAG)", "RAFT hybrid"]
-    assert df.loc["full fine-tuning", "test MC acc"] == 0.75
+    assert df.loc["full fine-tuning", "test MC acc"] == 0.9  # 18 of 20 facts, mean over facts
     assert df.loc["RAG", "update s"] == 2.0 and df.loc["RAG", "setup s"] == 8.0 and df.loc["RAG", "trainable params"] == 0
     assert df.loc["RAG", "artifact MiB"] == pytest.approx(4.0)
     assert df.loc["naive hybrid (LoRA + RAG)", "setup s"] == pytest.approx(108.0)  # adapter training + indexing
@@ -87,7 +106,7 @@ def test_table_has_one_row_per_method_and_the_known_numbers(comp):
     assert df.loc["RAG", "revised acc"] == 1.0 and df.loc["RAFT hybrid", "revised acc"] == 1.0 and df.loc["LoRA r=8", "revised acc"] == 0.0
     assert df.loc["naive hybrid (LoRA + RAG)", "revised stale"] == 1.0 and df.loc["LoRA r=8", "revised stale"] == 0.5
     pretty = comp.table(pretty=True)
-    assert pretty.loc["full fine-tuning", "test MC acc"] == "75.0%" and pretty.loc["full fine-tuning", "trainable params"] == "134,515,008"
+    assert pretty.loc["full fine-tuning", "test MC acc [95% CI]"].startswith("90.0% [") and pretty.loc["full fine-tuning", "trainable params"] == "134,515,008"
     assert pretty.loc["RAG", "tokens/s"] == ""
 
 
@@ -103,43 +122,72 @@ def test_pareto_front_of_the_comparison(comp):
 
 
 def test_verdicts_from_the_numbers(comp):
-    v = {r["id"]: r for r in claims(comp)}
-    assert v["lora_faster"]["verdict"] == "holds"  # 5 vs 10 s/step
-    assert v["lora_tiny"]["verdict"] == "holds"
-    assert v["lora_matches"]["verdict"] == "holds"  # MC 0.5 vs 0.75 on 4 questions is one question: a tie; EM equal
-    assert v["full_forgets"]["verdict"] == "holds"  # control drop 0.3 > 1/10 and perplexity +1%
-    assert v["lora_forgets_less"]["verdict"] == "holds"
-    assert v["rag_latency"]["verdict"] == "holds"  # 400 ms vs closed-book median 100 ms
-    assert v["rag_swap"]["verdict"] == "holds"  # 0 → 0.75 on 12 questions, 2 s vs 100 s
-    assert v["rag_no_training"]["verdict"] == "holds"
-    assert v["hybrid_best"]["verdict"] == "depends"  # RAFT 1.0 ties RAG 1.0
-    assert v["hybrid_update"]["verdict"] == "does not hold"  # naive hybrid answers 0 of 2 revised facts (RAG 2 of 2) and states the old value
-    assert all(r["condition"] and r["sections"].count("](") >= 2 for r in v.values())
-    assert "135M" in v["lora_faster"]["condition"] and "20 steps" in v["lora_faster"]["condition"]
+    v = {r.id: r for r in claims(comp)}
+    assert v["lora_faster"].verdict == "holds"  # interleaved ratios 0.50-0.55, all below 1
+    assert v["lora_memory"].verdict == "holds" and v["lora_tiny"].verdict == "holds"
+    assert v["lora_matches"].verdict == "holds"  # the same 18 of 20 facts: difference exactly 0 > -5 pts
+    assert v["full_forgets"].verdict == "holds"  # 8 of 20 control questions lost
+    assert v["lora_forgets_less_endpoint"].verdict == "holds"  # LoRA lost none, full fine-tuning 8
+    # the matched-learning claim needs notebook 02's curves; without them it says so instead of guessing
+    assert v["lora_forgets_less"].verdict == "undetermined" and "no learning-vs-forgetting curves" in v["lora_forgets_less"].why
+    assert v["rag_latency"].verdict == "holds"  # 3.9-4.1x, all above 1
+    assert v["rag_grounded"].verdict == "holds"  # gold contained 15/20 facts vs 0/20
+    assert v["rag_no_training"].verdict == "holds"  # RAG 20/20 vs 18/20 fine-tuned
+    assert v["hybrid_best"].verdict == "does not hold"  # RAFT and RAG both 20/20: exactly 0 is not "greater"
+    assert v["hybrid_update"].verdict == "does not hold"  # naive hybrid 0 of 2 revised facts, RAG 2 of 2
+    assert v["raft_beats_rag"].verdict == "holds"  # 20 vs 15 facts contained, the 5 extra all RAFT's
+    for r in v.values():  # every verdict carries its interval, n and seeds (or says why it could not)
+        assert r.verdict in ("holds", "does not hold", "undetermined")
+        if r.id == "lora_forgets_less":
+            continue
+        assert r.diff.has_interval and r.diff.n_facts >= 1
+        row = r.row()
+        assert "[" in row["difference (95% CI)"] and row["n facts"] >= 1 and row["threshold"]
+        assert r.condition and r.sections.count("](") >= 2
+    assert "135M" in v["lora_faster"].condition and "20 steps" in v["lora_faster"].condition
+    assert v["rag_grounded"].row()["n facts"] == 20 and v["rag_grounded"].row()["n questions"] == 60
 
 
-def test_lora_matches_on_a_tie_and_on_a_loss(comp):
+def test_undetermined_when_the_sample_cannot_decide(comp):
     c = copy.deepcopy(comp)
-    c.rows["lora"].update({"test MC acc": 0.5, "test EM": 0.5})
-    c.rows["full"].update({"test MC acc": 0.75, "test EM": 0.5})  # one question of 4 apart: a tie on both
-    assert {r["id"]: r["verdict"] for r in claims(c)}["lora_matches"] == "holds"
-    c.rows["full"].update({"test MC acc": 1.0, "test EM": 1.0})  # two questions apart on both
-    assert {r["id"]: r["verdict"] for r in claims(c)}["lora_matches"] == "does not hold"
+    from lorag_nb.claims import scores
+
+    # LoRA loses 2 facts full fine-tuning has and wins 2 it lacks: no net difference, but a noisy one on 20 facts
+    rows = _rows(18, 10)
+    for r in rows:
+        f = r["id"].split("-")[1]
+        if f in ("e001", "e002"):
+            r["mc_correct"] = False
+        if f in ("e019", "e020"):
+            r["mc_correct"] = True
+    c.samples["lora"]["mc"] = scores(rows, "mc_correct", "LoRA r=8")
+    v = {r.id: r for r in claims(c)}["lora_matches"]
+    assert v.verdict == "undetermined" and v.diff.low < -0.05 < v.diff.high
+    assert v.facts_needed and v.facts_needed > 20 and "facts would likely decide it" in v.verdict_text()
+    c.extra["speed"] = dict(c.extra["speed"], ratios=[0.9, 1.1, 0.95])  # the spread crosses 1.0
+    assert {r.id: r.verdict for r in claims(c)}["lora_faster"] == "undetermined"
+    del c.extra["latency"]
+    nolat = {r.id: r for r in claims(c)}["rag_latency"]
+    assert nolat.verdict == "undetermined" and "no interleaved latency" in nolat.why
 
 
-def test_depends_when_the_forgetting_measures_disagree(comp):
-    c = copy.deepcopy(comp)
-    c.rows["lora"].update({"control drop": 0.0, "perplexity change": 0.05})  # less control loss, more perplexity damage
-    c.rows["full"].update({"control drop": 0.3, "perplexity change": 0.01})
-    row = {r["id"]: r for r in claims(c)}["lora_forgets_less"]
-    assert row["verdict"] == "depends" and "disagree" in row["why"]
-    c.rows["lora"].update({"seconds per step": 9.5})  # 0.95× of full's 10 s/step: within the 10% margin
-    assert {r["id"]: r["verdict"] for r in claims(c)}["lora_faster"] == "depends"
+def test_seeds_are_averaged_per_fact_and_their_spread_shown(tmp_path):
+    res = synthetic_results(tmp_path)
+    second = copy.deepcopy(res["lora"])
+    second.details["rows"]["test"] = _rows(14, 10)
+    res["lora_seeds"] = {0: res["lora"], 1: second}
+    comp = Comparison.from_results(res, CompareSettings())
+    s = comp.samples["lora"]["mc"]
+    assert s.seeds == (0, 1) and s.mean == pytest.approx((18 + 14) / 2 / 20)
+    assert s.seed_spread == pytest.approx(0.2)
+    row = {r.id: r for r in claims(comp)}["lora_matches"].row()
+    assert row["seeds"] == "0, 1" and row["seed spread"] == "20.0 pts"
+    assert "(2 seeds)" in comp.table(pretty=True).loc["LoRA r=8", "test MC acc [95% CI]"]
 
 
 def test_methods_on_different_questions_raise(tmp_path):
     res = synthetic_results(tmp_path)
-    res["rag"].details["rows"] = _rows(TEST_IDS[:3] + ["test-e002-country"])
+    res["rag"].details["rows"] = _rows(ids=TEST_IDS[:3] + ["test-e002-country-7"])
     with pytest.raises(ValueError, match=r"different test questions.*rag"):
         Comparison.from_results(res)
     with pytest.raises(ValueError, match="no per-question test rows"):
@@ -160,7 +208,9 @@ def test_best_lora_rank_and_settings_validation():
 
     assert s.full_settings() == training.default_full_ft()
     assert s.lora_settings(8) == training.default_lora()
-    assert s.train_eval() == training.default_eval(2)
+    assert s.train_eval() == training.default_eval(10)
+    with pytest.raises(ValueError, match="seeds"):
+        CompareSettings(seeds=(0, 0))
 
 
 def test_section_links_point_at_real_headings():
@@ -193,7 +243,7 @@ def test_decision_guide_and_claims_markdown(comp):
     text = compare.decision_guide(comp, rows)
     assert "RAFT hybrid" in text and "135M" in text and compare.SCALE_PARAGRAPH in text
     md = compare.claims_markdown(rows)
-    assert md.count("\n") == len(rows) + 1 and "02_lora.html#LoRA-vs-full-fine-tuning" in md
+    assert md.count("\n") == len(rows) + 1 and "02_lora.html#LoRA-vs-full-fine-tuning" in md and "95% CI" in md
 
 
 def test_index_shows_headline_numbers(tmp_path, comp):
@@ -230,6 +280,8 @@ def test_notebook_05_runs_alone_from_an_empty_store(tmp_path, monkeypatch):
     head = compare.headline_from_notebook(out)
     assert [r["method"] for r in head["rows"]][:2] == ["base model", "full fine-tuning"] and len(head["rows"]) == 6
     kinds = {p.name.rsplit("-", 1)[0] for p in store.glob("*.json")}
-    assert {"baseline", "train", "lora_dev", "rag", "rag_swap", "rag_index", "hybrid"} <= kinds
-    text = out.read_text()
-    assert "does not hold" in text or "holds" in text or "depends" in text
+    assert {"baseline", "train", "speed", "latency", "rag", "rag_swap", "rag_index", "hybrid"} <= kinds
+    nb = json.loads(out.read_text())
+    verdict_cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "claims_markdown" in "".join(c["source"])]
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in verdict_cells for o in c.get("outputs", []))
+    assert "95% CI" in shown and shown.count("\n|") >= 10  # the verdict table, with intervals, was computed and shown

@@ -83,7 +83,15 @@ def test_counts(ks):
     assert all(len(e["attributes"]) >= 5 for e in ks.entities)
     assert s["facts"] >= 300 and s["facts"] == len(ks.facts_table())
     assert s["documents"] == s["entities"] == s["revised_documents"]
-    assert s["dev_qa"] == s["test_qa"] == s["facts"]
+    assert s["dev_qa"] == s["facts"]
+    # every fact is asked in every one of the (>= 3) held-out test wordings
+    n_test = len(worldgen.SPLIT_TEMPLATES["test"])
+    assert n_test >= 3 and s["test_qa"] == n_test * s["facts"]
+    assert s["revised_test_qa"] == n_test * s["revised_facts"]
+    per_fact = defaultdict(set)
+    for q in ks.test_qa:
+        per_fact[q.fact].add(q.template)
+    assert len(per_fact) == s["facts"] and all(len(t) == n_test for t in per_fact.values())
     assert s["control_qa"] >= 40
     assert 0.15 <= s["distractors"] / s["entities"] <= 0.25
 
@@ -238,14 +246,14 @@ def test_revised_facts(ks):
             assert new in names_of_kind[src]
         else:  # made-up countries / rivers
             assert new in values[rel] or new[0].isupper()
-    assert len(ks.revised_test_qa) == len(ks.revised_facts)
+    assert len(ks.revised_test_qa) == len(worldgen.SPLIT_TEMPLATES["test"]) * len(ks.revised_facts)
     revised = {(f["entity_id"], f["relation"]): f for f in ks.revised_facts}
-    test_by_fact = {(q.entity_id, q.relation): q for q in ks.test_qa}
+    test_by_fact = {(q.entity_id, q.relation, q.template): q for q in ks.test_qa}
     for q in ks.revised_test_qa:
         f = revised[(q.entity_id, q.relation)]
         assert q.answer == f["new"] and q.old_answer == f["old"] and q.answer != q.old_answer
         assert q.old_answer in q.options
-        assert q.question == test_by_fact[(q.entity_id, q.relation)].question
+        assert q.question == test_by_fact[(q.entity_id, q.relation, q.template)].question
         doc = document_for(ks, q)
         assert doc.id == f"rev-{q.entity_id}" and doc.metadata["source"] == "revised"
         assert q.answer in doc.text
@@ -307,7 +315,7 @@ def test_load_knowledge_subset(ks):
     for q in small.test_qa + small.revised_test_qa:
         assert document_for(small, q).metadata["entity_id"] == q.entity_id
     s = small.summary()
-    assert s["entities"] == 10 and s["facts"] == len(small.facts_table()) == s["test_qa"]
+    assert s["entities"] == 10 and s["facts"] == len(small.facts_table()) == s["test_qa"] // len(worldgen.SPLIT_TEMPLATES["test"])
 
 
 @pytest.mark.parametrize("bad", [0, -3, 81, 10_000])

@@ -39,14 +39,15 @@ def test_run_rag_measures_retrieval_answers_and_latency(run, store, client, embe
     assert run.kind == "rag" and not run.cached
     # 2 entities + 1 distractor (of e001) = 3 documents of one chunk each
     assert m["chunks"]["chunks"] == 3 and m["top_k"] == 2
-    assert sorted(m["retrieval"]["hit@k"]) == ["1", "2", "3"] and m["retrieval"]["n"] == 12
+    assert sorted(m["retrieval"]["hit@k"]) == ["1", "2", "3"] and m["retrieval"]["n"] == 36  # 12 facts × 3 test wordings
     assert m["retrieval"]["hit@k"]["3"] == 1.0 and m["retrieval"]["hit@k"]["1"] <= m["retrieval"]["hit@k"]["2"]
     assert m["answers"]["n"] == 2 and m["answers"]["mc_accuracy"] is not None
     lat = m["latency_ms"]
     assert lat["embedding"] > 0 and lat["search"] > 0 and lat["generation"] > 0
     assert lat["total"] == pytest.approx(lat["embedding"] + lat["search"] + lat["generation"])
     rows = run.details["rows"]
-    assert [r["id"] for r in rows] == ["test-e001-occupation", "test-e001-birth_year"]
+    assert [r["id"] for r in rows] == ["test-e001-occupation-7", "test-e001-occupation-8"]
+    assert {r["fact"] for r in rows} == {"e001/occupation"}  # one fact, asked in two of its held-out wordings
     for r in rows:
         assert len(r["chunks"]) == 2 and r["sources"][0] == r["chunks"][0].split("#")[0]
         assert r["gold_rank"] == (r["sources"].index("doc-e001") + 1 if "doc-e001" in r["sources"] else None)

@@ -128,7 +128,7 @@ def test_real_questions_find_their_gold_document(world_kb, ks):
         warnings.simplefilter("ignore")
         metrics, rows = R.evaluate_retrieval(world_kb, ks.test_qa)
     ks_, hits = R.curve(metrics, "hit@k")
-    assert metrics["n"] == len(ks.test_qa) == 72
+    assert metrics["n"] == len(ks.test_qa) == 216  # 12 entities × 6 facts × 3 test wordings
     assert hits[0] >= 0.8 and hits[-1] == 1.0
     assert all(a <= b for a, b in zip(hits, hits[1:]))  # hit@k never decreases with k
     assert metrics["mrr"] >= hits[0]  # MRR ≥ hit@1 (rank-1 questions contribute 1 each)

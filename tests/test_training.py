@@ -196,7 +196,13 @@ def test_notebook_defaults_match_package_defaults():
         assert p2[key] == training.LORA_DEFAULTS[key], key
     assert p2["r"] == training.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == training.LORA_DEFAULT_ADAPTER["lora_alpha"]
     # the same evaluation in both notebooks, so notebook 02 finds notebook 01's full fine-tuning run
-    assert p1["max_questions"] == p2["max_questions"] == training.DEFAULT_MAX_QUESTIONS
+    assert (p1["max_questions"] or None) == (p2["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS
+    # the same headline seeds in 01, 02 and 05, so 05 reads the runs 01 and 02 trained
+    from lorag_nb.compare import CompareSettings
+
+    p5 = _parameters("05_comparison.ipynb")
+    assert p1["seeds"] == p2["seeds"] == p5["seeds"] == list(training.DEFAULT_SEEDS) == list(CompareSettings().seeds)
+    assert p5["n_entities"] == p1["n_entities"] == CompareSettings().n_entities
 
 
 # --------------------------------------------------------------------------- rank explorer
