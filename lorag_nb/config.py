@@ -7,6 +7,9 @@ Invalid values raise :class:`ValueError` naming the field, the bad value and wha
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import numbers
 import os
 import random
 from dataclasses import dataclass, field
@@ -48,6 +51,37 @@ def seed_everything(seed: int) -> None:
 def _check(cond: bool, name: str, value: Any, valid: str) -> None:
     if not cond:
         raise ValueError(f"{name}={value!r} is invalid; valid: {valid}")
+
+
+def _is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool: ``True`` is not a rank, ``2.5`` is not a step count."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite real number (int or float, Python or NumPy), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(obj: Any, name: str, valid: str, low: int | None = None, high: int | None = None, optional: bool = False) -> None:
+    """Check that field ``name`` of ``obj`` is an integer in ``[low, high]`` (or None if ``optional``);
+    a NumPy integer is stored as a Python int (so settings stay JSON-able)."""
+    value = getattr(obj, name)
+    if optional and value is None:
+        return
+    _check(_is_int(value) and (low is None or value >= low) and (high is None or value <= high), name, value, valid)
+    object.__setattr__(obj, name, int(value))
+
+
+def _check_number(obj: Any, name: str, valid: str, ok=lambda v: True) -> None:
+    """Check that field ``name`` of ``obj`` is a finite number for which ``ok(value)`` holds."""
+    value = getattr(obj, name)
+    _check(_is_number(value) and ok(value), name, value, valid)
+
+
+def _check_bool(obj: Any, *names: str) -> None:
+    for name in names:
+        _check(isinstance(getattr(obj, name), bool), name, getattr(obj, name), "True or False")
 
 
 class _Settings:
@@ -92,9 +126,10 @@ class LoraSettings(_Settings):
     use_dora: bool = False
 
     def __post_init__(self):
-        _check(isinstance(self.r, int) and self.r > 0, "r", self.r, "an integer > 0")
-        _check(self.lora_alpha > 0, "lora_alpha", self.lora_alpha, "a number > 0")
-        _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        _check_int(self, "r", "an integer > 0", low=1)
+        _check_number(self, "lora_alpha", "a number > 0", lambda v: v > 0)
+        _check_number(self, "lora_dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        _check_bool(self, "use_rslora", "use_dora")
         if isinstance(self.target_modules, str):
             _check(self.target_modules in TARGET_PRESETS, "target_modules", self.target_modules, f"one of {sorted(TARGET_PRESETS)} or a list of module names")
         else:
@@ -110,7 +145,7 @@ class LoraSettings(_Settings):
 
 
 #: Training speed knobs (``TrainingSettings``) and their defaults; left out of store keys at these values.
-SPEED_KNOB_DEFAULTS = {"group_by_length": False, "bf16": True, "torch_compile": False, "fused_adamw": True}
+SPEED_KNOB_DEFAULTS = {"group_by_length": False, "bf16": True, "torch_compile": False, "fused_adamw": True, "gradient_checkpointing": False}
 
 
 @dataclass(frozen=True)
@@ -139,8 +174,13 @@ class TrainingSettings(_Settings):
         torch_compile: ``torch.compile`` the model — CUDA only. Off by default: compiling costs about a
             minute, more than a notebook's 30-step run; it pays off on long GPU runs (see benchmarks/).
         fused_adamw: the fused AdamW kernel (``optim="adamw_torch_fused"``, transformers' default).
+        gradient_checkpointing: recompute each layer's activations in the backward pass instead of
+            keeping them (less activation memory, about one more forward pass of compute per step).
+            Works with LoRA: the frozen base's input embeddings are made to require gradients
+            (transformers#35826) and the non-reentrant ``torch.utils.checkpoint`` is used. Same
+            losses as without it (a test checks 3 steps within 1e-5).
 
-    The speed knobs (the last four) are left out of :meth:`to_dict` while at their defaults, so stored
+    The speed and memory knobs (the last five) are left out of :meth:`to_dict` while at their defaults, so stored
     results keyed before they existed keep their keys.
     """
 
@@ -165,6 +205,7 @@ class TrainingSettings(_Settings):
     bf16: bool = True
     torch_compile: bool = False
     fused_adamw: bool = True
+    gradient_checkpointing: bool = False
 
     def to_dict(self) -> dict:
         """A JSON-able dict of every field; speed knobs at their defaults are left out (stable store keys)."""
@@ -175,21 +216,26 @@ class TrainingSettings(_Settings):
         return d
 
     def __post_init__(self):
-        for name in SPEED_KNOB_DEFAULTS:
-            _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "True or False")
+        _check_bool(self, *SPEED_KNOB_DEFAULTS)
+        _check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
         _check(self.train_on in TRAIN_ON, "train_on", self.train_on, f"one of {TRAIN_ON}")
-        _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
-        _check(self.epochs > 0 or self.max_steps > 0, "epochs", self.epochs, "a number > 0 (or max_steps > 0)")
-        _check(isinstance(self.batch_size, int) and self.batch_size > 0, "batch_size", self.batch_size, "an integer > 0")
-        _check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", self.gradient_accumulation_steps, "an integer >= 1")
-        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
-        _check(self.max_length >= 16, "max_length", self.max_length, "an integer >= 16 (tokens)")
-        _check(self.n_entities is None or self.n_entities >= 1, "n_entities", self.n_entities, "None or an integer >= 1")
-        _check(self.max_examples is None or self.max_examples >= 1, "max_examples", self.max_examples, "None or an integer >= 1")
-        _check(self.paraphrases is None or self.paraphrases >= 1, "paraphrases", self.paraphrases, "None or an integer >= 1")
+        _check_number(self, "learning_rate", "a number > 0", lambda v: v > 0)
+        _check_int(self, "max_steps", "an integer >= -1 (-1 or 0: train for epochs; > 0: that many steps)", low=-1)
+        _check_number(self, "epochs", "a number > 0 (or max_steps > 0)", lambda v: v > 0 or self.max_steps > 0)
+        _check_int(self, "batch_size", "an integer > 0", low=1)
+        _check_int(self, "gradient_accumulation_steps", "an integer >= 1", low=1)
+        _check_number(self, "warmup_ratio", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number(self, "weight_decay", "a number >= 0", lambda v: v >= 0)
+        _check_int(self, "max_length", "an integer >= 16 (tokens)", low=16)
+        _check_int(self, "seed", "an integer in [0, 2**32 - 1]", low=0, high=2**32 - 1)
+        _check_int(self, "n_entities", "None or an integer >= 1", low=1, optional=True)
+        _check_int(self, "max_examples", "None or an integer >= 1", low=1, optional=True)
+        _check_int(self, "paraphrases", "None or an integer >= 1", low=1, optional=True)
         _check(self.context in ("closed_book", "raft"), "context", self.context, "'closed_book' or 'raft'")
+        _check(self.raft is None or isinstance(self.raft, dict), "raft", self.raft, "None or a dict of RAFT knobs")
         if isinstance(self.lora, dict):
             object.__setattr__(self, "lora", LoraSettings(**self.lora))
+        _check(self.lora is None or isinstance(self.lora, LoraSettings), "lora", self.lora, "None (full fine-tuning), a LoraSettings or a dict of its fields")
 
     @property
     def method(self) -> str:
@@ -230,12 +276,14 @@ class RagSettings(_Settings):
     chroma_url: str | None = None
 
     def __post_init__(self):
-        _check(isinstance(self.top_k, int) and self.top_k > 0, "top_k", self.top_k, "an integer > 0")
+        _check_int(self, "top_k", "an integer > 0", low=1)
         _check(self.search_type in SEARCH_TYPES, "search_type", self.search_type, f"one of {SEARCH_TYPES}")
-        _check(self.fetch_k >= 1, "fetch_k", self.fetch_k, "an integer >= 1")
-        _check(0 <= self.lambda_mult <= 1, "lambda_mult", self.lambda_mult, "a number in [0, 1]")
-        _check(isinstance(self.chunk_size, int) and self.chunk_size > 0, "chunk_size", self.chunk_size, "an integer > 0 (characters)")
-        _check(0 <= self.chunk_overlap < self.chunk_size, "chunk_overlap", self.chunk_overlap, f"an integer in [0, chunk_size={self.chunk_size})")
+        _check_int(self, "fetch_k", "an integer >= 1", low=1)
+        _check_number(self, "lambda_mult", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        _check_int(self, "chunk_size", "an integer > 0 (characters)", low=1)
+        _check_int(self, "chunk_overlap", f"an integer in [0, chunk_size={self.chunk_size})", low=0, high=self.chunk_size - 1)
+        _check_bool(self, "include_distractors")
+        _check(self.chroma_url is None or isinstance(self.chroma_url, str), "chroma_url", self.chroma_url, "None or 'http://host:port'")
         _check(self.knowledge in ("original", "revised"), "knowledge", self.knowledge, "'original' or 'revised'")
         from .prompts import CONTEXT_VARIANTS
 
@@ -251,8 +299,14 @@ class EvalSettings(_Settings):
         max_questions: cap per split (None = all), for smoke runs.
         max_new_tokens: generation budget per answer (tokens).
         batch_size: questions per forward pass.
-        perplexity_texts: how many real-text passages (Python docs) for perplexity.
-        perplexity_tokens: tokens per passage.
+        perplexity_texts: how many real-text passages (Python docs) for perplexity, from 1 to the
+            number of long-enough topics of this Python's documentation (34 on CPython 3.11).
+        perplexity_tokens: tokens per passage, >= 2 (the first token of a passage is not predicted,
+            so 1 token would give no prediction and a meaningless perplexity of 1.0).
+
+    Raises:
+        ValueError: any field out of range or of the wrong type (checked at construction, before
+            anything is evaluated or trained).
     """
 
     n_entities: int | None = None
@@ -263,7 +317,21 @@ class EvalSettings(_Settings):
     perplexity_tokens: int = 256
 
     def __post_init__(self):
-        _check(self.n_entities is None or self.n_entities >= 1, "n_entities", self.n_entities, "None or an integer >= 1")
-        _check(self.max_questions is None or self.max_questions >= 1, "max_questions", self.max_questions, "None or an integer >= 1")
-        _check(self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, "an integer >= 1")
-        _check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
+        _check_int(self, "n_entities", "None or an integer >= 1", low=1, optional=True)
+        _check_int(self, "max_questions", "None or an integer >= 1", low=1, optional=True)
+        _check_int(self, "max_new_tokens", "an integer >= 1", low=1)
+        _check_int(self, "batch_size", "an integer >= 1", low=1)
+        n_topics = _perplexity_topics()
+        _check_int(self, "perplexity_texts", f"an integer in [1, {n_topics}] (passages of Python's docs)", low=1, high=n_topics)
+        _check_int(self, "perplexity_tokens", "an integer >= 2 (tokens per passage)", low=2)
+
+
+@functools.lru_cache(maxsize=1)
+def _perplexity_topics() -> int:
+    """How many Python documentation topics are long enough for :func:`lorag_nb.knowledge.perplexity_texts`."""
+    import inspect
+
+    from .knowledge import load_python_docs, perplexity_texts
+
+    max_chars = inspect.signature(perplexity_texts).parameters["max_chars"].default
+    return len(load_python_docs(min_chars=max_chars))

@@ -5,7 +5,9 @@ folder (``$LORAG_NB_RESULTS`` or ``<cache>/results``); artifacts (adapters, chec
 folder of the same name. The key is the SHA-256 of the canonical JSON of (kind, settings, model,
 data fingerprint, code version), so a rerun, a second notebook, or a widget moved back to a value
 it had finds the stored result instead of recomputing it. Writes are atomic (temp file + rename), so
-an interrupted run never leaves a half-written record.
+an interrupted run never leaves a half-written record. A record that cannot be read anyway (cut short
+by a full disk, edited by hand, copied half-way) is moved aside as ``<name>.json.corrupt`` with a
+warning naming the file, and counts as absent: the result is recomputed, never a crash.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -95,12 +98,38 @@ class ResultsStore:
         return self.root / f"{kind}-{key}"
 
     def get(self, kind: str, key: str) -> Result | None:
-        """The stored result, or None."""
+        """The stored result, or None.
+
+        A record that cannot be read (not UTF-8, not JSON, not an object with ``kind``, ``key``,
+        ``settings`` and ``metrics``) is moved aside to ``<record>.json.corrupt`` (replacing an older one)
+        with a ``UserWarning`` naming both files, and None is returned, so the caller recomputes it.
+        """
         path = self.path(kind, key)
-        if not path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        raw = json.loads(path.read_text())
+        except UnicodeDecodeError as err:
+            return self._set_aside(path, f"not UTF-8 text ({err.reason})")
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            return self._set_aside(path, f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})")
+        missing = [k for k in ("kind", "key", "settings", "metrics") if not isinstance(raw, dict) or k not in raw]
+        if missing:
+            return self._set_aside(path, f"not a results record (missing {missing})")
         return Result(kind=raw["kind"], key=raw["key"], settings=raw["settings"], metrics=raw["metrics"], details=raw.get("details", {}), created=raw.get("created", 0.0), cached=True)
+
+    def _set_aside(self, path: Path, why: str) -> None:
+        """Move an unreadable record to ``<path>.corrupt`` and warn; returns None (the record is absent)."""
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            where = f"moved to {aside}"
+        except FileNotFoundError:  # another process moved it first
+            where = f"already moved to {aside}"
+        warnings.warn(f"results record {path} is unreadable: {why}; {where}, and the result will be recomputed", UserWarning, stacklevel=3)
+        return None
 
     def put(self, result: Result) -> Path:
         """Write ``result`` atomically (replacing any record with the same kind and key)."""
@@ -112,7 +141,8 @@ class ResultsStore:
         return path
 
     def all(self, kind: str | None = None) -> list[Result]:
-        """Every stored result (of ``kind`` if given), oldest first."""
+        """Every stored result (of ``kind`` if given), oldest first; unreadable records are skipped
+        (moved aside with a warning, see :meth:`get`)."""
         out = []
         for path in sorted(self.root.glob(f"{kind or '*'}-*.json")):
             kind_, key = path.stem.rsplit("-", 1)
@@ -150,6 +180,13 @@ class BaselineSettings:
     model: str = "embedded"
     eval: EvalSettings = field(default_factory=EvalSettings)
     seed: int = 0
+
+    def __post_init__(self):
+        from .config import _check, _check_int
+
+        _check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
+        _check(isinstance(self.eval, EvalSettings), "eval", self.eval, "an EvalSettings")
+        _check_int(self, "seed", "an integer in [0, 2**32 - 1]", low=0, high=2**32 - 1)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "eval": self.eval.to_dict(), "seed": self.seed}

@@ -270,24 +270,30 @@ def document_for(ks: KnowledgeSet, qa: QA) -> Document:
         raise KeyError(f"document {qa.doc_id!r} of question {qa.id!r} is not in this knowledge set") from None
 
 
+def _iter_jsonl_lines(path: Path):
+    """Yield ``(line number, object)`` for each non-blank line, in file order; a line that is not UTF-8,
+    not JSON or not an object raises :class:`KnowledgeError` naming the file and line when it is reached
+    (so a caller that checks each row as it comes reports the first bad line of the file first)."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise KnowledgeError(f"{path}, line {lineno}: not UTF-8 text ({err.reason})") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise KnowledgeError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(row, dict):
+                raise KnowledgeError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
+            yield lineno, row
+
+
 def _read_jsonl_lines(path: Path) -> list[tuple[int, dict]]:
     """``(line number, object)`` for each non-blank line; errors name the file and line."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise KnowledgeError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-                if not isinstance(row, dict):
-                    raise KnowledgeError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
-                rows.append((lineno, row))
-    except UnicodeDecodeError as err:
-        raise KnowledgeError(f"{path}, line {_line_of_byte(path, err.start)}: not UTF-8 text ({err.reason})") from None
-    return rows
+    return list(_iter_jsonl_lines(path))
 
 
 def _read_jsonl_checked(path: Path) -> list[dict]:
@@ -363,11 +369,8 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise KnowledgeError(f"question file {p} does not exist")
-    rows = _read_jsonl_lines(p)
-    if not rows:
-        raise KnowledgeError(f"question file {p} is empty: expected one {{\"question\", \"answer\"}} object per line")
     qas = []
-    for lineno, row in rows:
+    for lineno, row in _iter_jsonl_lines(p):  # each line checked as it is read: the first bad line is reported
         where = f"{p}, line {lineno}"
         for key in ("question", "answer"):
             if key not in row:
@@ -401,6 +404,8 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
             answer_index=answer_index,
             aliases=tuple(row.get("aliases", [])),
         ))
+    if not qas:
+        raise KnowledgeError(f"question file {p} is empty: expected one {{\"question\", \"answer\"}} object per line")
     return qas
 
 

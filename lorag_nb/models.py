@@ -123,16 +123,31 @@ def _is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
 
+def looks_like_path(name: str) -> bool:
+    """True if ``name`` can only be a folder, never a Hugging Face id (``org/name``): it starts with
+    ``.``, ``/`` or ``~``, has a backslash or a drive letter, ends with a separator, or has more than one ``/``."""
+    return (name.startswith((".", "/", "~")) or "\\" in name or (len(name) > 1 and name[1] == ":")
+            or name.endswith("/") or name.count("/") > 1)
+
+
 def resolve_model_source(name: str) -> tuple[str, bool]:
     """Map a model name to ``(path_or_id, local_only)``.
 
     ``"embedded"`` → the converted cache folder; an existing folder → itself; anything else is a hub
     id, tried from the local Hugging Face cache first (``local_files_only=True``).
+
+    Raises:
+        FileNotFoundError: ``name`` is a path (:func:`looks_like_path`) and no such folder exists.
     """
     if name == EMBEDDED:
         return str(embedded_model_dir()), True
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser()), True
+    if looks_like_path(name):
+        raise FileNotFoundError(
+            f"model {name!r}: no such folder ({Path(name).expanduser().absolute()}); give an existing model folder, "
+            "'embedded' or a Hugging Face id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'"
+        )
     return name, False
 
 
@@ -150,9 +165,10 @@ def load_model(name: str = EMBEDDED, device: str | None = None, dtype=None):
         (EOS if it had none) and left padding (for batched generation).
 
     Raises:
-        OSError: a hub id that is neither cached locally nor reachable (offline by default: set
-            ``HF_HUB_OFFLINE=0`` and have a network to download). The message says how to use the
-            embedded model instead. ``trust_remote_code`` is never enabled.
+        FileNotFoundError: ``name`` is a path (starts with ``.``, ``/``, ``~``…) to a folder that does not exist.
+        OSError: a hub id that is not in the local Hugging Face cache. lorag_nb never downloads unless
+            ``LORAG_NB_ALLOW_DOWNLOAD=1`` is set (and ``HF_HUB_OFFLINE`` is not), with a network. The
+            message says how to use the embedded model instead. ``trust_remote_code`` is never enabled.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -165,7 +181,7 @@ def load_model(name: str = EMBEDDED, device: str | None = None, dtype=None):
     except OSError as cached_err:
         if local_only or _is_offline() or os.environ.get("LORAG_NB_ALLOW_DOWNLOAD", "0") != "1":
             raise OSError(
-                f"Model {name!r} is not in the local Hugging Face cache and lorag_nb does not download by "
+                f"Model {name!r} is not a folder and not in the local Hugging Face cache, and lorag_nb does not download by "
                 "default. Use name='embedded' (SmolLM2-135M-Instruct, shipped with the package), a local "
                 "folder, or set LORAG_NB_ALLOW_DOWNLOAD=1 with a network to fetch it from the Hub."
             ) from cached_err

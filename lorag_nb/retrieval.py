@@ -300,7 +300,7 @@ class IngestReport:
         documents: source documents given.
         chunks: chunks they split into.
         added: chunk ids that were not in the collection before.
-        unchanged: chunk ids already present (re-written by the upsert, same content).
+        unchanged: chunk ids already present (same id means same text; skipped when the metadata is also the same).
         deleted: stale chunk ids removed (old versions of re-ingested documents, removed documents).
         embedded: texts embedded fresh (cache misses); 0 when every chunk was seen before in this process.
         seconds: wall time of the whole ingestion (split, embed, upsert, delete).
@@ -438,8 +438,10 @@ class KnowledgeBase:
                 collection then holds exactly these documents).
 
         Returns:
-            :class:`IngestReport`. Ingesting the same documents twice leaves the count unchanged;
-            a document whose text changed has its old chunks deleted.
+            :class:`IngestReport`. Ingesting the same documents twice leaves the count unchanged and
+            embeds nothing, in this process or another (chunks whose id, hence text, and metadata are
+            already stored are skipped); a document whose text changed has its old chunks deleted.
+            An ingestion killed mid-way leaves some chunks written; rerunning it writes the rest.
 
         Raises:
             ValueError: bad documents (see :func:`split_documents`), or nothing to ingest and nothing to remove.
@@ -461,10 +463,13 @@ class KnowledgeBase:
             and ((meta or {}).get("doc_id") in doc_set or (meta or {}).get("doc_id") in remove or (prune and (meta or {}).get("doc_id") not in doc_set))
         ]
         computed_before = self.embeddings.computed
-        if chunks:
+        # a chunk id carries its text's hash: a stored chunk with the same id and metadata is already
+        # right, and is neither embedded again (a knowledge base reopened in a new process) nor rewritten
+        todo = [c for c in chunks if c.id not in present or present[c.id] != c.metadata]
+        if todo:
             step = self._batch_size()
-            for i in range(0, len(chunks), step):
-                part = chunks[i : i + step]
+            for i in range(0, len(todo), step):
+                part = todo[i : i + step]
                 self.store.add_documents(part, ids=[c.id for c in part])  # Chroma.add_texts upserts
         if stale:
             self._delete(stale)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import gc
 import math
+import os
 import random
 import shutil
 import sys
@@ -255,24 +256,87 @@ def _rss_peak() -> int:
 
 
 class TrainingDivergedError(RuntimeError):
-    """The training loss became NaN or infinite; training stopped and nothing was saved."""
+    """Training diverged (see :func:`divergence_reason`); training stopped and nothing was saved."""
 
 
-def _non_finite_callback():
+#: A loss within this fraction of the uniform-distribution loss ln |vocab| counts as "at" it (in fp32 a
+#: model whose every logit is 0 logs 10.802672, just below ln 49,152 = 10.802673).
+UNIFORM_TOLERANCE = 1e-3
+#: Consecutive logged steps at the uniform loss (or far above the starting loss) that count as diverged.
+DIVERGENCE_PATIENCE = 2
+
+
+def divergence_reason(losses: Sequence[float], vocab_size: int, warmup_steps: int = 0, final: bool = False, grad_norm: float | None = None) -> str | None:
+    """Why a training run whose per-step losses so far are ``losses`` has diverged, or None.
+
+    Diverged means any of:
+
+    - the last loss (or the last gradient norm) is NaN or infinite;
+    - after ``warmup_steps`` (and never at step 1: an untrained model may start near uniform), the
+      loss is at or above ln ``vocab_size`` (the loss of predicting every token with probability
+      1/|vocab|: what a model whose logits all collapsed to one value gives) for
+      :data:`DIVERGENCE_PATIENCE` consecutive steps, or at the last step (``final``);
+    - after warm-up, the loss stayed more than halfway from its starting value up to ln |vocab| for
+      ``DIVERGENCE_PATIENCE + 1`` consecutive steps (or at the last step).
+
+    Losses are mean cross-entropies in nats per label token.
+    """
+    if not losses:
+        return None
+    step, loss = len(losses), losses[-1]
+    if not math.isfinite(loss):
+        return f"training loss is {loss} at step {step}"
+    if grad_norm is not None and not math.isfinite(grad_norm):
+        return f"gradient norm is {grad_norm} at step {step} (loss {loss:.4f})"
+    uniform = math.log(vocab_size)
+    start = losses[0]
+    far = start + 0.5 * (uniform - start) if start < uniform else math.inf
+    after = [(i + 1, x) for i, x in enumerate(losses) if i + 1 > max(1, warmup_steps)]
+
+    def run_length(threshold: float) -> int:
+        n = 0
+        for _, x in reversed(after):
+            if x < threshold:
+                break
+            n += 1
+        return n
+
+    at_uniform = run_length(uniform * (1 - UNIFORM_TOLERANCE))
+    if at_uniform >= DIVERGENCE_PATIENCE or (final and at_uniform >= 1):
+        return (f"training loss is {loss:.4f} at step {step}, at or above the uniform-distribution loss ln {vocab_size:,} = "
+                f"{uniform:.4f} (the model predicts nothing; it started at {start:.4f})")
+    above = run_length(far)
+    if above >= DIVERGENCE_PATIENCE + 1 or (final and above >= 1):
+        return (f"training loss is {loss:.4f} at step {step}, far above its starting value {start:.4f} for {above} step(s) "
+                f"(more than halfway to the uniform-distribution loss {uniform:.4f})")
+    return None
+
+
+def _non_finite_callback(vocab_size: int):
     from transformers import TrainerCallback
 
-    class StopOnNonFiniteLoss(TrainerCallback):
-        """Raise :class:`TrainingDivergedError` at the first logged loss that is NaN or ±inf."""
+    class StopOnDivergence(TrainerCallback):
+        """Raise :class:`TrainingDivergedError` at the first logged step where :func:`divergence_reason` finds one."""
+
+        losses: list
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.losses = []
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
+            if loss is None:
+                return
+            self.losses.append(float(loss))
+            warmup = args.get_warmup_steps(state.max_steps) if state.max_steps else 0
+            why = divergence_reason(self.losses, vocab_size, warmup, final=state.global_step >= state.max_steps, grad_norm=(logs or {}).get("grad_norm"))
+            if why:
                 raise TrainingDivergedError(
-                    f"training loss is {loss} at step {state.global_step} (learning_rate={args.learning_rate}); "
-                    "training stopped and nothing was saved. Lower the learning rate (or lora_alpha) and retry."
+                    f"{why} (learning_rate={args.learning_rate}); training stopped and nothing was saved. "
+                    "Lower the learning rate (or lora_alpha) and retry."
                 )
 
-    return StopOnNonFiniteLoss()
+    return StopOnDivergence()
 
 
 def _tqdm_callback():
@@ -391,6 +455,9 @@ def _training_arguments(settings: TrainingSettings, output_dir: str, device: str
         speed["torch_compile"] = True
     if cuda or device == "cpu":  # fused AdamW kernels exist for CUDA and CPU tensors
         speed["optim"] = "adamw_torch_fused" if settings.fused_adamw else "adamw_torch"
+    if settings.gradient_checkpointing:  # non-reentrant: correct with a frozen base (LoRA), see train()
+        name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"  # transformers 5 renamed it
+        speed.update({name: True, f"{name}_kwargs": {"use_reentrant": False}})
     return TrainingArguments(
         **speed,
         output_dir=output_dir,
@@ -418,6 +485,25 @@ def _training_arguments(settings: TrainingSettings, output_dir: str, device: str
     )
 
 
+#: Prefix of train()'s scratch folders in the system temp folder: ``lorag-train-<pid>-<random>``.
+SCRATCH_PREFIX = "lorag-train-"
+
+
+def _remove_stale_scratch() -> None:
+    """Delete scratch folders of :func:`train` whose process is gone (killed before its ``finally``
+    ran: a full fine-tuning scratch holds a 540 MB checkpoint). Folders of live processes stay."""
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OSError):
+            pass  # alive (another user's process) or unknowable: keep it
+
+
 def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: str | Path | None = None, progress: bool = False, callbacks: Sequence | None = None, ks=None, examples: list[dict] | None = None) -> TrainOutput:
     """Fine-tune with ``transformers.Trainer``: full fine-tuning if ``settings.lora`` is None, else LoRA.
 
@@ -440,7 +526,9 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
         peak memory (bytes), trainable/total parameters, artifact size (bytes), the trained model.
 
     Raises:
-        TrainingDivergedError: the loss became NaN or infinite (training stops at that step).
+        TrainingDivergedError: the run diverged (training stops at that step): a NaN or infinite loss
+            or gradient norm, a loss stuck at the uniform-distribution loss ln |vocab| or far above its
+            start (:func:`divergence_reason`), or non-finite trained weights at the end.
         ValueError: settings that cannot train (no examples, a LoRA target module that matches nothing,
             bad RAFT knobs or a RAFT example longer than max_length: ``context="raft"`` examples come
             from :func:`lorag_nb.hybrid.raft_examples`).
@@ -472,8 +560,11 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
         trained = wrap(model, settings.lora)
     trainable, total = count_parameters(trained)
     trained.config.use_cache = False
+    if settings.gradient_checkpointing and settings.lora is not None:
+        trained.enable_input_require_grads()  # a frozen base: checkpointed blocks need an input that requires grad (transformers#35826)
 
-    scratch = Path(tempfile.mkdtemp(prefix="lorag-train-"))
+    _remove_stale_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     try:
         args = _training_arguments(settings, str(scratch / "trainer"), device, progress)
         trainer = Trainer(
@@ -481,7 +572,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             args=args,
             train_dataset=examples,
             data_collator=make_collator(tokenizer),
-            callbacks=[_non_finite_callback(), *([_tqdm_callback()] if progress else []), *(callbacks or [])],
+            callbacks=[_non_finite_callback(int(trained.get_output_embeddings().weight.shape[0])), *([_tqdm_callback()] if progress else []), *(callbacks or [])],
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict (one per step)
         trainer.remove_callback(ProgressCallback)
@@ -490,6 +581,10 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             trainer.train()
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+        bad = next((n for n, p in trained.named_parameters() if p.requires_grad and not bool(p.detach().isfinite().all())), None)
+        if bad is not None:
+            raise TrainingDivergedError(f"parameter {bad} holds NaN or infinite values after training (learning_rate={settings.learning_rate}); "
+                                        "nothing was saved. Lower the learning rate (or lora_alpha) and retry.")
         tokens = int(trainer.state.num_input_tokens_seen)
         steps = int(trainer.state.global_step)
         trained.config.use_cache = True
@@ -500,7 +595,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
         else:
             target = scratch / "artifact"
         if settings.lora is not None:
-            artifact_bytes = save_adapter(trained, target)
+            artifact_bytes = save_adapter(trained, target, base_model=settings.model)
         else:
             target.mkdir(parents=True, exist_ok=True)
             trained.save_pretrained(str(target), safe_serialization=True)
@@ -632,7 +727,10 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
         ``details``: ``loss_history``, per-question ``rows``, ``artifact`` (folder name or None).
 
     Raises:
-        TrainingDivergedError: NaN/inf loss; nothing is stored and no artifact is left behind.
+        TrainingDivergedError: the run diverged (:func:`train`); nothing is stored and no artifact is left behind.
+
+    A run killed mid-way (even by SIGKILL) stores no record; an artifact folder it left without a
+    record is deleted before the rerun trains.
     """
     from .experiments import BaselineSettings, ResultsStore, measure_model, run_baseline
     from .evaluation import forgetting
@@ -659,6 +757,8 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
             out_dir, artifact = artifact_dir / CHECKPOINT_DIRNAME, CHECKPOINT_DIRNAME
         else:
             out_dir, artifact = None, None
+        if artifact_dir.exists() and store.get("train", artifact_dir.name.split("-", 1)[1]) is None:
+            shutil.rmtree(artifact_dir)  # left by an interrupted run: no record owns it
         created = not artifact_dir.exists()
         try:
             out = train(settings, model=model, tokenizer=tokenizer, output_dir=out_dir, progress=progress, callbacks=callbacks, ks=ks)
