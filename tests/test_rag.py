@@ -120,21 +120,38 @@ def _result(kind, metrics):
     return Result(kind=kind, key="k", settings={}, metrics=metrics)
 
 
+def _qrows(n_facts, contains_facts, mc_facts=0, prefix="test", says_old_facts=0):
+    """3 wordings per fact; the first ``contains_facts`` facts contain the gold answer, etc."""
+    return [{"id": f"{prefix}-e{i:03d}-river-{t}", "contains": float(i < contains_facts), "mc_correct": i < mc_facts, "says_old": float(i < says_old_facts), "prediction": "x"}
+            for i in range(n_facts) for t in (7, 8, 9)]
+
+
 def test_article_claims_verdicts_follow_the_numbers():
-    answers = {"n": 10, "exact_match": 0.1, "f1": 0.3, "contains": 0.7, "mc_accuracy": 0.8}
-    rag_r = _result("rag", {"answers": answers, "latency_ms": {"embedding": 10.0, "search": 2.0, "generation": 300.0, "total": 312.0}, "prompt_tokens_mean": 250.0, "chunks": {"documents": 12}, "ingest": {}})
-    base = _result("baseline", {"test": {"contains": 0.1, "mc_accuracy": 0.3, "latency_ms_mean": 100.0}, "oracle": {"contains": 0.8, "mc_accuracy": 0.9}})
-    swap = _result("rag_swap", {"before": {"contains": 0.1, "old_fact_rate": 0.7}, "after": {"contains": 0.8, "old_fact_rate": 0.1}, "swap_seconds": 2.0, "n_questions": 6})
-    lora = _result("train", {"training": {"seconds": 200.0}, "revised": {"contains": 0.0}})
-    t = rag.article_claims(rag_r, base, swap, lora).set_index("claim")
-    verdicts = list(t["verdict"])
-    assert verdicts[0] == "supported" and t["value"].iloc[0] == pytest.approx(0.5)
-    assert verdicts[1] == "supported" and t["value"].iloc[1] == pytest.approx(0.8 / 0.9)
-    assert verdicts[2] == "supported" and verdicts[3].startswith("confirmed") and verdicts[4] == "confirmed"
-    weak = _result("rag", dict(rag_r.metrics, answers=dict(answers, mc_accuracy=0.32)))
-    slow_swap = _result("rag_swap", dict(swap.metrics, swap_seconds=500.0, before={"contains": 0.5, "old_fact_rate": 0.2}))
-    t2 = list(rag.article_claims(weak, base, slow_swap, lora)["verdict"])
-    assert t2[0] == "not supported" and t2[1] == "not supported" and t2[2] == "not supported" and t2[4] == "not confirmed"
+    from lorag_nb import claims as C
+
+    rag_r = _result("rag", {"answers": {"n": 60}})
+    rag_r.details = {"rows": _qrows(20, 16, mc_facts=18)}
+    base = _result("baseline", {})
+    base.details = {"test": _qrows(20, 0, mc_facts=5)}
+    swap = _result("rag_swap", {"swap_seconds": 2.0})
+    swap.details = {"before": _qrows(20, 2, prefix="revised", says_old_facts=15), "after": _qrows(20, 18, prefix="revised")}
+    lora = _result("train", {"training": {"seconds": 200.0}})
+    lora.details = {"rows": {"test": _qrows(20, 10, mc_facts=18)}}
+    latency = _result("latency", {"ratios": [1.5, 1.6, 1.4], "rag_ms": [300.0, 310.0, 290.0], "closed_ms": [200.0] * 3, "n_questions": 6})
+    v = {x.id: x for x in rag.article_claims(rag_r, base, swap, lora, latency)}
+    assert set(v) == {"rag_grounded", "rag_no_training", "rag_swap", "rag_kb_bias", "rag_latency"}
+    assert v["rag_grounded"].verdict == C.HOLDS and v["rag_grounded"].diff.value == pytest.approx(0.8) and v["rag_grounded"].diff.n_facts == 20
+    assert v["rag_no_training"].verdict == C.HOLDS  # the same 18 of 20 facts: 0 > -5 points
+    assert v["rag_swap"].verdict == C.HOLDS and v["rag_swap"].diff.value == pytest.approx(0.8)
+    assert v["rag_kb_bias"].verdict == C.HOLDS  # 15 facts stated the outdated value, 2 the true one
+    assert v["rag_latency"].verdict == C.HOLDS and v["rag_latency"].diff.value == 1.5
+    # weak RAG: 1 fact more than closed book on 20 is not decided; a swap that changed nothing does not hold
+    rag_r.details = {"rows": _qrows(20, 1, mc_facts=3)}
+    swap.details["after"] = swap.details["before"]
+    w = {x.id: x for x in rag.article_claims(rag_r, base, swap, lora)}
+    assert w["rag_grounded"].verdict == C.UNDETERMINED and w["rag_grounded"].facts_needed > 20
+    assert w["rag_no_training"].verdict == C.DOES_NOT_HOLD  # 3 of 20 vs 18 of 20
+    assert w["rag_swap"].verdict == C.DOES_NOT_HOLD and "rag_latency" not in w
 
 
 def _marked_k(fig):
