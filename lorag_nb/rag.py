@@ -24,6 +24,7 @@ NLP Tasks*; the fine-tuning vs retrieval comparison follows Ovadia et al. 2023.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -757,7 +758,7 @@ def article_claims(rag: Result, baseline: Result, swap: Result | None = None, lo
                                     "answers with the OUTDATED knowledge base", condition))
     if latency is not None:
         m = latency.metrics
-        out.append(C.judge("rag_latency", C.ratio_estimate(m["ratios"]), {}, f"median {sorted(m['rag_ms'])[len(m['rag_ms']) // 2]:.0f} vs {sorted(m['closed_ms'])[len(m['closed_ms']) // 2]:.0f} ms per answer, "
+        out.append(C.judge("rag_latency", C.ratio_estimate(m["ratios"]), {}, f"median {statistics.median(m['rag_ms']):.0f} vs {statistics.median(m['closed_ms']):.0f} ms per answer, "
                            f"{m['n_questions']} questions one at a time, {len(m['ratios'])} interleaved repetitions (load {m.get('loadavg') or 0:.1f})", condition))
     return out
 

@@ -20,22 +20,12 @@ from pathlib import Path
 import pytest
 
 from lorag_nb import training
-from lorag_nb.config import EvalSettings
 from lorag_nb.experiments import ResultsStore
 from lorag_nb.models import load_model
+from test_robustness import TINY_EVAL, scores  # the same tiny evaluation and timing-free comparison
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
-TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
-
-
-def scores(value):
-    """``value`` without wall-time entries (latency, seconds), which differ between identical runs."""
-    if isinstance(value, dict):
-        return {k: scores(v) for k, v in value.items() if "latency" not in k and "seconds" not in k}
-    if isinstance(value, list):
-        return [scores(v) for v in value]
-    return value
 SETTINGS = training.default_lora(r=2, n_entities=1, max_steps=3, batch_size=2, max_length=96, warmup_ratio=0.0, learning_rate=5e-3)
 
 TRAIN_VICTIM = """
