@@ -431,6 +431,7 @@ CLAIMS: dict[str, tuple[str, str, float, str]] = {
     "lora_tiny": ("LoRA adapters are tiny", "less", 0.05, "adapter bytes ÷ full checkpoint bytes"),
     "lora_matches": ("LoRA matches full fine-tuning quality", "greater", -MATCH_MARGIN, "LoRA − full fine-tuning, test MC accuracy"),
     "lora_forgets_less": ("LoRA forgets less (Biderman et al. 2024), at matched learning", "less", 0.0, "LoRA − full fine-tuning, control drop at the same held-out accuracy"),
+    "lora_forgets_less_gen": ("LoRA forgets less (Biderman et al. 2024), at matched learning, control answers generated", "less", 0.0, "LoRA − full fine-tuning, control drop (gold contained in the generated answer) at the same held-out accuracy"),
     "lora_forgets_less_endpoint": ("LoRA forgets less, at each method's own end point (different learning rates)", "less", 0.0, "LoRA − full fine-tuning, control accuracy drop at the end of training"),
     "rag_no_training": ("RAG needs less data: no training, only documents", "greater", -MATCH_MARGIN, "RAG − best fine-tuned method, test MC accuracy"),
     "rag_swap": ("Swap the knowledge base without retraining", "greater", 0.0, "revised facts answered after the swap − before, gold contained"),

@@ -433,7 +433,7 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
         out[method] = hybrid.run_hybrid(method, multiple_choice=True, **kw)
         out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
     kw.pop("adapter_settings")
-    out["raft_hybrid_seeds"] = {s: out["raft_hybrid"] if s == settings.seed else hybrid.run_hybrid("raft_hybrid", multiple_choice=True, adapter_settings=adapters["raft_hybrid"].replace(seed=s), **kw) for s in seeds}
+    out["raft_hybrid_seeds"] = hybrid.run_seeds("raft_hybrid", seeds, adapters["raft_hybrid"], multiple_choice=True, **kw)  # as notebook 04
     return out
 
 
@@ -741,6 +741,7 @@ class Comparison:
             from .training import frontier_series, frontier_verdict
 
             extra["frontier_verdict"] = frontier_verdict(results["frontier_full"], results["frontier_lora"])
+            extra["frontier_verdict_gen"] = frontier_verdict(results["frontier_full"], results["frontier_lora"], control="gen")
             extra["frontier_series"] = frontier_series({**{f"full fine-tuning, lr {lr:g}": r for lr, r in results["frontier_full"].items()}, **{f"LoRA, lr {lr:g}": r for lr, r in results["frontier_lora"].items()}})
         return comp
 
@@ -858,6 +859,7 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
     "lora_tiny": [("02_lora", "LoRA vs full fine-tuning")],
     "lora_matches": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "The comparison table")],
     "lora_forgets_less": [("02_lora", "Learning vs forgetting along training"), ("05_comparison", "Learning vs forgetting")],
+    "lora_forgets_less_gen": [("02_lora", "Learning vs forgetting along training"), ("05_comparison", "Learning vs forgetting")],
     "lora_forgets_less_endpoint": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "Learning vs forgetting")],
     "rag_no_training": [("03_rag", "Answers vs top_k, against the oracle-document ceiling"), ("05_comparison", "Accuracy vs training cost")],
     "rag_swap": [("03_rag", "Swapping the knowledge base"), ("05_comparison", "The comparison table")],
@@ -1013,8 +1015,9 @@ def claims(comp: Comparison) -> list:
         f"LoRA is said to match when it is at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning (non-inferiority margin)")
     lr_l, lr_f = R["lora"].get("learning_rate"), R["full"].get("learning_rate")
     if comp.extra.get("frontier_verdict") is not None:  # matched learning, from notebook 02's curves
-        fv = comp.extra["frontier_verdict"]
-        out.append(C.judge("lora_forgets_less", fv.diff, fv.measured, fv.why.split("; the whole")[0].split("; the 95%")[0], cond, section_links("lora_forgets_less")))
+        for cid, fv in (("lora_forgets_less", comp.extra["frontier_verdict"]), ("lora_forgets_less_gen", comp.extra.get("frontier_verdict_gen"))):
+            if fv is not None:
+                out.append(C.judge(cid, fv.diff, fv.measured, fv.why.split("; the whole")[0].split("; the 95%")[0], cond, section_links("lora_forgets_less")))
     else:
         add("lora_forgets_less", None, {}, "no learning-vs-forgetting curves in this run")
     add("lora_forgets_less_endpoint", _diff(comp, "full", "lora", "control"), {f"{lab('lora')} control": _est(comp, "lora", "control"), f"{lab('full')} control": _est(comp, "full", "control")},

@@ -514,6 +514,23 @@ def run_hybrid(method: str, rag_settings: RagSettings | None = None, adapter_set
     return _run(method, rag_settings, adapter_settings, store, eval_settings, model, tokenizer, client, multiple_choice, "original", force, progress, model_name, adapter_eval_settings)
 
 
+def run_seeds(method: str, seeds: Sequence[int], adapter_settings: TrainingSettings | None = None, rag_settings: RagSettings | None = None, **kw) -> dict[int, Any]:
+    """:func:`run_hybrid` once per training seed of the method's adapter: ``{seed: Result}``.
+
+    The adapter of each seed is ``adapter_settings.replace(seed=s)`` (trained if not stored), so the
+    seed that notebook 04's main comparison used is a results-store hit. For ``"rag"`` (no adapter)
+    every seed is the same run. ``kw`` are :func:`run_hybrid`'s other arguments.
+
+    Raises:
+        ValueError: no seeds, repeated seeds, an unknown method.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={list(seeds)!r}: need a non-empty list of distinct ints")
+    base = adapter_settings_for(_check_method(method), adapter_settings, rag_settings)
+    return {s: run_hybrid(method, rag_settings, base.replace(seed=s) if base is not None else None, **kw) for s in seeds}
+
+
 def run_hybrid_revised(method: str, rag_settings: RagSettings | None = None, adapter_settings: TrainingSettings | None = None, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, client=None, multiple_choice: bool = True, force: bool = False, progress: bool = False, adapter_eval_settings: EvalSettings | None = None, model_name: str = "embedded"):
     """:func:`run_hybrid` on the revised-facts questions, against the revised knowledge base (the swap
     experiment: the documents say the new facts; the adapters were trained on the old ones).
@@ -552,9 +569,23 @@ def sweep_table(sweep: dict[str, dict[int, Any]], metric: str = "contains"):
     return pd.DataFrame({k: {METHOD_LABELS.get(m, m): r.metrics["answers"][metric] for m, runs in sweep.items() for kk, r in runs.items() if kk == k} for k in sorted({k for runs in sweep.values() for k in runs})})
 
 
-def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains") -> dict[str, tuple[list[int], list[float]]]:
-    """``{method label: (ks, values)}`` for :func:`lorag_nb.plots.lines_figure`."""
-    return {METHOD_LABELS.get(m, m): (sorted(runs), [runs[k].metrics["answers"][metric] for k in sorted(runs)]) for m, runs in sweep.items()}
+def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains", intervals: bool = False) -> dict[str, tuple]:
+    """``{method label: (ks, values)}`` for :func:`lorag_nb.plots.lines_figure`; with ``intervals``,
+    ``(ks, values, lows, highs)``: each value is the mean over facts of the per-question ``metric``
+    (``contains``/``f1``/``em`` rows) with its 95% bootstrap interval over facts
+    (:func:`lorag_nb.claims.mean_estimate`)."""
+    from . import claims as C
+
+    out = {}
+    for m, runs in sweep.items():
+        ks = sorted(runs)
+        if not intervals:
+            out[METHOD_LABELS.get(m, m)] = (ks, [runs[k].metrics["answers"][metric] for k in ks])
+            continue
+        row_metric = {"exact_match": "em"}.get(metric, metric)
+        est = [C.mean_estimate(C.scores(runs[k].details["rows"], row_metric, METHOD_LABELS.get(m, m))) for k in ks]
+        out[METHOD_LABELS.get(m, m)] = (ks, [e.value for e in est], [e.low for e in est], [e.high for e in est])
+    return out
 
 
 def series_colors() -> dict[str, str]:
@@ -579,6 +610,22 @@ def comparison_table(main: dict[str, Any], closed_book: dict[str, Any] | None = 
         a = r.metrics["answers"]
         rows.append({"method": METHOD_LABELS.get(m, m) + f", top_k={r.metrics['top_k']}", "n": a["n"], "exact_match": a["exact_match"], "f1": a["f1"], "contains": a["contains"], "mc_accuracy": a.get("mc_accuracy"), "latency_ms": r.metrics["latency_ms"]["total_p50"], "trainable_params": r.metrics["adapter"]["trainable_params"]})
     return pd.DataFrame(rows).set_index("method")
+
+
+def seeds_table(seeds: dict[str, dict[int, Any]]):
+    """Each training seed's scores at the main top_k (method, seed → n, gold contained, MC accuracy) and,
+    per method, the seed spread (largest − smallest MC accuracy): the noise floor of retraining."""
+    import pandas as pd
+
+    rows = []
+    for m, runs in seeds.items():
+        mc = [r.metrics["answers"].get("mc_accuracy") for r in runs.values()]
+        for s, r in runs.items():
+            a = r.metrics["answers"]
+            rows.append({"method": METHOD_LABELS.get(m, m), "seed": s, "n": a["n"], "contains": a["contains"], "mc_accuracy": a.get("mc_accuracy")})
+        ok = [v for v in mc if v is not None]
+        rows.append({"method": METHOD_LABELS.get(m, m), "seed": "spread (max − min)", "n": None, "contains": None, "mc_accuracy": (max(ok) - min(ok)) if len(ok) > 1 else None})
+    return pd.DataFrame(rows).set_index(["method", "seed"])
 
 
 def sweep_references(closed_book_lora, metric: str = "contains") -> dict[str, float]:
@@ -687,7 +734,7 @@ def robustness(sweep: dict[str, dict[int, Any]], metric: str = "contains") -> di
     return out
 
 
-def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, condition: str = "") -> list:
+def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, condition: str = "", seeds: dict[str, dict[int, Any]] | None = None) -> list:
     """Notebook 04's claims, judged by the one claims engine (:mod:`lorag_nb.claims`) on per-fact scores:
 
     - *combine both* (``hybrid_best``): the best hybrid − the best of its parts (RAG, and the
@@ -698,6 +745,9 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
       top_k of the sweep − RAG's change, per fact;
     - *a hybrid updates by re-indexing* (``hybrid_update``): naive hybrid − RAG on the revised facts.
 
+    ``seeds`` (``{method: {seed: Result}}``, :func:`run_seeds` at the main top_k) replaces a method's
+    main rows by the per-fact mean over its training seeds in the first two claims.
+
     Returns:
         ``[lorag_nb.claims.Verdict]``.
     """
@@ -706,9 +756,10 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     out = []
     rows = {m: r.details.get("rows", []) for m, r in main.items()}
     ids = {r["id"] for r in next(iter(rows.values()), [])}
+    seeded = {m: {int(s): r.details.get("rows", []) for s, r in runs.items()} for m, runs in (seeds or {}).items() if m in rows and len(runs) > 1}
     cb = [r for r in ((closed_book_lora.details.get("rows") or {}).get("test", []) if closed_book_lora is not None else []) if r["id"] in ids]
     metric = "mc_correct" if all(any(r.get("mc_correct") is not None for r in rs) for rs in [*rows.values(), *([cb] if cb else [])]) else "contains"
-    S = {m: C.scores(rs, metric, METHOD_LABELS[m]) for m, rs in rows.items() if rs}
+    S = {m: C.scores(seeded.get(m, rs), metric, METHOD_LABELS[m]) for m, rs in rows.items() if rs}
     parts = {m: S[m] for m in ("rag",) if m in S}
     if cb:
         parts["closed_book"] = C.scores(cb, metric, "closed-book LoRA")
@@ -718,7 +769,7 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
         pb = max(parts, key=lambda m: parts[m].mean)
         out.append(C.compare_scores("hybrid_best", hyb[hb], parts[pb], f"{metric.replace('_', ' ')}: the most accurate hybrid against the most accurate of its parts", condition))
     if "raft_hybrid" in rows and "rag" in rows:
-        out.append(C.compare_scores("raft_beats_rag", C.scores(rows["raft_hybrid"], "contains", METHOD_LABELS["raft_hybrid"]), C.scores(rows["rag"], "contains", METHOD_LABELS["rag"]),
+        out.append(C.compare_scores("raft_beats_rag", C.scores(seeded.get("raft_hybrid", rows["raft_hybrid"]), "contains", METHOD_LABELS["raft_hybrid"]), C.scores(rows["rag"], "contains", METHOD_LABELS["rag"]),
                                     f"the same retrieved chunks at top_k={next(iter(main.values())).metrics['top_k']}, gold contained", condition))
     if "raft_hybrid" in sweep and "rag" in sweep and len(sweep["rag"]) >= 2:
         ks = sorted(set(sweep["raft_hybrid"]) & set(sweep["rag"]))
@@ -731,7 +782,7 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     return out
 
 
-def findings(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, metric: str = "contains") -> str:
+def findings(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, metric: str = "contains", seeds: dict[str, dict[int, Any]] | None = None) -> str:
     """Markdown: the verdicts of :func:`verdicts` (intervals, n, seeds), the revised-facts numbers and the costs."""
     from . import claims as C
 
@@ -747,7 +798,7 @@ def findings(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     cost = [f"{METHOD_LABELS[m]}: {r.metrics['adapter']['trainable_params']:,} trainable parameters, {r.metrics['adapter']['seconds']:.0f} s of training, {r.metrics['latency_ms']['total']:.0f} ms per answer"
             + (f", control-set drop {_pct(r.metrics['forgetting']['control_drop'])}" if r.metrics["adapter"]["key"] else "") for m, r in main.items()]
     lines.append("- **Costs**: " + "; ".join(cost) + ". A merged adapter adds no inference cost: latency differs only through the answers' lengths.")
-    vs = verdicts(sweep, main, revised, closed_book_lora)
+    vs = verdicts(sweep, main, revised, closed_book_lora, seeds=seeds)
     return C.markdown(vs, links=False) + "\n\n" + C.summary(vs) + "\n\n" + "\n".join(lines)
 
 

@@ -300,12 +300,17 @@ def lines_figure(
     range_y: tuple[float, float] | None = None,
     x_is_category: bool = False,
 ) -> go.Figure:
-    """Lines with markers: ``series[label] = (xs, ys)`` (None values are skipped); dashed horizontal
-    ``references`` (label → y); a dotted vertical line at ``chosen_x``; optional log axes."""
+    """Lines with markers: ``series[label] = (xs, ys)`` or ``(xs, ys, lows, highs)`` (95% intervals,
+    drawn as error bars; None values are skipped); dashed horizontal ``references`` (label → y); a
+    dotted vertical line at ``chosen_x``; optional log axes."""
     fig = go.Figure()
-    for label, (xs, ys) in series.items():
-        pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
-        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label, line_color=(colors or {}).get(label))
+    for label, (xs, ys, *bounds) in series.items():
+        pts = [(x, y, *(b[i] for b in bounds)) for i, (x, y) in enumerate(zip(xs, ys)) if y is not None]
+        err = None
+        if bounds:
+            ok = [len(p) == 4 and p[2] is not None and p[3] is not None and p[2] == p[2] and p[3] == p[3] for p in pts]
+            err = dict(type="data", symmetric=False, array=[p[3] - p[1] if o else 0 for p, o in zip(pts, ok)], arrayminus=[p[1] - p[2] if o else 0 for p, o in zip(pts, ok)], thickness=1.2, width=5)
+        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label, line_color=(colors or {}).get(label), error_y=err)
     for i, (label, y) in enumerate((references or {}).items()):
         if y is not None:
             fig.add_hline(y=y, line_dash="dash", line_color=(colors or {}).get(label, "#444"), annotation_text=label, annotation_position="top left" if i % 2 == 0 else "bottom right")

@@ -1215,20 +1215,28 @@ def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSett
     return store.cached("frontier", key, compute, force=force)
 
 
-def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b"):
+#: How a frontier checkpoint's control question is scored: the row field and its description.
+CONTROL_SCORING = {"mc": ("mc_correct", "multiple-choice log-likelihood"), "gen": ("contains", "gold contained in the generated answer")}
+
+
+def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b", control: str = "mc"):
     """Forgetting of two frontier curves **at matched learning**: each curve's first checkpoint whose
     learning (held-out MC accuracy) reaches ``level`` (default: the lower of the two curves' best
-    learning, so both reach it), and the control-set drop (MC log-likelihood) there against the base
-    model's (step 0), per control question.
+    learning, so both reach it), and the control-set drop there against the base model's (step 0), per
+    control question, scored by ``control`` (:data:`CONTROL_SCORING`: ``"mc"`` MC log-likelihood,
+    ``"gen"`` gold contained in the generated answer).
 
     Returns:
         ``(level, {label: (step, Scores of control drop)})``; the claims engine compares the two.
 
     Raises:
-        ValueError: a curve never reaches ``level``.
+        ValueError: a curve never reaches ``level``; an unknown ``control``.
     """
     from . import claims as C
 
+    if control not in CONTROL_SCORING:
+        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
+    field = CONTROL_SCORING[control][0]
     curves = {label_a: a, label_b: b}
     best = {k: max(p["learned"] for p in r.metrics["points"]) for k, r in curves.items()}
     level = min(best.values()) if level is None else float(level)
@@ -1238,21 +1246,30 @@ def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", lab
         i = next((j for j, p in enumerate(pts) if j > 0 and p["learned"] >= level - 1e-12), None)
         if i is None:
             raise ValueError(f"{k} never reaches learning {level:.3f} (best {best[k]:.3f})")
-        base = {x["id"]: float(bool(x["mc_correct"])) for x in r.details["rows"][0]["control"]}
-        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x["mc_correct"]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
+        base = {x["id"]: float(bool(x[field])) for x in r.details["rows"][0]["control"]}
+        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x[field]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
         out[k] = (pts[i]["step"], C.scores(drop, "drop", f"{k} at step {pts[i]['step']}"))
     return level, out
 
 
-def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = ""):
+def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = "", control: str = "mc"):
     """"LoRA forgets less" judged at matched learning on the frontier (:mod:`lorag_nb.claims`): of the
     learning rates given, the pair whose curves reach the highest common learning level; the paired
     interval over control questions of LoRA's drop − full fine-tuning's at that level.
 
     Args:
         full_runs, lora_runs: learning rate → :func:`frontier_run` Result.
+        control: how the control set is scored (:data:`CONTROL_SCORING`): ``"mc"`` gives the claim
+            ``lora_forgets_less``, ``"gen"`` (generated answers) ``lora_forgets_less_gen``.
+
+    Raises:
+        ValueError: an unknown ``control``.
     """
     from . import claims as C
+
+    if control not in CONTROL_SCORING:
+        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
+    claim_id = "lora_forgets_less" + ("_gen" if control == "gen" else "")
 
     best = None
     for lf, f in full_runs.items():
@@ -1263,10 +1280,10 @@ def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, A
     lvl, lf, ll = best
     base_learned = full_runs[lf].metrics["points"][0]["learned"]
     if lvl <= base_learned + 1e-12:
-        return C.no_sample("lora_forgets_less", f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
-    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}")
+        return C.no_sample(claim_id, f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
+    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}", control)
     (sl, dl), (sf, df) = at[f"LoRA lr {ll:g}"], at[f"full fine-tuning lr {lf:g}"]
-    return C.compare_scores("lora_forgets_less", dl, df, f"control-set drop (multiple-choice log-likelihood) at MATCHED learning: the first checkpoint of each curve reaching "
+    return C.compare_scores(claim_id, dl, df, f"control-set drop ({CONTROL_SCORING[control][1]}) at MATCHED learning: the first checkpoint of each curve reaching "
                             f"{100 * level:.0f}% held-out MC accuracy (LoRA lr {ll:g} step {sl}, full fine-tuning lr {lf:g} step {sf})", condition)
 
 

@@ -192,3 +192,21 @@ def test_no_verdict_vocabulary_outside_the_claims_engine():
             if banned.search(line):
                 offenders.append(f"{path.name}:{i}: {line.strip()[:80]}")
     assert offenders == []
+
+
+def test_frontier_judges_forgetting_by_generation_too():
+    from lorag_nb import training
+
+    full = _curve([0.25, 0.6, 0.9, 0.95], [40, 30, 20, 15])
+    lora = _curve([0.25, 0.4, 0.6, 0.7], [40, 39, 38, 37])
+    # generated answers forget differently from MC log-likelihood: make LoRA's generation drop the larger one
+    for rows in lora.details["rows"][1:]:
+        for x in rows["control"]:
+            x["contains"] = 0.0
+    mc = training.frontier_verdict({5e-5: full}, {1e-3: lora})
+    gen = training.frontier_verdict({5e-5: full}, {1e-3: lora}, control="gen")
+    assert mc.id == "lora_forgets_less" and gen.id == "lora_forgets_less_gen" and "generated" in gen.why
+    assert mc.verdict == HOLDS and gen.verdict == DOES_NOT_HOLD
+    assert gen.diff.value == pytest.approx(40 / 40 - 20 / 40)
+    with pytest.raises(ValueError, match="control='logits'"):
+        training.frontier_verdict({5e-5: full}, {1e-3: lora}, control="logits")

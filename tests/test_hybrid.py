@@ -218,3 +218,34 @@ def test_explorer_update_changes_figures(runs):
     with pytest.raises(ValueError, match="unknown control"):
         dash.update(rank=3)
     assert len(dash.static_figures()) == 2
+
+
+def test_run_seeds_reuses_the_main_seed_and_trains_the_other(runs):
+    store = runs["store"]
+    n_train = len(store.all("train"))
+    kw = {k: v for k, v in runs["kw"].items()}
+    seeds = hybrid.run_seeds("raft_hybrid", [0, 1], runs["adapters"]["raft_hybrid"], rag_settings=runs["rs"], multiple_choice=True, **kw)
+    assert seeds[0].cached and seeds[0].key == runs["main"]["raft_hybrid"].key  # the main run is seed 0
+    assert not seeds[1].cached and seeds[1].metrics["adapter"]["key"] != seeds[0].metrics["adapter"]["key"]
+    assert len(store.all("train")) == n_train + 1  # one new adapter, nothing retrained
+    vs = {v.id: v for v in hybrid.verdicts(runs["sweep"], runs["main"], runs["revised"], seeds={"raft_hybrid": seeds})}
+    assert vs["raft_beats_rag"].measured[hybrid.METHOD_LABELS["raft_hybrid"]].seeds == (0, 1)
+    assert vs["raft_robust"].measured  # the sweep's claim is unaffected by the seeds
+    table = hybrid.seeds_table({"raft_hybrid": seeds})
+    assert len(table) == 3  # two seeds and the spread row
+    with pytest.raises(ValueError, match=r"seeds=\[0, 0\]"):
+        hybrid.run_seeds("raft_hybrid", [0, 0], runs["adapters"]["raft_hybrid"], rag_settings=runs["rs"], **kw)
+
+
+def test_sweep_series_intervals_bracket_the_values(runs):
+    plain = hybrid.sweep_series(runs["sweep"], "contains")
+    with_ci = hybrid.sweep_series(runs["sweep"], "contains", intervals=True)
+    assert set(plain) == set(with_ci)
+    for label, (ks, vals, lows, highs) in with_ci.items():
+        assert ks == plain[label][0] and vals == pytest.approx(plain[label][1])  # balanced wordings: fact mean = question mean
+        for v, lo, hi in zip(vals, lows, highs):
+            assert lo != lo or lo <= v <= hi  # NaN (one fact) or a bracketing interval
+    from lorag_nb import plots
+
+    fig = plots.lines_figure(with_ci, "t", "k", "contains")
+    assert all(tr.error_y.array is not None for tr in fig.data)
