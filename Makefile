@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 $(KERNEL_SPEC): $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (lorag_nb)" >/dev/null
-	$(BIN)/python -c "from lorag_nb.cli import check_kernel; check_kernel('$(KERNEL)')"
+	$(BIN)/python -c "from lorag_nb.infra.runner import check_kernel; check_kernel('$(KERNEL)')"
 
 demo: setup
 	$(BIN)/lorag-nb run

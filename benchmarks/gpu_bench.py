@@ -8,7 +8,7 @@ padding, one shape), for full fine-tuning and LoRA (r=16, all linear layers):
 
 - ``plain``: a plain eager PyTorch loop over the same batches (bf16 autocast, fp32 weights,
   ``torch.optim.AdamW``, clipping at 1.0) — the baseline of issue 6;
-- ``ours``: :func:`lorag_nb.training.train` with its default knobs (bf16 autocast, SDPA attention,
+- ``ours``: :func:`lorag_nb.methods.training.train` with its default knobs (bf16 autocast, SDPA attention,
   fused AdamW, no compilation);
 - ``ours+compile``: the same with ``TrainingSettings(torch_compile=True)``;
 - LoRA also at batch 128 (``lora-b128``) — LoRA frees the optimizer state of the frozen weights,
@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from lorag_nb import bench
-    from lorag_nb.models import load_model
+    from lorag_nb.infra import bench
+    from lorag_nb.methods.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny CPU-sized run (checks the code path)")

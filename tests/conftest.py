@@ -27,6 +27,6 @@ def _isolated_results(tmp_path_factory):
 @pytest.fixture(scope="session")
 def embedded():
     """The embedded model and tokenizer, loaded once per test session: ``(model, tokenizer)``."""
-    from lorag_nb.models import load_model
+    from lorag_nb.methods.models import load_model
 
     return load_model("embedded")

@@ -1,12 +1,12 @@
-"""Tests of lorag_nb.adapters: PEFT LoRA config, fresh wraps, counts, shapes, save/load, merge check."""
+"""Tests of lorag_nb.methods.adapters: PEFT LoRA config, fresh wraps, counts, shapes, save/load, merge check."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lorag_nb import adapters
-from lorag_nb.config import LoraSettings, TrainingSettings
-from lorag_nb.models import load_model
+from lorag_nb.methods import adapters
+from lorag_nb.core.config import LoraSettings, TrainingSettings
+from lorag_nb.methods.models import load_model
 
 #: Trainable parameters per unit of rank with LoRA on all seven projections of SmolLM2-135M:
 #: 30 layers × (q 576+576, k 576+192, v 576+192, o 576+576, gate 576+1536, up 576+1536, down 1536+576).

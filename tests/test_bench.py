@@ -1,4 +1,4 @@
-"""Benchmarks (lorag_nb.bench): tiny runs that check the values that could be wrong. No timing assertions."""
+"""Benchmarks (lorag_nb.infra.bench): tiny runs that check the values that could be wrong. No timing assertions."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from lorag_nb import bench
+from lorag_nb.infra import bench
 
 
 def test_flops_per_token_formulas():
@@ -43,9 +43,10 @@ def test_exact_top_k_and_recall():
     assert bench.recall_at_k([["1", "2", "3"]], [["1", "2", "4"]], 3) == pytest.approx(2 / 3)
 
 
+@pytest.mark.bench
 def test_hnsw_recall_against_brute_force():
     """Chroma's HNSW on a tiny collection vs the exact answer computed here: recall is computed right."""
-    from lorag_nb.retrieval import make_client
+    from lorag_nb.methods.retrieval import make_client
 
     rng = np.random.default_rng(1)
     v = rng.standard_normal((60, 16)).astype(np.float32)
@@ -73,11 +74,12 @@ def test_derived_vectors_are_unit_and_keep_real_ones():
     assert np.allclose(out[:5], real) and np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.bench
 def test_shared_prompt_mc_scores_equal_separate(embedded):
     """The KV-cache-sharing fast path gives the per-option log-probs of the old path within 1e-4."""
-    from lorag_nb.evaluation import continuation_logprobs, shared_prompt_logprobs
-    from lorag_nb.knowledge import document_for, load_knowledge
-    from lorag_nb.prompts import make_prompt
+    from lorag_nb.methods.evaluation import continuation_logprobs, shared_prompt_logprobs
+    from lorag_nb.data.knowledge import document_for, load_knowledge
+    from lorag_nb.data.prompts import make_prompt
 
     model, tok = embedded
     ks = load_knowledge(n_entities=1)
@@ -94,6 +96,7 @@ def test_shared_prompt_mc_scores_equal_separate(embedded):
         shared_prompt_logprobs(model, tok, prompts, options[:2])
 
 
+@pytest.mark.bench
 def test_training_bench_same_batches(embedded, tmp_path):
     """Our Trainer path and the plain loop see the same batches: same non-padding tokens, same first loss."""
     model, tok = embedded
@@ -113,6 +116,7 @@ def test_training_bench_same_batches(embedded, tmp_path):
     assert "| method | path |" in res["report"]
 
 
+@pytest.mark.bench
 def test_evaluation_bench_tiny(embedded, tmp_path):
     model, tok = embedded
     res = bench.run(["evaluation"], options={"evaluation": dict(n_entities=1, max_questions=2, max_new_tokens=2, batch_size=2, model=model, tokenizer=tok)}, out_dir=tmp_path, echo=False)["evaluation"]
@@ -121,6 +125,7 @@ def test_evaluation_bench_tiny(embedded, tmp_path):
     assert set(json.loads((tmp_path / "evaluation.json").read_text())["targets"]) == {"generation_batched", "mc_batched"}
 
 
+@pytest.mark.bench
 def test_retrieval_bench_tiny(tmp_path):
     res = bench.run(["retrieval"], options={"retrieval": dict(sizes=(30, 80), n_queries=5, embed_chunks=30, ef_search=(100,))}, out_dir=tmp_path, echo=False)["retrieval"]
     assert [r["chunks"] for r in res["rows"]] == [30, 80]
@@ -131,7 +136,7 @@ def test_retrieval_bench_tiny(tmp_path):
 
 
 def test_unknown_bench_name(capsys):
-    from lorag_nb.cli import main
+    from lorag_nb.infra.cli import main
 
     with pytest.raises(ValueError, match="unknown benchmark"):
         bench.run(["nope"])
@@ -139,11 +144,12 @@ def test_unknown_bench_name(capsys):
     assert "unknown benchmark" in capsys.readouterr().err
 
 
+@pytest.mark.bench
 def test_gpu_script_cpu_path(tmp_path, monkeypatch):
     """benchmarks/gpu_bench.py runs its code path at a tiny size on CPU and writes its JSON."""
     import importlib.util
 
-    from lorag_nb.cli import REPO_ROOT
+    from lorag_nb.infra.runner import REPO_ROOT
 
     monkeypatch.setenv("LORAG_NB_BENCH_DIR", str(tmp_path))
     spec = importlib.util.spec_from_file_location("gpu_bench", REPO_ROOT / "benchmarks" / "gpu_bench.py")

@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from lorag_nb import claims
-from lorag_nb.claims import DOES_NOT_HOLD, HOLDS, UNDETERMINED, Scores
+from lorag_nb.core import claims
+from lorag_nb.core.claims import DOES_NOT_HOLD, HOLDS, UNDETERMINED, Scores
+from lorag_nb.experiments import nb02
 
 
 def _scores(values, label="m", seeds=()):
@@ -146,7 +147,7 @@ def test_every_claim_has_one_rule():
 
 def _curve(learned, control_right, n_control=40):
     """A fake frontier_run Result: learned per checkpoint, and how many of n_control control questions are right."""
-    from lorag_nb.experiments import Result
+    from lorag_nb.core.store import Result
 
     points = [{"step": 10 * i, "learned": a, "control_mc": c / n_control, "control_gen": c / n_control, "perplexity": 10.0} for i, (a, c) in enumerate(zip(learned, control_right))]
     rows = [{"test": [], "control": [{"id": f"c{j:03d}", "mc_correct": j < c, "contains": float(j < c)} for j in range(n_control)]} for c in control_right]
@@ -154,29 +155,28 @@ def _curve(learned, control_right, n_control=40):
 
 
 def test_frontier_compares_forgetting_at_matched_learning():
-    from lorag_nb import training
 
     # full fine-tuning learns fast and forgets a lot; LoRA learns slower and forgets little on the way
     full = _curve([0.25, 0.6, 0.9, 0.95], [40, 30, 20, 15])
     lora = _curve([0.25, 0.4, 0.6, 0.7], [40, 39, 38, 37])
-    level, at = training.matched_forgetting(lora, full, None, "LoRA", "full")
+    level, at = nb02.matched_forgetting(lora, full, None, "LoRA", "full")
     assert level == 0.7  # the highest learning both curves reach
     assert at["LoRA"][0] == 30 and at["full"][0] == 20  # first checkpoint of each reaching 0.7
     assert at["LoRA"][1].mean == pytest.approx(3 / 40) and at["full"][1].mean == pytest.approx(20 / 40)
-    v = training.frontier_verdict({5e-5: full}, {1e-3: lora})
+    v = nb02.frontier_verdict({5e-5: full}, {1e-3: lora})
     assert v.id == "lora_forgets_less" and v.verdict == HOLDS and "MATCHED" in v.why
     assert v.diff.value == pytest.approx(3 / 40 - 20 / 40) and v.diff.n_facts == 40
     # at matched learning the same forgetting: no verdict either way on 40 questions with equal drops
-    same = training.frontier_verdict({5e-5: full}, {1e-3: _curve([0.25, 0.6, 0.9, 0.95], [40, 30, 20, 15])})
+    same = nb02.frontier_verdict({5e-5: full}, {1e-3: _curve([0.25, 0.6, 0.9, 0.95], [40, 30, 20, 15])})
     assert same.verdict == DOES_NOT_HOLD  # identical curves: the difference is exactly 0, not "less"
-    flat = training.frontier_verdict({5e-5: _curve([0.25, 0.25], [40, 40])}, {1e-3: _curve([0.25, 0.25], [40, 40])})
+    flat = nb02.frontier_verdict({5e-5: _curve([0.25, 0.25], [40, 40])}, {1e-3: _curve([0.25, 0.25], [40, 40])})
     assert flat.verdict == UNDETERMINED and "nothing to match" in flat.why
     with pytest.raises(ValueError, match="never reaches"):
-        training.matched_forgetting(lora, full, 0.99)
+        nb02.matched_forgetting(lora, full, 0.99)
 
 
 def test_no_verdict_vocabulary_outside_the_claims_engine():
-    """Every verdict comes from lorag_nb.claims: no other module words its own (no "tie", no
+    """Every verdict comes from lorag_nb.core.claims: no other module words its own (no "tie", no
     "supported", no "depends", no hand-made "holds")."""
     import re
     from pathlib import Path
@@ -195,7 +195,6 @@ def test_no_verdict_vocabulary_outside_the_claims_engine():
 
 
 def test_frontier_judges_forgetting_by_generation_too():
-    from lorag_nb import training
 
     full = _curve([0.25, 0.6, 0.9, 0.95], [40, 30, 20, 15])
     lora = _curve([0.25, 0.4, 0.6, 0.7], [40, 39, 38, 37])
@@ -203,10 +202,10 @@ def test_frontier_judges_forgetting_by_generation_too():
     for rows in lora.details["rows"][1:]:
         for x in rows["control"]:
             x["contains"] = 0.0
-    mc = training.frontier_verdict({5e-5: full}, {1e-3: lora})
-    gen = training.frontier_verdict({5e-5: full}, {1e-3: lora}, control="gen")
+    mc = nb02.frontier_verdict({5e-5: full}, {1e-3: lora})
+    gen = nb02.frontier_verdict({5e-5: full}, {1e-3: lora}, control="gen")
     assert mc.id == "lora_forgets_less" and gen.id == "lora_forgets_less_gen" and "generated" in gen.why
     assert mc.verdict == HOLDS and gen.verdict == DOES_NOT_HOLD
     assert gen.diff.value == pytest.approx(40 / 40 - 20 / 40)
     with pytest.raises(ValueError, match="control='logits'"):
-        training.frontier_verdict({5e-5: full}, {1e-3: lora}, control="logits")
+        nb02.frontier_verdict({5e-5: full}, {1e-3: lora}, control="logits")

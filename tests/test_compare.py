@@ -8,9 +8,11 @@ import time
 
 import pytest
 
-from lorag_nb import compare
-from lorag_nb.compare import COLUMNS, CompareSettings, Comparison, best_lora_rank, check_same_questions, claims, pareto_front
-from lorag_nb.experiments import Result, ResultsStore
+from lorag_nb.experiments import nb05 as compare
+from lorag_nb.experiments.nb05 import COLUMNS, CompareSettings, Comparison, best_lora_rank, check_same_questions, claims, pareto_front
+from lorag_nb.core.store import Result, ResultsStore
+from lorag_nb.experiments import nb01
+from lorag_nb.experiments import nb02
 
 # 20 facts asked in 3 wordings each (60 questions): enough facts for the claims engine to decide large gaps
 FACTS = [f"e{i:03d}" for i in range(1, 21)]
@@ -150,7 +152,7 @@ def test_verdicts_from_the_numbers(comp):
 
 def test_undetermined_when_the_sample_cannot_decide(comp):
     c = copy.deepcopy(comp)
-    from lorag_nb.claims import scores
+    from lorag_nb.core.claims import scores
 
     # LoRA loses 2 facts full fine-tuning has and wins 2 it lacks: no net difference, but a noisy one on 20 facts
     rows = _rows(18, 10)
@@ -204,10 +206,10 @@ def test_best_lora_rank_and_settings_validation():
         CompareSettings(rag_questions=0)
     s = CompareSettings()
     # the same settings notebooks 01-03 use by default → the same stored runs
-    from lorag_nb import training
+    from lorag_nb.methods import training
 
-    assert s.full_settings() == training.default_full_ft()
-    assert s.lora_settings(8) == training.default_lora()
+    assert s.full_settings() == nb01.default_full_ft()
+    assert s.lora_settings(8) == nb02.default_lora()
     assert s.train_eval() == training.default_eval(10)
     with pytest.raises(ValueError, match="seeds"):
         CompareSettings(seeds=(0, 0))
@@ -223,7 +225,7 @@ def test_section_links_point_at_real_headings():
 
 
 def test_widget_follows_the_selection(comp):
-    from lorag_nb.widgets import ComparisonExplorer
+    from lorag_nb.ui.widgets import ComparisonExplorer
 
     dash = ComparisonExplorer(comp)
     dash.update(metrics=("test EM", "update s"), methods=("rag", "lora"))
@@ -247,7 +249,7 @@ def test_decision_guide_and_claims_markdown(comp):
 
 
 def test_index_shows_headline_numbers(tmp_path, comp):
-    from lorag_nb.cli import write_index
+    from lorag_nb.infra.runner import write_index
 
     executed = tmp_path / "05_comparison.ipynb"
     data = {"condition": comp.condition(), "rows": comp.headline()}
@@ -267,7 +269,7 @@ def test_notebook_05_runs_alone_from_an_empty_store(tmp_path, monkeypatch):
     """The comparison trains and measures everything itself when the results store is empty."""
     import papermill as pm
 
-    from lorag_nb.cli import NOTEBOOKS_DIR, smoke_parameters
+    from lorag_nb.infra.runner import NOTEBOOKS_DIR, smoke_parameters
 
     store = tmp_path / "empty-store"
     store.mkdir()
@@ -285,3 +287,33 @@ def test_notebook_05_runs_alone_from_an_empty_store(tmp_path, monkeypatch):
     verdict_cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "claims_markdown" in "".join(c["source"])]
     shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in verdict_cells for o in c.get("outputs", []))
     assert "95% CI" in shown and shown.count("\n|") >= 10  # the verdict table, with intervals, was computed and shown
+
+
+def test_a_claim_judged_in_03_and_in_05_on_the_same_stored_numbers_gets_the_same_verdict(tmp_path):
+    """Notebook 03's RAG claims and notebook 05's table call the same rules (nb03.article_claims): on the
+    same stored runs they give the same verdict, difference and interval."""
+    from lorag_nb.experiments import nb03
+
+    results = synthetic_results(tmp_path)
+    comp = Comparison.from_results(results, CompareSettings())
+    in05 = {v.id: v for v in claims(comp)}
+    # notebook 05 compares RAG with its most accurate fine-tuned method: full fine-tuning and LoRA tie at 18/20
+    # facts here, and best_by keeps the first, full fine-tuning
+    in03 = {v.id: v for v in nb03.article_claims(results["rag"], results["base"], results["rag_swap"], results["full"], results["latency"])}
+    shared = set(in03) & set(in05)
+    assert shared == {"rag_grounded", "rag_no_training", "rag_swap", "rag_kb_bias", "rag_latency"}
+    for cid in sorted(shared):
+        a, b = in03[cid], in05[cid]
+        assert (a.verdict, a.diff.value, a.diff.low, a.diff.high, a.diff.n_facts) == (b.verdict, b.diff.value, b.diff.low, b.diff.high, b.diff.n_facts), cid
+    assert in05["rag_grounded"].diff.value == pytest.approx(15 / 20 - 0.0)  # RAG contains 15 of 20 facts, the base model none
+
+
+def test_forgetting_that_is_zero_by_construction_reads_as_such(comp):
+    """RAG and the base model change no weights: the table says so instead of showing a measured 0."""
+    t = comp.table(pretty=True)
+    assert t.loc["RAG", "control drop"] == "0 (no weights change)" == t.loc["base model", "perplexity change"]
+    assert t.loc["full fine-tuning", "control drop"] == "40.0%"  # measured: 20 → 12 of 20 control questions
+    from lorag_nb.ui import charts
+
+    fig = charts.forgetting_chart(comp)
+    assert any("no weights change" in (tr.name or "") for tr in fig.data if tr.name and tr.name.startswith("RAG"))

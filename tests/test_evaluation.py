@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from lorag_nb.evaluation import (
+from lorag_nb.methods.evaluation import (
     clean_answer,
     continuation_logprobs,
     evaluate_qa,
@@ -18,8 +18,8 @@ from lorag_nb.evaluation import (
     perplexity,
     token_f1,
 )
-from lorag_nb.knowledge import QA
-from lorag_nb.prompts import closed_book_prompt, context_prompt
+from lorag_nb.data.knowledge import QA
+from lorag_nb.data.prompts import closed_book_prompt, context_prompt
 
 
 def test_normalize_answer_squad_rules():
@@ -135,7 +135,7 @@ def test_evaluate_qa_metrics_and_errors(embedded):
     ],
 )
 def test_multiple_choice_scores_rejects_bad_input_before_running_the_model(prompts, options, batch_size, message):
-    from lorag_nb.evaluation import multiple_choice_scores
+    from lorag_nb.methods.evaluation import multiple_choice_scores
 
     with pytest.raises(ValueError, match=message):
         multiple_choice_scores(None, None, prompts, options, batch_size=batch_size)  # no model needed: checked first

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from lorag_nb.experiments import ResultsStore, run, settings_key
+from lorag_nb.core.store import ResultsStore, settings_key
+from lorag_nb.methods.measure import run
 
 
 def test_cached_computes_once_and_keys_by_settings(tmp_path):

@@ -19,19 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from lorag_nb import training
-from lorag_nb.experiments import ResultsStore
-from lorag_nb.models import load_model
+from lorag_nb.experiments import nb02
+from lorag_nb.methods import training
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.methods.models import load_model
 from test_robustness import TINY_EVAL, scores  # the same tiny evaluation and timing-free comparison
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
-SETTINGS = training.default_lora(r=2, n_entities=1, max_steps=3, batch_size=2, max_length=96, warmup_ratio=0.0, learning_rate=5e-3)
+SETTINGS = nb02.default_lora(r=2, n_entities=1, max_steps=3, batch_size=2, max_length=96, warmup_ratio=0.0, learning_rate=5e-3)
 
 TRAIN_VICTIM = """
 import json, os, sys, time
-from lorag_nb import experiments, training
-from lorag_nb.config import EvalSettings, TrainingSettings
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.methods import measure, training
+from lorag_nb.core.config import EvalSettings, TrainingSettings
 from transformers import TrainerCallback
 
 where, marker, store = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -46,16 +48,17 @@ class StopAtStep2(TrainerCallback):
             stop_here()
 
 if where == "measuring":  # after training and saving the adapter, before any record is written
-    experiments.measure_model = lambda *a, **k: stop_here()
+    measure.measure_model = lambda *a, **k: stop_here()
 settings = TrainingSettings(**json.loads(os.environ["VICTIM_SETTINGS"]))
 ev = EvalSettings(**json.loads(os.environ["VICTIM_EVAL"]))
-training.run_training(settings, store=experiments.ResultsStore(store), eval_settings=ev, callbacks=[StopAtStep2()])
+training.run_training(settings, store=ResultsStore(store), eval_settings=ev, callbacks=[StopAtStep2()])
 """
 
 INGEST_VICTIM = """
 import sys, time
-from lorag_nb.knowledge import load_knowledge
-from lorag_nb.retrieval import KnowledgeBase, make_client
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.methods.retrieval import KnowledgeBase, make_client
+from lorag_nb.experiments import nb02
 
 path, marker = sys.argv[1], sys.argv[2]
 kb = KnowledgeBase("killed-ingest", chunk_size=150, chunk_overlap=20, client=make_client("persistent", path=path))
@@ -148,8 +151,8 @@ def test_training_killed_mid_run_leaves_nothing_that_breaks_the_rerun(where, bas
 
 
 def test_ingestion_killed_mid_way_is_completed_by_the_rerun(tmp_path):
-    from lorag_nb.knowledge import load_knowledge
-    from lorag_nb.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
 
     path = tmp_path / "chroma"
     written = int(_run_and_kill(INGEST_VICTIM, [str(path)], tmp_path))

@@ -1,19 +1,23 @@
-"""Hybrids (lorag_nb.hybrid): RAFT examples, validation, the three methods in the RAG chain, the explorer."""
+"""Hybrids (lorag_nb.methods.hybrid): RAFT examples, validation, the three methods in the RAG chain, the explorer."""
 from __future__ import annotations
 
 import pytest
 
-from lorag_nb import hybrid, training
-from lorag_nb.config import EvalSettings, RagSettings
-from lorag_nb.knowledge import document_for, load_knowledge
-from lorag_nb.prompts import completion
+from lorag_nb.methods import hybrid
+from lorag_nb.methods import training
+from lorag_nb.core.config import EvalSettings, RagSettings
+from lorag_nb.data.knowledge import document_for, load_knowledge
+from lorag_nb.data.prompts import completion
+from lorag_nb.experiments import nb02
+from lorag_nb.experiments import nb04
+from lorag_nb.methods import raft
 
 VARIANT = "context_then_question"
 
 
 @pytest.fixture(scope="module")
 def base():
-    from lorag_nb.models import load_model
+    from lorag_nb.methods.models import load_model
 
     return load_model("embedded", dtype="float32")
 
@@ -29,38 +33,38 @@ def ks10():
 
 
 def near(**kw):
-    return hybrid.raft_settings(distractors="near_duplicates", prompt_variant=VARIANT, **kw)
+    return nb04.raft_settings(distractors="near_duplicates", prompt_variant=VARIANT, **kw)
 
 
 def test_oracle_rate_follows_p_oracle(tok, ks10):
-    recs = hybrid.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10))
+    recs = raft.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10))
     # RAFT keeps 2 of the 5 training wordings per fact (hybrid.RAFT_TRAINING)
     assert len(recs) == 2 * ks10.n_facts == 2 * len(ks10.train_qa) // 5 == 120
-    assert abs(hybrid.oracle_rate(recs) - 0.5) < 0.1  # 120 draws: sd 0.046
+    assert abs(raft.oracle_rate(recs) - 0.5) < 0.1  # 120 draws: sd 0.046
     for r in recs:
         assert (r["gold_doc"] in r["context_ids"]) == r["oracle"]
     # same seed → same examples; another seed → another draw
-    again = hybrid.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10))
+    again = raft.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10))
     assert [r["context_ids"] for r in again] == [r["context_ids"] for r in recs]
-    other = hybrid.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10, seed=1))
+    other = raft.raft_records(tok, ks10, near(p_oracle=0.5, n_entities=10, seed=1))
     assert [r["oracle"] for r in other] != [r["oracle"] for r in recs]
 
 
 def test_p_oracle_zero_never_shows_the_gold_document(tok, ks10):
-    recs = hybrid.raft_records(tok, ks10, near(p_oracle=0.0, n_entities=10, k=4))
+    recs = raft.raft_records(tok, ks10, near(p_oracle=0.0, n_entities=10, k=4))
     by_id = {q.id: q for q in ks10.train_qa}
     for r in recs:
         gold = document_for(ks10, by_id[r["id"]]).text
         assert not r["oracle"] and r["gold_doc"] not in r["context_ids"]
         assert all(c.strip() != gold.strip() for c in r["contexts"])
         assert len(r["contexts"]) == 4 and len(set(r["context_ids"])) == 4
-    assert all(r["oracle"] for r in hybrid.raft_records(tok, ks10, near(p_oracle=1.0, n_entities=10)))
+    assert all(r["oracle"] for r in raft.raft_records(tok, ks10, near(p_oracle=1.0, n_entities=10)))
 
 
 def test_labels_cover_exactly_the_whole_answer(tok):
     ks = load_knowledge(n_entities=2)
     settings = near(n_entities=2, k=3, cite=True)
-    recs = hybrid.raft_records(tok, ks, settings)
+    recs = raft.raft_records(tok, ks, settings)
     assert len(recs) == 24  # 12 facts × the 2 RAFT training wordings
     for r in recs:
         ex = r["example"]
@@ -79,7 +83,7 @@ def test_labels_cover_exactly_the_whole_answer(tok):
 
 def test_too_short_max_length_raises_instead_of_cutting(tok):
     with pytest.raises(ValueError, match="max_length=64"):
-        hybrid.raft_records(tok, load_knowledge(n_entities=2), near(n_entities=2, max_length=64))
+        raft.raft_records(tok, load_knowledge(n_entities=2), near(n_entities=2, max_length=64))
 
 
 @pytest.mark.parametrize(
@@ -94,13 +98,13 @@ def test_too_short_max_length_raises_instead_of_cutting(tok):
 )
 def test_bad_raft_knobs_raise(kw, match):
     with pytest.raises(ValueError, match=match):
-        hybrid.raft_settings(**kw)
+        nb04.raft_settings(**kw)
 
 
 def test_unknown_raft_key_and_method_raise(tok):
     with pytest.raises(ValueError, match=r"\['colour'\].*valid keys"):
-        hybrid.validate_raft({"colour": 1})
-    bad = training.default_lora(n_entities=2).replace(context="raft", raft={"p_oracle": 2})
+        raft.validate_raft({"colour": 1})
+    bad = nb02.default_lora(n_entities=2).replace(context="raft", raft={"p_oracle": 2})
     with pytest.raises(ValueError, match="p_oracle=2"):
         training.build_examples(tok, load_knowledge(n_entities=2), bad)
     with pytest.raises(ValueError, match="method='lora'"):
@@ -108,8 +112,8 @@ def test_unknown_raft_key_and_method_raise(tok):
 
 
 def test_raft_settings_are_notebook_02_lora_with_raft_context():
-    s = hybrid.raft_settings(prompt_variant=VARIANT)
-    lora = training.default_lora()
+    s = nb04.raft_settings(prompt_variant=VARIANT)
+    lora = nb02.default_lora()
     assert s.method == "raft" and s.context == "raft"
     assert s.lora == lora.lora and s.n_entities == lora.n_entities == 10 and s.learning_rate == lora.learning_rate
     assert s.paraphrases == 2 and lora.paraphrases is None  # RAFT: 2 of the 5 wordings (examples are ~3.5× longer)
@@ -123,8 +127,8 @@ def runs(base, tmp_path_factory):
     """Every method once, tiny: 2 questions, 2 optimizer steps per adapter, an in-memory Chroma."""
     import chromadb
 
-    from lorag_nb.experiments import ResultsStore
-    from lorag_nb.retrieval import chroma_settings
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.methods.retrieval import chroma_settings
 
     model, tokenizer = base
     store = ResultsStore(tmp_path_factory.mktemp("hybrid-store"))
@@ -133,8 +137,8 @@ def runs(base, tmp_path_factory):
     adapter_ev = EvalSettings(n_entities=2, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
     rs = RagSettings(top_k=2, prompt_variant=VARIANT)
     adapters = {
-        "naive_hybrid": hybrid.naive_settings(n_entities=2, max_steps=2),
-        "raft_hybrid": hybrid.raft_settings(n_entities=2, max_steps=2, k=2, kb_entities=4, prompt_variant=VARIANT),
+        "naive_hybrid": nb04.naive_settings(n_entities=2, max_steps=2),
+        "raft_hybrid": nb04.raft_settings(n_entities=2, max_steps=2, k=2, kb_entities=4, prompt_variant=VARIANT),
     }
     kw = dict(store=store, eval_settings=ev, model=model, tokenizer=tokenizer, client=client, adapter_eval_settings=adapter_ev)
     main = {m: hybrid.run_hybrid(m, rs, adapters.get(m), multiple_choice=True, **kw) for m in hybrid.METHODS}
@@ -174,7 +178,7 @@ def test_revised_reports_stale_and_trained_subset(runs):
         t = r.metrics["answers_trained"]
         assert t["n"] == sum(1 for x in r.details["rows"] if x["trained_entity"]) and t["n"] >= 1
         assert all(x["sources"] and not any(s.startswith("doc-") for s in x["sources"]) for x in r.details["rows"])  # the revised KB only
-    table = hybrid.revised_table(runs["revised"])
+    table = nb04.revised_table(runs["revised"])
     assert list(table["n"]) == [2, 2, 2]
 
 
@@ -190,22 +194,22 @@ def test_cache_hits_do_not_retrain(runs):
 
 
 def test_findings_and_tables(runs):
-    text = hybrid.findings(runs["sweep"], runs["main"], runs["revised"])
+    text = nb04.findings(runs["sweep"], runs["main"], runs["revised"])
     assert "Combine both" in text and "robust to distractors" in text and "Revised facts" in text and "95% CI" in text
-    vs = {v.id: v for v in hybrid.verdicts(runs["sweep"], runs["main"], runs["revised"])}
+    vs = {v.id: v for v in nb04.verdicts(runs["sweep"], runs["main"], runs["revised"])}
     assert set(vs) == {"hybrid_best", "raft_beats_rag", "raft_robust", "hybrid_update"}
     for v in vs.values():  # each verdict rests on the facts of the questions answered, with its interval
         assert v.verdict in ("holds", "does not hold", "undetermined") and v.diff.n_facts >= 1
         assert v.diff.n_questions >= v.diff.n_facts
-    table = hybrid.sweep_table(runs["sweep"])
+    table = nb04.sweep_table(runs["sweep"])
     assert list(table.columns) == [1, 2] and len(table) == 3
-    assert hybrid.latency_table(runs["main"])["total ms"].gt(0).all()
+    assert nb04.latency_table(runs["main"])["total ms"].gt(0).all()
 
 
 def test_explorer_update_changes_figures(runs):
-    from lorag_nb.widgets import HybridExplorer
+    from lorag_nb.ui.widgets import HybridExplorer
 
-    data = hybrid.explorer_data(runs["sweep"], runs["rs"], runs["ev"], client=runs["client"])
+    data = nb04.explorer_data(runs["sweep"], runs["rs"], runs["ev"], client=runs["client"])
     assert data["ks"] == [1, 2] and len(data["examples"]) == 2 and len(data["examples"][0]["ranked"]) == 2
     dash = HybridExplorer(data, top_k=1)
     assert len(dash.figures["accuracy"].data) == 3 + 3  # three lines + three markers at k
@@ -228,24 +232,24 @@ def test_run_seeds_reuses_the_main_seed_and_trains_the_other(runs):
     assert seeds[0].cached and seeds[0].key == runs["main"]["raft_hybrid"].key  # the main run is seed 0
     assert not seeds[1].cached and seeds[1].metrics["adapter"]["key"] != seeds[0].metrics["adapter"]["key"]
     assert len(store.all("train")) == n_train + 1  # one new adapter, nothing retrained
-    vs = {v.id: v for v in hybrid.verdicts(runs["sweep"], runs["main"], runs["revised"], seeds={"raft_hybrid": seeds})}
+    vs = {v.id: v for v in nb04.verdicts(runs["sweep"], runs["main"], runs["revised"], seeds={"raft_hybrid": seeds})}
     assert vs["raft_beats_rag"].measured[hybrid.METHOD_LABELS["raft_hybrid"]].seeds == (0, 1)
     assert vs["raft_robust"].measured  # the sweep's claim is unaffected by the seeds
-    table = hybrid.seeds_table({"raft_hybrid": seeds})
+    table = nb04.seeds_table({"raft_hybrid": seeds})
     assert len(table) == 3  # two seeds and the spread row
     with pytest.raises(ValueError, match=r"seeds=\[0, 0\]"):
         hybrid.run_seeds("raft_hybrid", [0, 0], runs["adapters"]["raft_hybrid"], rag_settings=runs["rs"], **kw)
 
 
 def test_sweep_series_intervals_bracket_the_values(runs):
-    plain = hybrid.sweep_series(runs["sweep"], "contains")
-    with_ci = hybrid.sweep_series(runs["sweep"], "contains", intervals=True)
+    plain = nb04.sweep_series(runs["sweep"], "contains")
+    with_ci = nb04.sweep_series(runs["sweep"], "contains", intervals=True)
     assert set(plain) == set(with_ci)
     for label, (ks, vals, lows, highs) in with_ci.items():
         assert ks == plain[label][0] and vals == pytest.approx(plain[label][1])  # balanced wordings: fact mean = question mean
         for v, lo, hi in zip(vals, lows, highs):
             assert lo != lo or lo <= v <= hi  # NaN (one fact) or a bracketing interval
-    from lorag_nb import plots
+    from lorag_nb.ui import plots
 
     fig = plots.lines_figure(with_ci, "t", "k", "contains")
     assert all(tr.error_y.array is not None for tr in fig.data)

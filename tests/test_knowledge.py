@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lorag_nb import worldgen
-from lorag_nb.knowledge import (
+from lorag_nb.data import worldgen
+from lorag_nb.data.knowledge import (
     DATA_DIR,
     QA,
     Document,
@@ -45,7 +45,7 @@ def test_regeneration_is_byte_identical(regenerated):
     assert set(counts) == set(worldgen.OUTPUT_FILES)
     for name in worldgen.OUTPUT_FILES:
         committed = DATA_DIR / name
-        assert committed.exists(), f"{committed} missing: run python -m lorag_nb.worldgen"
+        assert committed.exists(), f"{committed} missing: run python -m lorag_nb.data.worldgen"
         assert (out / name).read_bytes() == committed.read_bytes(), f"{name} differs from a fresh generation"
 
 
@@ -286,7 +286,7 @@ def test_control_selection_record():
     for q, a, aliases, wrong in worldgen.CONTROL_CANDIDATES:
         assert len(set(wrong)) == 3 and a not in wrong
     for q, a, aliases, wrong in worldgen.CONTROL:  # a gold that normalizes to "" could never match
-        assert all(worldgen._normalize(g) for g in (a, *aliases)), q
+        assert all(worldgen.normalize(g) for g in (a, *aliases)), q
     card = (DATA_DIR / "README.md").read_text(encoding="utf-8")
     rate = round(100 * sel["passed"] / sel["candidates"])
     assert f"{sel['passed']} of {sel['candidates']} candidates passed ({rate}%)" in card
@@ -343,7 +343,7 @@ def test_facts_table(ks):
 
 
 def test_sample_card(ks):
-    from lorag_nb.knowledge import sample_card
+    from lorag_nb.data.knowledge import sample_card
 
     card = sample_card(ks, index=1)
     e = ks.entities[1]

@@ -10,7 +10,7 @@ def test_embedded_cache_roundtrip(tmp_path, monkeypatch):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from lorag_nb import models
+    from lorag_nb.methods import models
 
     monkeypatch.setenv("LORAG_NB_CACHE", str(tmp_path))
     folder = models.embedded_model_dir()  # converts the GGUF once
@@ -37,9 +37,9 @@ def test_embedded_cache_roundtrip(tmp_path, monkeypatch):
 
 
 def test_embedded_answers_a_control_question(embedded):
-    from lorag_nb.evaluation import gold_contained, generate
-    from lorag_nb.knowledge import load_knowledge
-    from lorag_nb.prompts import closed_book_prompt
+    from lorag_nb.methods.evaluation import gold_contained, generate
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.data.prompts import closed_book_prompt
 
     model, tok = embedded
     control = load_knowledge(n_entities=1).control_qa
@@ -56,7 +56,7 @@ def test_tokenizer_ready_for_batched_generation(embedded):
 
 
 def test_unknown_hub_id_fails_fast_with_hint(monkeypatch):
-    from lorag_nb.models import load_model
+    from lorag_nb.methods.models import load_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
@@ -66,7 +66,7 @@ def test_unknown_hub_id_fails_fast_with_hint(monkeypatch):
 
 
 def test_bad_dtype_named():
-    from lorag_nb.models import pick_dtype
+    from lorag_nb.methods.models import pick_dtype
 
     with pytest.raises(ValueError, match="'float33'"):
         pick_dtype("cpu", "float33")
@@ -75,7 +75,7 @@ def test_bad_dtype_named():
 def test_embeddings_are_normalized_384d():
     import math
 
-    from lorag_nb.models import load_embeddings
+    from lorag_nb.methods.models import load_embeddings
 
     emb = load_embeddings()
     v = emb.embed_query("a river town founded by a weaver")

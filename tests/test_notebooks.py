@@ -12,7 +12,7 @@ import json
 import papermill as pm
 import pytest
 
-from lorag_nb.cli import NOTEBOOKS_DIR, check_notebook, notebook_paths, smoke_parameters
+from lorag_nb.infra.runner import NOTEBOOKS_DIR, check_notebook, notebook_paths, smoke_parameters
 
 NOTEBOOKS = notebook_paths(NOTEBOOKS_DIR)
 
@@ -80,7 +80,7 @@ def test_check_notebook_catches_parameter_papermill_cannot_parse(tmp_path):
 
 
 def test_cli_run_rejects_bad_input_with_one_line(capsys):
-    from lorag_nb.cli import main
+    from lorag_nb.infra.cli import main
 
     assert main(["run", "-n", "99"]) == 2
     assert "no notebooks match ['99']" in capsys.readouterr().err
@@ -94,7 +94,7 @@ def test_cli_run_rejects_bad_input_with_one_line(capsys):
 
 
 def test_check_overrides_accepts_a_parameter_of_any_selected_notebook():
-    from lorag_nb.cli import check_overrides
+    from lorag_nb.infra.runner import check_overrides
 
     paths = notebook_paths(NOTEBOOKS_DIR, ["00", "02"])
     check_overrides(paths, {"ranks": [2], "n_entities": 3})  # `ranks` exists only in 02: allowed

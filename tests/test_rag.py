@@ -6,11 +6,12 @@ import warnings
 
 import pytest
 
-from lorag_nb import rag
-from lorag_nb import retrieval as R
-from lorag_nb.config import EvalSettings, RagSettings
-from lorag_nb.experiments import Result, ResultsStore
-from lorag_nb.knowledge import load_knowledge
+from lorag_nb.methods import rag
+from lorag_nb.methods import retrieval as R
+from lorag_nb.core.config import EvalSettings, RagSettings
+from lorag_nb.core.store import Result, ResultsStore
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.experiments import nb03
 
 EV = EvalSettings(n_entities=2, max_questions=2, max_new_tokens=12, batch_size=4)
 SETTINGS = RagSettings(top_k=2, prompt_variant="question_sandwich")
@@ -71,7 +72,7 @@ def test_the_chain_answers_like_the_evaluator_with_sources(run, embedded, client
 
 
 def test_generation_is_one_batched_call(monkeypatch):
-    from lorag_nb import evaluation
+    from lorag_nb.methods import evaluation
 
     calls = []
 
@@ -87,25 +88,25 @@ def test_generation_is_one_batched_call(monkeypatch):
 
 def test_prompt_variants_are_compared_on_dev(embedded, store, client):
     model, tok = embedded
-    table, winner = rag.compare_prompt_variants(SETTINGS, store, EV, variants=["context_then_question", "question_sandwich"], model=model, tokenizer=tok, client=client)
+    table, winner = nb03.compare_prompt_variants(SETTINGS, store, EV, variants=["context_then_question", "question_sandwich"], model=model, tokenizer=tok, client=client)
     assert len(table) == 4 and set(table["context"]) == {"oracle", "retrieved"} and set(table["n"]) == {2}
     means = table.groupby("variant")["f1"].mean()
     assert winner in means.index and means[winner] == means.max()
     with pytest.raises(ValueError, match="unknown prompt variant"):
-        rag.compare_prompt_variants(SETTINGS, store, EV, variants=["nope"])
+        nb03.compare_prompt_variants(SETTINGS, store, EV, variants=["nope"])
 
 
 def test_best_variant_breaks_ties_by_contains_then_order():
     import pandas as pd
 
     t = pd.DataFrame([{"variant": "a", "f1": 0.5, "contains": 0.2}, {"variant": "b", "f1": 0.5, "contains": 0.4}, {"variant": "c", "f1": 0.5, "contains": 0.4}])
-    assert rag.best_variant(t, ["a", "b", "c"]) == "b"
-    assert rag.best_variant(t, ["c", "b", "a"]) == "c"
+    assert nb03.best_variant(t, ["a", "b", "c"]) == "b"
+    assert nb03.best_variant(t, ["c", "b", "a"]) == "c"
 
 
 def test_swapping_the_knowledge_base_replaces_every_old_chunk(embedded, store, client):
     model, tok = embedded
-    swap = rag.swap_experiment(SETTINGS, store, EV, model=model, tokenizer=tok, client=client)
+    swap = nb03.swap_experiment(SETTINGS, store, EV, model=model, tokenizer=tok, client=client)
     m = swap.metrics
     ks = load_knowledge(n_entities=2)
     assert m["n_questions"] == min(2, len(ks.revised_test_qa)) >= 1
@@ -127,7 +128,7 @@ def _qrows(n_facts, contains_facts, mc_facts=0, prefix="test", says_old_facts=0)
 
 
 def test_article_claims_verdicts_follow_the_numbers():
-    from lorag_nb import claims as C
+    from lorag_nb.core import claims as C
 
     rag_r = _result("rag", {"answers": {"n": 60}})
     rag_r.details = {"rows": _qrows(20, 16, mc_facts=18)}
@@ -138,7 +139,7 @@ def test_article_claims_verdicts_follow_the_numbers():
     lora = _result("train", {"training": {"seconds": 200.0}})
     lora.details = {"rows": {"test": _qrows(20, 10, mc_facts=18)}}
     latency = _result("latency", {"ratios": [1.5, 1.6, 1.4], "rag_ms": [300.0, 310.0, 290.0], "closed_ms": [200.0] * 3, "n_questions": 6})
-    v = {x.id: x for x in rag.article_claims(rag_r, base, swap, lora, latency)}
+    v = {x.id: x for x in nb03.article_claims(rag_r, base, swap, lora, latency)}
     assert set(v) == {"rag_grounded", "rag_no_training", "rag_swap", "rag_kb_bias", "rag_latency"}
     assert v["rag_grounded"].verdict == C.HOLDS and v["rag_grounded"].diff.value == pytest.approx(0.8) and v["rag_grounded"].diff.n_facts == 20
     assert v["rag_no_training"].verdict == C.HOLDS  # the same 18 of 20 facts: 0 > -5 points
@@ -148,7 +149,7 @@ def test_article_claims_verdicts_follow_the_numbers():
     # weak RAG: 1 fact more than closed book on 20 is not decided; a swap that changed nothing does not hold
     rag_r.details = {"rows": _qrows(20, 1, mc_facts=3)}
     swap.details["after"] = swap.details["before"]
-    w = {x.id: x for x in rag.article_claims(rag_r, base, swap, lora)}
+    w = {x.id: x for x in nb03.article_claims(rag_r, base, swap, lora)}
     assert w["rag_grounded"].verdict == C.UNDETERMINED and w["rag_grounded"].facts_needed > 20
     assert w["rag_no_training"].verdict == C.DOES_NOT_HOLD  # 3 of 20 vs 18 of 20
     assert w["rag_swap"].verdict == C.DOES_NOT_HOLD and "rag_latency" not in w
@@ -160,7 +161,7 @@ def _marked_k(fig):
 
 
 def test_top_k_explorer_updates_from_stored_sweeps(embedded, store, client):
-    from lorag_nb.widgets import TopKExplorer
+    from lorag_nb.ui.widgets import TopKExplorer
 
     model, tok = embedded
     with warnings.catch_warnings():

@@ -20,10 +20,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorag_nb import cli, training
-from lorag_nb.config import EvalSettings, LoraSettings, RagSettings, TrainingSettings
-from lorag_nb.experiments import BaselineSettings, ResultsStore
-from lorag_nb.models import load_model
+from lorag_nb.infra import cli
+from lorag_nb.methods import training
+from lorag_nb.core.config import EvalSettings, LoraSettings, RagSettings, TrainingSettings
+from lorag_nb.core.config import BaselineSettings
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.methods.models import load_model
+from lorag_nb.experiments import nb01
+from lorag_nb.experiments import nb02
+from lorag_nb.infra import runner
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
@@ -41,7 +46,7 @@ def scores(value):
 def tiny(method: str = "lora", r: int = 2, **kw) -> TrainingSettings:
     base = dict(n_entities=1, max_steps=3, batch_size=2, max_length=96, warmup_ratio=0.0)
     base.update(kw)
-    return training.default_full_ft(**base) if method == "full" else training.default_lora(r=r, **base)
+    return nb01.default_full_ft(**base) if method == "full" else nb02.default_lora(r=r, **base)
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +184,11 @@ def test_run_refuses_a_kernel_of_another_environment(tmp_path, monkeypatch, caps
     _kernel(tmp_path, "mine", sys.executable)
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))  # searched before every other kernel folder
     with pytest.raises(ValueError, match=re.escape("runs /elsewhere/checkout/.venv/bin/python, not this environment's python")):
-        cli.check_kernel("lorag-nb")
+        runner.check_kernel("lorag-nb")
     assert cli.main(["run", "-n", "00", "-k", "lorag-nb"]) == 2
     assert "not this environment's python" in capsys.readouterr().err
-    cli.check_kernel("mine")  # this environment's python: accepted
-    cli.check_kernel("python3")  # a bare `python` argv: jupyter_client starts sys.executable
+    runner.check_kernel("mine")  # this environment's python: accepted
+    runner.check_kernel("python3")  # a bare `python` argv: jupyter_client starts sys.executable
 
 
 def test_setup_registers_the_kernel_inside_the_venv():
@@ -193,7 +198,7 @@ def test_setup_registers_the_kernel_inside_the_venv():
     if not spec.is_file():
         pytest.skip(f"{spec} missing: `make setup` was not run for this environment")
     assert json.loads(spec.read_text())["argv"][0] == sys.executable
-    cli.check_kernel("lorag-nb")
+    runner.check_kernel("lorag-nb")
 
 
 # --------------------------------------------------------------------------- 5. settings validation
@@ -252,7 +257,7 @@ def test_mistyped_model_folder_says_no_such_folder(tmp_path, monkeypatch):
 
 
 def test_qa_file_reports_its_first_bad_line(tmp_path):
-    from lorag_nb.knowledge import KnowledgeError, load_qa_jsonl
+    from lorag_nb.data.knowledge import KnowledgeError, load_qa_jsonl
 
     path = tmp_path / "qa.jsonl"
     path.write_text('{"question": "Q1?", "answer": "A1"}\n{"question": "Q2?"}\n{not json\n')
@@ -265,8 +270,8 @@ def test_qa_file_reports_its_first_bad_line(tmp_path):
 
 def test_reopened_knowledge_base_embeds_nothing_again(tmp_path):
     """A new process has an empty embedding cache: chunks already stored (same id = same text) are skipped."""
-    from lorag_nb.knowledge import load_knowledge
-    from lorag_nb.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
 
     shared = get_embeddings()
     docs = load_knowledge(n_entities=3).documents

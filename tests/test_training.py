@@ -1,4 +1,4 @@
-"""Tests of lorag_nb.training (one Trainer-based entry point) and the LoRA rank explorer.
+"""Tests of lorag_nb.methods.training (one Trainer-based entry point) and the LoRA rank explorer.
 
 Tiny runs only: one or two entities, 2–3 optimizer steps, batches of 2, evaluation capped at 2 questions.
 """
@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorag_nb import training
-from lorag_nb.config import EvalSettings, LoraSettings
-from lorag_nb.experiments import Result, ResultsStore, settings_key
-from lorag_nb.knowledge import load_knowledge
-from lorag_nb.models import load_model
-from lorag_nb.prompts import completion, make_prompt
+from lorag_nb.methods import training
+from lorag_nb.core.config import EvalSettings, LoraSettings
+from lorag_nb.core.store import Result, ResultsStore
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.methods.models import load_model
+from lorag_nb.data.prompts import completion, make_prompt
+from lorag_nb.experiments import nb01
+from lorag_nb.experiments import nb02
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
@@ -26,8 +28,8 @@ def tiny(method: str = "lora", r: int = 4, **kw):
     base = dict(n_entities=1, max_steps=3, batch_size=2, max_length=96, warmup_ratio=0.0)
     base.update(kw)
     if method == "full":
-        return training.default_full_ft(**base)
-    return training.default_lora(r=r, **base)
+        return nb01.default_full_ft(**base)
+    return nb02.default_lora(r=r, **base)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +169,7 @@ def test_lora_run_reloads_to_the_same_answers(base, store):
     assert r.metrics["training"]["artifact_bytes"] == sum(f.stat().st_size for f in adapter.iterdir())
     assert len(store.all("baseline")) == 1  # the baseline measured for the full run is reused
     reloaded, tok2 = training.load_trained(r, store)
-    from lorag_nb.evaluation import evaluate_qa
+    from lorag_nb.methods.evaluation import evaluate_qa
 
     ks1 = load_knowledge(n_entities=1)
     again = evaluate_qa(reloaded, tok2, ks1.test_qa[:2], max_new_tokens=4, batch_size=4)
@@ -192,13 +194,13 @@ def _parameters(name: str) -> dict:
 def test_notebook_defaults_match_package_defaults():
     p1, p2 = _parameters("01_full_finetuning.ipynb"), _parameters("02_lora.ipynb")
     for key in ("n_entities", "epochs", "learning_rate", "batch_size"):
-        assert p1[key] == training.FULL_FT_DEFAULTS[key], key
-        assert p2[key] == training.LORA_DEFAULTS[key], key
-    assert p2["r"] == training.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == training.LORA_DEFAULT_ADAPTER["lora_alpha"]
+        assert p1[key] == nb01.FULL_FT_DEFAULTS[key], key
+        assert p2[key] == nb02.LORA_DEFAULTS[key], key
+    assert p2["r"] == nb02.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == nb02.LORA_DEFAULT_ADAPTER["lora_alpha"]
     # the same evaluation in both notebooks, so notebook 02 finds notebook 01's full fine-tuning run
     assert (p1["max_questions"] or None) == (p2["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS
     # the same headline seeds in 01, 02 and 05, so 05 reads the runs 01 and 02 trained
-    from lorag_nb.compare import CompareSettings
+    from lorag_nb.experiments.nb05 import CompareSettings
 
     p5 = _parameters("05_comparison.ipynb")
     assert p1["seeds"] == p2["seeds"] == p5["seeds"] == list(training.DEFAULT_SEEDS) == list(CompareSettings().seeds)
@@ -223,11 +225,11 @@ def _fake_result(settings, ev, mc: float, losses: list[float], drop: float) -> R
 
 
 def test_rank_explorer_reads_the_store(tmp_path):
-    from lorag_nb.widgets import RankExplorer
+    from lorag_nb.ui.widgets import RankExplorer
 
     st = ResultsStore(tmp_path)
     ev = training.default_eval(2)
-    base_s = training.default_lora(n_entities=2)
+    base_s = nb02.default_lora(n_entities=2)
     st.put(_fake_result(base_s.replace(lora=LoraSettings(r=2, lora_alpha=16)), ev, 0.40, [3.0, 2.0, 1.5], 0.01))
     st.put(_fake_result(base_s.replace(lora=LoraSettings(r=8, lora_alpha=16)), ev, 0.55, [3.0, 1.0, 0.5, 0.25], 0.03))
     dash = RankExplorer(base=base_s, eval_settings=ev, store=st, ranks=(2, 8, 32))
@@ -254,15 +256,15 @@ def test_rank_explorer_reads_the_store(tmp_path):
 
 
 def test_store_key_ignores_float_spelling_but_not_values():
-    a = training.default_lora(lora_alpha=16, epochs=2)
-    b = training.default_lora(lora_alpha=16.0, epochs=2.0)
+    a = nb02.default_lora(lora_alpha=16, epochs=2)
+    b = nb02.default_lora(lora_alpha=16.0, epochs=2.0)
     assert training.training_key(a) == training.training_key(b)
-    assert training.training_key(a) != training.training_key(training.default_lora(lora_alpha=32))
+    assert training.training_key(a) != training.training_key(nb02.default_lora(lora_alpha=32))
     assert training.training_key(a) != training.training_key(a, oracle=True)
 
 
 def test_rank_explorer_train_button_trains_and_joins_the_charts(base, tmp_path):
-    from lorag_nb.widgets import RankExplorer
+    from lorag_nb.ui.widgets import RankExplorer
 
     model, tok = base
     st = ResultsStore(tmp_path)

@@ -12,7 +12,6 @@ warning naming the file, and counts as absent: the result is recomputed, never a
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import tempfile
@@ -20,11 +19,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from . import __version__
-from .config import EvalSettings, json_ready, seed_everything
-from .knowledge import DATA_DIR
+from lorag_nb import __version__
+from lorag_nb.core.config import json_ready
+from lorag_nb.data.knowledge import DATA_DIR
 
 #: Bump when a change to the code makes stored results stale.
 RESULTS_VERSION = 1
@@ -84,7 +83,7 @@ class ResultsStore:
             if env:
                 root = Path(env)
             else:
-                from .models import cache_dir
+                from lorag_nb.core.paths import cache_dir
 
                 root = cache_dir() / "results"
         self.root = Path(root).expanduser()
@@ -173,159 +172,6 @@ class ResultsStore:
 # --------------------------------------------------------------------------- baseline
 
 
-@dataclass(frozen=True)
-class BaselineSettings:
-    """The base model before any adaptation: closed book, oracle context, control set, perplexity."""
-
-    model: str = "embedded"
-    eval: EvalSettings = field(default_factory=EvalSettings)
-    seed: int = 0
-
-    def __post_init__(self):
-        from .config import _check, _check_int
-
-        _check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
-        _check(isinstance(self.eval, EvalSettings), "eval", self.eval, "an EvalSettings")
-        _check_int(self, "seed", "an integer in [0, 2**32 - 1]", low=0, high=2**32 - 1)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "eval": self.eval.to_dict(), "seed": self.seed}
-
-
-def _cap(items: list, n: int | None) -> list:
-    return items if n is None else items[:n]
-
-
-def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -> tuple[dict, dict]:
-    """Every standard measurement of one model on one knowledge set.
-
-    Measures: test questions closed book (EM, F1, contains, MC accuracy), with the oracle (gold)
-    document as context if ``oracle``, revised-facts questions closed book, control-set accuracy
-    ("contains" on generated answers) and perplexity on real text (Python docs).
-
-    Returns:
-        ``(metrics, details)``: metrics ``{"test": {...}, "oracle": {...}, "revised": {...},
-        "control_accuracy": float, "perplexity": float}``; details holds per-question rows.
-    """
-    from .evaluation import evaluate_qa, perplexity
-    from .knowledge import document_for, perplexity_texts
-
-    kw = dict(max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size)
-    test = _cap(ks.test_qa, ev.max_questions)
-    metrics, details = {}, {}
-    r = evaluate_qa(model, tokenizer, test, **kw)
-    metrics["test"], details["test"] = r.metrics, r.rows
-    if oracle:
-        ctx = [[document_for(ks, q).text] for q in test]
-        r = evaluate_qa(model, tokenizer, test, contexts=ctx, **kw)
-        metrics["oracle"], details["oracle"] = r.metrics, r.rows
-    revised = _cap(ks.revised_test_qa, ev.max_questions)
-    if revised:
-        r = evaluate_qa(model, tokenizer, revised, **kw)
-        metrics["revised"], details["revised"] = r.metrics, r.rows
-    r = evaluate_qa(model, tokenizer, _cap(ks.control_qa, ev.max_questions), multiple_choice=False, **kw)
-    metrics["control_accuracy"] = r.metrics["contains"]
-    metrics["control"], details["control"] = r.metrics, r.rows
-    metrics["perplexity"] = perplexity(model, tokenizer, perplexity_texts(n_texts=ev.perplexity_texts), max_tokens=ev.perplexity_tokens)
-    return metrics, details
-
-
-def run_baseline(settings: BaselineSettings = BaselineSettings(), store: ResultsStore | None = None, model=None, tokenizer=None, force: bool = False) -> Result:
-    """Measure the base model (cached in the results store).
-
-    Args:
-        model, tokenizer: an already-loaded model to reuse (must be ``settings.model``); loaded if None.
-
-    Returns:
-        :class:`Result` of kind ``"baseline"`` with :func:`measure_model`'s metrics.
-    """
-    from .knowledge import load_knowledge
-    from .models import load_model
-
-    store = store or ResultsStore()
-
-    def compute(_artifacts: Path):
-        seed_everything(settings.seed)
-        m, t = (model, tokenizer) if model is not None else load_model(settings.model)
-        ks = load_knowledge(n_entities=settings.eval.n_entities)
-        return measure_model(m, t, ks, settings.eval)
-
-    return store.cached("baseline", settings.to_dict(), compute, force=force)
-
-
-#: kind -> "module:function" implementing ``f(settings, store=..., **kw) -> Result``; imported lazily so
-#: this module does not depend on the training or RAG stacks.
-RUNNERS: dict[str, str] = {
-    "BaselineSettings": "lorag_nb.experiments:run_baseline",
-    "TrainingSettings": "lorag_nb.training:run_training",
-    "RagSettings": "lorag_nb.rag:run_rag",
-}
-
-
-def run(settings: Any, store: ResultsStore | None = None, **kwargs) -> Result:
-    """Run (or fetch from the store) the experiment that ``settings`` describes.
-
-    Dispatches on the settings' type through :data:`RUNNERS`.
-
-    Raises:
-        TypeError: no runner for that settings type.
-    """
-    name = type(settings).__name__
-    if name not in RUNNERS:
-        raise TypeError(f"no experiment runner for {name}; known settings types: {sorted(RUNNERS)}")
-    module, func = RUNNERS[name].split(":")
-    return getattr(importlib.import_module(module), func)(settings, store=store, **kwargs)
-
-
 # --------------------------------------------------------------------------- reporting
 
 
-def metrics_table(results: dict) -> "pandas.DataFrame":  # noqa: F821
-    """One row per (name → metrics dict from :func:`measure_model`): answer metrics per split,
-    control accuracy and perplexity. Columns are fractions in [0, 1] except perplexity."""
-    import pandas as pd
-
-    rows = []
-    for name, m in results.items():
-        row = {"method": name}
-        for split in ("test", "oracle", "revised"):
-            if split in m:
-                for key in ("exact_match", "f1", "contains", "mc_accuracy"):
-                    row[f"{split} {key}"] = m[split].get(key)
-        row["control accuracy"] = m.get("control_accuracy")
-        row["perplexity"] = m.get("perplexity")
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("method")
-
-
-def examples_table(result: Result, n: int = 8, splits: tuple[str, ...] = ("test", "oracle")) -> "pandas.DataFrame":  # noqa: F821
-    """The first ``n`` questions side by side: gold answer and each split's prediction."""
-    import pandas as pd
-
-    first = result.details[splits[0]][:n]
-    table = {"question": [r["question"] for r in first], "gold": [r["gold"] for r in first]}
-    for split in splits:
-        if split in result.details:
-            by_id = {r["id"]: r["prediction"] for r in result.details[split]}
-            table[f"{split} prediction"] = [by_id.get(r["id"], "") for r in first]
-    return pd.DataFrame(table)
-
-
-def baseline_findings(metrics: dict, chance: float = 0.25) -> str:
-    """Markdown sentences stating what the baseline numbers show (computed, not hard-coded)."""
-    t, o = metrics["test"], metrics.get("oracle")
-    lines = [
-        f"- **Closed book** the base model gets exact match {t['exact_match']:.1%}, gold-contained "
-        f"{t['contains']:.1%} and multiple-choice accuracy {t['mc_accuracy']:.1%} (chance {chance:.0%}) "
-        f"on {t['n']} questions: it {'does not know' if t['mc_accuracy'] < chance + 0.15 else 'seems to partly guess'} the fictional facts, as intended."
-    ]
-    if o:
-        lines.append(
-            f"- **With the oracle document** it reaches exact match {o['exact_match']:.1%}, gold-contained "
-            f"{o['contains']:.1%} and MC accuracy {o['mc_accuracy']:.1%}: the ceiling RAG can reach with perfect retrieval."
-        )
-    lines.append(
-        f"- **Forgetting baseline**: control-set accuracy {metrics['control_accuracy']:.1%} on "
-        f"{metrics['control']['n']} general-knowledge questions, perplexity {metrics['perplexity']:.2f} on Python's docs."
-    )
-    return "\n".join(lines)

@@ -54,7 +54,7 @@ def fact_of(row: Mapping | str) -> str:
     """The fact a question row is about: ``"<entity_id>/<relation>"``, or the question id for
     questions that are their own unit (control questions, user QA without an entity).
 
-    Uses ``row["fact"]`` when present (rows written by :func:`lorag_nb.evaluation.evaluate_qa`), else
+    Uses ``row["fact"]`` when present (rows written by :func:`lorag_nb.methods.evaluation.evaluate_qa`), else
     parses the knowledge set's id scheme (``test-e001-occupation-7`` → ``e001/occupation``).
     """
     if isinstance(row, Mapping):

@@ -13,7 +13,7 @@ import numbers
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 #: Linear layers of a Llama block, by PEFT module name.
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -48,7 +48,7 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def _check(cond: bool, name: str, value: Any, valid: str) -> None:
+def check(cond: bool, name: str, value: Any, valid: str) -> None:
     if not cond:
         raise ValueError(f"{name}={value!r} is invalid; valid: {valid}")
 
@@ -69,22 +69,22 @@ def _check_int(obj: Any, name: str, valid: str, low: int | None = None, high: in
     value = getattr(obj, name)
     if optional and value is None:
         return
-    _check(_is_int(value) and (low is None or value >= low) and (high is None or value <= high), name, value, valid)
+    check(_is_int(value) and (low is None or value >= low) and (high is None or value <= high), name, value, valid)
     object.__setattr__(obj, name, int(value))
 
 
 def _check_number(obj: Any, name: str, valid: str, ok=lambda v: True) -> None:
     """Check that field ``name`` of ``obj`` is a finite number for which ``ok(value)`` holds."""
     value = getattr(obj, name)
-    _check(_is_number(value) and ok(value), name, value, valid)
+    check(_is_number(value) and ok(value), name, value, valid)
 
 
 def _check_bool(obj: Any, *names: str) -> None:
     for name in names:
-        _check(isinstance(getattr(obj, name), bool), name, getattr(obj, name), "True or False")
+        check(isinstance(getattr(obj, name), bool), name, getattr(obj, name), "True or False")
 
 
-class _Settings:
+class Settings:
     """Mixin: dict round-trip and ``replace``."""
 
     def to_dict(self) -> dict:
@@ -106,7 +106,7 @@ def json_ready(value):
 
 
 @dataclass(frozen=True)
-class LoraSettings(_Settings):
+class LoraSettings(Settings):
     """LoRA knobs (Hu et al. 2021), passed to ``peft.LoraConfig``.
 
     Attributes:
@@ -131,10 +131,10 @@ class LoraSettings(_Settings):
         _check_number(self, "lora_dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
         _check_bool(self, "use_rslora", "use_dora")
         if isinstance(self.target_modules, str):
-            _check(self.target_modules in TARGET_PRESETS, "target_modules", self.target_modules, f"one of {sorted(TARGET_PRESETS)} or a list of module names")
+            check(self.target_modules in TARGET_PRESETS, "target_modules", self.target_modules, f"one of {sorted(TARGET_PRESETS)} or a list of module names")
         else:
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
-            _check(len(self.target_modules) > 0 and all(isinstance(m, str) and m for m in self.target_modules), "target_modules", self.target_modules, "a non-empty list of module names")
+            check(len(self.target_modules) > 0 and all(isinstance(m, str) and m for m in self.target_modules), "target_modules", self.target_modules, "a non-empty list of module names")
 
     @property
     def module_names(self) -> tuple[str, ...]:
@@ -149,7 +149,7 @@ SPEED_KNOB_DEFAULTS = {"group_by_length": False, "bf16": True, "torch_compile": 
 
 
 @dataclass(frozen=True)
-class TrainingSettings(_Settings):
+class TrainingSettings(Settings):
     """One fine-tuning run: full fine-tuning when ``lora`` is None, else LoRA with those settings.
 
     Attributes:
@@ -217,8 +217,8 @@ class TrainingSettings(_Settings):
 
     def __post_init__(self):
         _check_bool(self, *SPEED_KNOB_DEFAULTS)
-        _check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
-        _check(self.train_on in TRAIN_ON, "train_on", self.train_on, f"one of {TRAIN_ON}")
+        check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
+        check(self.train_on in TRAIN_ON, "train_on", self.train_on, f"one of {TRAIN_ON}")
         _check_number(self, "learning_rate", "a number > 0", lambda v: v > 0)
         _check_int(self, "max_steps", "an integer >= -1 (-1 or 0: train for epochs; > 0: that many steps)", low=-1)
         _check_number(self, "epochs", "a number > 0 (or max_steps > 0)", lambda v: v > 0 or self.max_steps > 0)
@@ -231,11 +231,11 @@ class TrainingSettings(_Settings):
         _check_int(self, "n_entities", "None or an integer >= 1", low=1, optional=True)
         _check_int(self, "max_examples", "None or an integer >= 1", low=1, optional=True)
         _check_int(self, "paraphrases", "None or an integer >= 1", low=1, optional=True)
-        _check(self.context in ("closed_book", "raft"), "context", self.context, "'closed_book' or 'raft'")
-        _check(self.raft is None or isinstance(self.raft, dict), "raft", self.raft, "None or a dict of RAFT knobs")
+        check(self.context in ("closed_book", "raft"), "context", self.context, "'closed_book' or 'raft'")
+        check(self.raft is None or isinstance(self.raft, dict), "raft", self.raft, "None or a dict of RAFT knobs")
         if isinstance(self.lora, dict):
             object.__setattr__(self, "lora", LoraSettings(**self.lora))
-        _check(self.lora is None or isinstance(self.lora, LoraSettings), "lora", self.lora, "None (full fine-tuning), a LoraSettings or a dict of its fields")
+        check(self.lora is None or isinstance(self.lora, LoraSettings), "lora", self.lora, "None (full fine-tuning), a LoraSettings or a dict of its fields")
 
     @property
     def method(self) -> str:
@@ -248,7 +248,7 @@ class TrainingSettings(_Settings):
 
 
 @dataclass(frozen=True)
-class RagSettings(_Settings):
+class RagSettings(Settings):
     """Retrieval-augmented generation knobs.
 
     Attributes:
@@ -277,21 +277,21 @@ class RagSettings(_Settings):
 
     def __post_init__(self):
         _check_int(self, "top_k", "an integer > 0", low=1)
-        _check(self.search_type in SEARCH_TYPES, "search_type", self.search_type, f"one of {SEARCH_TYPES}")
+        check(self.search_type in SEARCH_TYPES, "search_type", self.search_type, f"one of {SEARCH_TYPES}")
         _check_int(self, "fetch_k", "an integer >= 1", low=1)
         _check_number(self, "lambda_mult", "a number in [0, 1]", lambda v: 0 <= v <= 1)
         _check_int(self, "chunk_size", "an integer > 0 (characters)", low=1)
         _check_int(self, "chunk_overlap", f"an integer in [0, chunk_size={self.chunk_size})", low=0, high=self.chunk_size - 1)
         _check_bool(self, "include_distractors")
-        _check(self.chroma_url is None or isinstance(self.chroma_url, str), "chroma_url", self.chroma_url, "None or 'http://host:port'")
-        _check(self.knowledge in ("original", "revised"), "knowledge", self.knowledge, "'original' or 'revised'")
-        from .prompts import CONTEXT_VARIANTS
+        check(self.chroma_url is None or isinstance(self.chroma_url, str), "chroma_url", self.chroma_url, "None or 'http://host:port'")
+        check(self.knowledge in ("original", "revised"), "knowledge", self.knowledge, "'original' or 'revised'")
+        from lorag_nb.data.prompts import CONTEXT_VARIANTS
 
-        _check(self.prompt_variant in CONTEXT_VARIANTS, "prompt_variant", self.prompt_variant, f"one of {sorted(CONTEXT_VARIANTS)}")
+        check(self.prompt_variant in CONTEXT_VARIANTS, "prompt_variant", self.prompt_variant, f"one of {sorted(CONTEXT_VARIANTS)}")
 
 
 @dataclass(frozen=True)
-class EvalSettings(_Settings):
+class EvalSettings(Settings):
     """What an evaluation covers.
 
     Attributes:
@@ -328,10 +328,27 @@ class EvalSettings(_Settings):
 
 @functools.lru_cache(maxsize=1)
 def _perplexity_topics() -> int:
-    """How many Python documentation topics are long enough for :func:`lorag_nb.knowledge.perplexity_texts`."""
+    """How many Python documentation topics are long enough for :func:`lorag_nb.data.knowledge.perplexity_texts`."""
     import inspect
 
-    from .knowledge import load_python_docs, perplexity_texts
+    from lorag_nb.data.knowledge import load_python_docs, perplexity_texts
 
     max_chars = inspect.signature(perplexity_texts).parameters["max_chars"].default
     return len(load_python_docs(min_chars=max_chars))
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """The base model before any adaptation: closed book, oracle context, control set, perplexity."""
+
+    model: str = "embedded"
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    seed: int = 0
+
+    def __post_init__(self):
+        check(isinstance(self.model, str) and bool(self.model.strip()), "model", self.model, "'embedded', a Hugging Face model id or a folder")
+        check(isinstance(self.eval, EvalSettings), "eval", self.eval, "an EvalSettings")
+        _check_int(self, "seed", "an integer in [0, 2**32 - 1]", low=0, high=2**32 - 1)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "eval": self.eval.to_dict(), "seed": self.seed}

@@ -3,7 +3,7 @@
 LoRA (Hu et al. 2021, *LoRA: Low-Rank Adaptation of Large Language Models*) freezes a pretrained weight
 W0 (d_out × d_in) and learns a low-rank update: W = W0 + (lora_alpha / r) · B A, with A (r × d_in)
 and B (d_out × r); B starts at zero, so the wrapped model starts exactly equal to the base model.
-Variants exposed by :class:`~lorag_nb.config.LoraSettings`: rank-stabilized scaling lora_alpha / sqrt(r)
+Variants exposed by :class:`~lorag_nb.core.config.LoraSettings`: rank-stabilized scaling lora_alpha / sqrt(r)
 (rsLoRA, Kalajdzievski 2023) and the magnitude/direction decomposition of DoRA (Liu et al. 2024).
 Everything here is a thin layer over the PEFT library (``peft.LoraConfig``, ``get_peft_model``,
 ``PeftModel``); nothing re-implements LoRA.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
-from .config import ALL_LINEAR_MODULES, LoraSettings
+from lorag_nb.core.config import ALL_LINEAR_MODULES, LoraSettings
 
 #: Name of the folder (inside a result's artifact folder) that holds a saved adapter.
 ADAPTER_DIRNAME = "adapter"
@@ -133,7 +133,7 @@ def _quiet_peft():
 
 def parameter_counts(model) -> dict:
     """``{"trainable", "total", "trainable_fraction"}`` (counts of parameters; tied weights once)."""
-    from .models import count_parameters
+    from lorag_nb.methods.models import count_parameters
 
     trainable, total = count_parameters(model)
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
@@ -245,7 +245,7 @@ def meta_model(name: str = "embedded"):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from .models import resolve_model_source
+    from lorag_nb.methods.models import resolve_model_source
 
     source, _ = resolve_model_source(name)
     cfg = AutoConfig.from_pretrained(source, local_files_only=True)
@@ -268,7 +268,7 @@ def save_adapter(peft_model, folder: str | Path, base_model: str | None = None) 
     """Save only the adapter (PEFT format: ``adapter_config.json`` + ``adapter_model.safetensors``).
 
     Args:
-        base_model: the base model's name as :func:`lorag_nb.models.load_model` takes it
+        base_model: the base model's name as :func:`lorag_nb.methods.models.load_model` takes it
             (``"embedded"``, a Hugging Face id, a folder), written as ``base_model_name_or_path`` in
             ``adapter_config.json`` instead of the folder the base was loaded from (for the embedded
             model an absolute path into this machine's cache), so the adapter names its base on any
@@ -385,7 +385,7 @@ def count_table(model, ranks, targets=("all-linear", "attention")) -> "Any":
     """
     import pandas as pd
 
-    from .models import count_parameters
+    from lorag_nb.methods.models import count_parameters
 
     _, total = count_parameters(model)
     rows = []

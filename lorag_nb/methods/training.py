@@ -1,13 +1,13 @@
 """One fine-tuning entry point for every method: full fine-tuning, LoRA, DoRA, and the hybrid (RAFT) adapter.
 
 :func:`train` builds the training examples, the model (a copy of the base for full fine-tuning, a
-fresh PEFT wrap for LoRA: :func:`lorag_nb.adapters.wrap`) and runs the Hugging Face
+fresh PEFT wrap for LoRA: :func:`lorag_nb.methods.adapters.wrap`) and runs the Hugging Face
 ``transformers.Trainer`` — no hand-written loop. Full fine-tuning and LoRA share every line except
 the model wrapper. :func:`run_training` adds the results store (a rerun or a widget moved back reads
-the stored result), the standard measurements (:func:`lorag_nb.experiments.measure_model`) and
+the stored result), the standard measurements (:func:`lorag_nb.methods.measure.measure_model`) and
 forgetting against the base model.
 
-Training examples (the prompts are those of :mod:`lorag_nb.prompts`, so train and test prompts match):
+Training examples (the prompts are those of :mod:`lorag_nb.data.prompts`, so train and test prompts match):
 
 - ``"qa"`` (instruction tuning): ``make_prompt(tok, question)`` followed by ``completion(tok, answer)``
   (the answer and ``<|im_end|>``). Prompt and completion are tokenized separately and concatenated;
@@ -34,11 +34,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from .config import EvalSettings, LoraSettings, TrainingSettings, seed_everything
+from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings, seed_everything
+from lorag_nb.core.fmt import cap
+from lorag_nb.methods import raft
+from lorag_nb.methods.examples import IGNORE_INDEX, document_example, qa_example, select_qa  # noqa: F401  (training.qa_example etc. stay importable)
 
-IGNORE_INDEX = -100
 
 # --------------------------------------------------------------------------- shared defaults
 
@@ -46,7 +48,7 @@ IGNORE_INDEX = -100
 #: None = every test question of the taught entities (3 wordings per fact: 10 entities → 60 facts, 180 questions).
 DEFAULT_MAX_QUESTIONS = None
 #: Headline runs (full fine-tuning, LoRA at the chosen rank, RAFT) are trained with each of these seeds;
-#: verdicts use the per-fact mean over seeds and print the seed spread (lorag_nb.claims).
+#: verdicts use the per-fact mean over seeds and print the seed spread (lorag_nb.core.claims).
 DEFAULT_SEEDS = (0, 1)
 DEFAULT_EVAL = dict(max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 
@@ -62,81 +64,7 @@ def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX
     return EvalSettings(**kw)
 
 
-#: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
-#: Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5 training wordings = 300
-#: examples, one epoch in batches of 4 = 75 optimizer steps (every fact seen 5 times, each time in another
-#: wording). Measured earlier: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step, one thread.
-FULL_FT_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=5e-5, batch_size=4, max_length=128)
-#: LoRA defaults (notebook 02's parameters cell mirrors these).
-LORA_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=1e-3, batch_size=4, max_length=128)
-LORA_DEFAULT_ADAPTER = dict(r=8, lora_alpha=16, target_modules="all-linear")
-
-
-def default_full_ft(**overrides) -> TrainingSettings:
-    """Full fine-tuning settings of notebook 01, with ``overrides`` (any ``TrainingSettings`` field).
-
-    Notebook 02 calls this too, so the full fine-tuning it compares LoRA against is the one notebook 01
-    trained (the same settings → the same stored result).
-    """
-    kw = dict(FULL_FT_DEFAULTS)
-    kw.update(overrides)
-    kw["lora"] = None
-    return TrainingSettings(**kw)
-
-
-def default_lora(r: int | None = None, lora_alpha: float | None = None, target_modules: Any = None, use_rslora: bool = False, use_dora: bool = False, **overrides) -> TrainingSettings:
-    """LoRA settings of notebook 02 (rank 8, lora_alpha 16, all linear layers, lr 1e-3), with overrides."""
-    adapter = dict(LORA_DEFAULT_ADAPTER)
-    for k, v in (("r", r), ("lora_alpha", lora_alpha), ("target_modules", target_modules)):
-        if v is not None:
-            adapter[k] = v
-    kw = dict(LORA_DEFAULTS)
-    kw.update(overrides)
-    kw["lora"] = LoraSettings(**adapter, use_rslora=use_rslora, use_dora=use_dora)
-    return TrainingSettings(**kw)
-
-
 # --------------------------------------------------------------------------- examples
-
-
-def qa_example(tokenizer, prompt: str, target: str, max_length: int) -> dict:
-    """Token ids and position-masked labels for one prompt → target pair.
-
-    ``prompt`` and ``target`` are tokenized separately (no special tokens added) and concatenated;
-    labels are -100 on every prompt position and equal the ids on the target positions (so the
-    end-of-turn token in ``target`` is learned). If the pair exceeds ``max_length`` tokens the prompt
-    loses tokens from its start; the target is kept whole (cut only if it alone is longer).
-
-    Returns:
-        ``{"input_ids", "attention_mask", "labels"}``, lists of equal length ≤ ``max_length``.
-    """
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    c = tokenizer(target, add_special_tokens=False)["input_ids"][:max_length]
-    room = max_length - len(c)
-    p = p[len(p) - room :] if room > 0 else []
-    ids = p + c
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE_INDEX] * len(p) + c}
-
-
-def document_example(tokenizer, text: str, max_length: int) -> dict:
-    """One continued-pretraining example: the text then the EOS token, every position a label (cut at ``max_length``)."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1] + [tokenizer.eos_token_id]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(ids)}
-
-
-def select_qa(qas: Sequence, paraphrases: int | None, seed: int) -> list:
-    """Keep ``paraphrases`` wordings per fact (chosen with ``seed``), or all if None; order kept."""
-    if paraphrases is None:
-        return list(qas)
-    by_fact: dict[tuple, list] = {}
-    for q in qas:
-        by_fact.setdefault((q.entity_id, q.relation), []).append(q)
-    rng = random.Random(seed)
-    keep = set()
-    for fact in sorted(by_fact, key=str):
-        group = by_fact[fact]
-        keep.update(id(q) for q in rng.sample(group, min(paraphrases, len(group))))
-    return [q for q in qas if id(q) in keep]
 
 
 def build_examples(tokenizer, ks, settings: TrainingSettings) -> list[dict]:
@@ -149,12 +77,10 @@ def build_examples(tokenizer, ks, settings: TrainingSettings) -> list[dict]:
     Raises:
         ValueError: no example to train on.
     """
-    from .prompts import completion, make_prompt
+    from lorag_nb.data.prompts import completion, make_prompt
 
-    if settings.context == "raft":  # RAFT-style examples (question + retrieved documents), lorag_nb.hybrid
-        from . import hybrid
-
-        return hybrid.raft_examples(tokenizer, ks, settings)
+    if settings.context == "raft":  # RAFT-style examples (question + retrieved documents), lorag_nb.methods.raft
+        return raft.raft_examples(tokenizer, ks, settings)
     examples = []
     if settings.train_on in ("documents", "both"):
         examples += [document_example(tokenizer, d.text, settings.max_length) for d in ks.documents]
@@ -508,7 +434,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
     """Fine-tune with ``transformers.Trainer``: full fine-tuning if ``settings.lora`` is None, else LoRA.
 
     Args:
-        settings: what to train on and how (see :class:`~lorag_nb.config.TrainingSettings`).
+        settings: what to train on and how (see :class:`~lorag_nb.core.config.TrainingSettings`).
         model, tokenizer: the base model to start from (never modified: full fine-tuning trains a deep
             copy, LoRA wraps a fresh copy); loaded with ``load_model(settings.model, dtype="float32")``
             if None (fp32 weights; bf16 autocast on CUDA).
@@ -517,7 +443,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             temporary folder only to measure its size, then deleted.
         progress: show a tqdm bar over optimizer steps with the current loss.
         callbacks: extra ``transformers.TrainerCallback`` objects (e.g. a widget progress bar).
-        ks: a loaded :class:`~lorag_nb.knowledge.KnowledgeSet` (default ``load_knowledge(settings.n_entities)``).
+        ks: a loaded :class:`~lorag_nb.data.knowledge.KnowledgeSet` (default ``load_knowledge(settings.n_entities)``).
         examples: ready training examples (``{"input_ids", "attention_mask", "labels"}`` lists, e.g. from
             :func:`qa_example`), replacing :func:`build_examples` (the hybrid/RAFT runs use this).
 
@@ -531,13 +457,13 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             start (:func:`divergence_reason`), or non-finite trained weights at the end.
         ValueError: settings that cannot train (no examples, a LoRA target module that matches nothing,
             bad RAFT knobs or a RAFT example longer than max_length: ``context="raft"`` examples come
-            from :func:`lorag_nb.hybrid.raft_examples`).
+            from :func:`lorag_nb.methods.raft.raft_examples`).
     """
     from transformers import PrinterCallback, ProgressCallback, Trainer
 
-    from .adapters import save_adapter, wrap
-    from .knowledge import load_knowledge
-    from .models import count_parameters, load_model
+    from lorag_nb.methods.adapters import save_adapter, wrap
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import count_parameters, load_model
 
     seed_everything(settings.seed)
     if model is None:
@@ -677,14 +603,14 @@ def _resolve_eval(settings: TrainingSettings, eval_settings: EvalSettings | None
 
 def training_key(settings: TrainingSettings, eval_settings: EvalSettings | None = None, oracle: bool = False) -> str:
     """The results-store key of ``run_training(settings, eval_settings=..., oracle=...)``."""
-    from .experiments import settings_key
+    from lorag_nb.core.store import settings_key
 
     return settings_key("train", _store_settings(settings, _resolve_eval(settings, eval_settings), oracle))
 
 
 def find_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, oracle: bool = False):
-    """The stored :class:`~lorag_nb.experiments.Result` of this run, or None (never trains; < 10 ms)."""
-    from .experiments import ResultsStore
+    """The stored :class:`~lorag_nb.core.store.Result` of this run, or None (never trains; < 10 ms)."""
+    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     return store.get("train", training_key(settings, eval_settings, oracle))
@@ -695,7 +621,7 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
 
     Args:
         settings: the run (full fine-tuning if ``settings.lora`` is None).
-        store: :class:`~lorag_nb.experiments.ResultsStore` (default: ``$LORAG_NB_RESULTS`` or the cache).
+        store: :class:`~lorag_nb.core.store.ResultsStore` (default: ``$LORAG_NB_RESULTS`` or the cache).
         eval_settings: what to measure (default :func:`default_eval` for ``settings.n_entities``). The
             baseline (base model, same evaluation) comes from the store or is measured once and stored.
         force: retrain even if stored.
@@ -711,19 +637,19 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
             the evaluation time. Part of the stored key.
 
     The trained model is measured as deployed: a LoRA/DoRA adapter is merged into W0 first
-    (``merge_and_unload``; same logits within 1e-4, see :func:`lorag_nb.adapters.merge_check`), after
+    (``merge_and_unload``; same logits within 1e-4, see :func:`lorag_nb.methods.adapters.merge_check`), after
     the adapter has been saved. Unmerged DoRA recomputes weight norms at every generated token and
     would make evaluation several times slower.
 
     Returns:
-        :class:`~lorag_nb.experiments.Result` of kind ``"train"``. ``metrics``: ``method``,
+        :class:`~lorag_nb.core.store.Result` of kind ``"train"``. ``metrics``: ``method``,
         ``training`` (:meth:`TrainOutput.summary`: loss_first/loss_last/loss_last_epoch, seconds, tokens_per_second,
         peak_memory_bytes, trainable_params, total_params, artifact_bytes, …), the measurements of
-        :func:`~lorag_nb.experiments.measure_model` (``test``, ``oracle``, ``revised``,
+        :func:`~lorag_nb.methods.measure.measure_model` (``test``, ``oracle``, ``revised``,
         ``control_accuracy``, ``perplexity`` …), ``revised_stale`` (fraction of revised-facts questions
         answered with the OLD value: knowledge frozen by training), ``baseline`` (the same measurements of the base
         model: test/revised/oracle metrics, control_accuracy, perplexity), ``forgetting``
-        (``control_drop``, ``perplexity_change``; :func:`lorag_nb.evaluation.forgetting`).
+        (``control_drop``, ``perplexity_change``; :func:`lorag_nb.methods.evaluation.forgetting`).
         ``details``: ``loss_history``, per-question ``rows``, ``artifact`` (folder name or None).
 
     Raises:
@@ -732,10 +658,12 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
     A run killed mid-way (even by SIGKILL) stores no record; an artifact folder it left without a
     record is deleted before the rerun trains.
     """
-    from .experiments import BaselineSettings, ResultsStore, measure_model, run_baseline
-    from .evaluation import forgetting
-    from .knowledge import load_knowledge
-    from .models import load_model
+    from lorag_nb.core.config import BaselineSettings
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.methods.measure import measure_model, run_baseline
+    from lorag_nb.methods.evaluation import forgetting
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
 
     store = store or ResultsStore()
     ev = _resolve_eval(settings, eval_settings)
@@ -813,9 +741,9 @@ def load_trained(result, store=None, device: str | None = None):
         FileNotFoundError: the artifact is missing (full fine-tuning run without ``keep_checkpoint``,
             or a store folder that was cleaned); the message says how to recreate it.
     """
-    from .adapters import load_adapter
-    from .experiments import ResultsStore
-    from .models import load_model
+    from lorag_nb.methods.adapters import load_adapter
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.methods.models import load_model
 
     store = store or ResultsStore()
     settings, _ = settings_of(result)
@@ -841,167 +769,21 @@ def load_trained(result, store=None, device: str | None = None):
 def stale_rate(rows: Sequence[dict], revised_qas: Sequence) -> float | None:
     """Fraction of revised-facts questions whose answer contains the OLD (pre-revision) value.
 
-    ``rows`` are :func:`~lorag_nb.evaluation.evaluate_qa` rows in the order of ``revised_qas``
-    (as :func:`~lorag_nb.experiments.measure_model` makes them). None when there are none.
+    ``rows`` are :func:`~lorag_nb.methods.evaluation.evaluate_qa` rows in the order of ``revised_qas``
+    (as :func:`~lorag_nb.methods.measure.measure_model` makes them). None when there are none.
     """
-    from .evaluation import gold_contained
+    from lorag_nb.methods.evaluation import gold_contained
 
     by_id = {q.id: q for q in revised_qas}
     hits = [gold_contained(r["prediction"], by_id[r["id"]].old_answer) for r in rows if r["id"] in by_id and by_id[r["id"]].old_answer]
     return sum(hits) / len(hits) if hits else None
 
 
-def parameter_breakdown(model) -> "Any":
-    """Parameters of ``model`` by role: a pandas DataFrame (part, parameters, share of total).
-
-    Parts: token embeddings (tied with the output head when the model ties them), attention
-    projections (q, k, v, o), MLP projections (gate, up, down), normalization weights, other.
-    Tied weights are counted once, as ``model.parameters()`` does.
-    """
-    import pandas as pd
-
-    parts: dict[str, int] = {}
-    seen = set()
-    for name, p in model.named_parameters():
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        if "embed" in name or "lm_head" in name:
-            part = "token embeddings (shared with the output head)" if getattr(model.config, "tie_word_embeddings", False) else ("token embeddings" if "embed" in name else "output head")
-        elif any(k in name for k in ("q_proj", "k_proj", "v_proj", "o_proj")):
-            part = "attention projections (q, k, v, o)"
-        elif any(k in name for k in ("gate_proj", "up_proj", "down_proj")):
-            part = "MLP projections (gate, up, down)"
-        elif "norm" in name:
-            part = "normalization weights"
-        else:
-            part = "other"
-        parts[part] = parts.get(part, 0) + p.numel()
-    total = sum(parts.values())
-    rows = [{"part": k, "parameters": v, "share": v / total} for k, v in parts.items()]
-    rows.append({"part": "total", "parameters": total, "share": 1.0})
-    return pd.DataFrame(rows).set_index("part")
-
-
-def example_preview(tokenizer, settings: TrainingSettings, n: int = 4) -> "Any":
-    """The first ``n`` training examples of ``settings``: visible text, the tokens trained on, counts.
-
-    Columns: ``end of input`` (the last 60 characters of the decoded input), ``label tokens``
-    (decoded tokens whose label is not -100: the loss is computed on these only), ``tokens``,
-    ``label count``. Shows that the prompt is masked and the end-of-turn token is learned.
-    """
-    import pandas as pd
-
-    from .knowledge import load_knowledge
-
-    ks = load_knowledge(n_entities=settings.n_entities)
-    rows = []
-    for ex in build_examples(tokenizer, ks, settings)[:n]:
-        learned = [i for i, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE_INDEX]
-        text = tokenizer.decode(ex["input_ids"])
-        rows.append({"end of input": "…" + text[-60:].replace("\n", "⏎"), "label tokens": tokenizer.decode(learned).replace("\n", "⏎")[:80], "tokens": len(ex["input_ids"]), "label count": len(learned)})
-    return pd.DataFrame(rows)
-
-
-def _m(metrics: dict, split: str, name: str):
-    return (metrics.get(split) or {}).get(name)
-
-
-def comparison_table(runs: dict, pretty: bool = False) -> "Any":
-    """One row per run (label → :class:`Result` or a metrics dict), training cost and measurements.
-
-    Columns: method, trainable params, train s, s/step, tokens/s, peak memory MiB, memory added MiB
-    (peak minus the memory in use when training started), artifact MiB, last-epoch loss (mean
-    training loss over the last epoch, :func:`final_loss`), test EM, test F1, test MC acc, revised MC acc, revised stale (answers the old value),
-    control acc, control drop, perplexity, perplexity change. A base-model entry (no ``training``)
-    has empty cost columns. ``pretty=True`` returns strings (thousands separators, 3 decimals, blanks
-    for missing values) and puts runs in columns, for display.
-    """
-    import pandas as pd
-
-    rows = []
-    for label, r in runs.items():
-        m = r.metrics if hasattr(r, "metrics") else r
-        tr = m.get("training") or {}
-        fg = m.get("forgetting") or {}
-        rows.append(
-            {
-                "run": label,
-                "method": m.get("method", "base"),
-                "trainable params": tr.get("trainable_params"),
-                "train s": tr.get("seconds"),
-                "s/step": tr.get("seconds_per_step"),
-                "tokens/s": tr.get("tokens_per_second"),
-                "peak memory MiB": tr["peak_memory_bytes"] / 2**20 if tr else None,
-                "memory added MiB": (tr["peak_memory_bytes"] - tr.get("memory_before_bytes", 0)) / 2**20 if tr else None,
-                "artifact MiB": tr["artifact_bytes"] / 2**20 if tr else None,
-                "last-epoch loss": final_loss(r) if hasattr(r, "details") and tr else None,
-                "test EM": _m(m, "test", "exact_match"),
-                "test F1": _m(m, "test", "f1"),
-                "test MC acc": _m(m, "test", "mc_accuracy"),
-                "revised MC acc": _m(m, "revised", "mc_accuracy"),
-                "revised stale": m.get("revised_stale"),
-                "control acc": m.get("control_accuracy"),
-                "control drop": fg.get("control_drop"),
-                "perplexity": m.get("perplexity"),
-                "perplexity change": fg.get("perplexity_change"),
-            }
-        )
-    df = pd.DataFrame(rows).set_index("run")
-    if not pretty:
-        return df
-
-    def fmt(v):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return ""
-        if isinstance(v, str):
-            return v
-        if float(v).is_integer() and abs(v) >= 1000:
-            return f"{int(v):,}"
-        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
-
-    return df.T.apply(lambda col: col.map(fmt))
-
-
-def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
-    """Question, gold answer, the base model's answer and the trained model's answer (first ``n`` of
-    ``split``: ``"test"``, ``"revised"`` or ``"control"``), with whether each is right (exact match;
-    gold contained for the control set, whose gold answers are scored leniently)."""
-    import pandas as pd
-
-    from .experiments import ResultsStore
-
-    store = store or ResultsStore()
-    base = store.get("baseline", result.metrics.get("baseline_key", "")) if result.metrics.get("baseline_key") else None
-    base_rows = {r["id"]: r for r in (base.details.get(split, []) if base else [])}
-    score = "contains" if split == "control" else "em"
-    rows = []
-    for r in result.details["rows"].get(split, [])[:n]:
-        b = base_rows.get(r["id"], {})
-        rows.append({"question": r["question"], "gold": r["gold"], "base model": b.get("prediction"), "base right": bool(b.get(score)), "trained": r["prediction"], "trained right": bool(r[score])})
-    return pd.DataFrame(rows)
-
-
-def sweep(runs: dict, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, progress: bool = False) -> dict:
-    """:func:`run_training` for each ``label → TrainingSettings`` (stored runs are read, not retrained).
-
-    Returns ``label → Result`` in the same order. One base model is loaded once and reused.
-    """
-    from .models import load_model
-
-    out = {}
-    for label, settings in runs.items():
-        if model is None and find_training(settings, store, eval_settings) is None:
-            model, tokenizer = load_model(settings.model, dtype="float32")
-        out[label] = run_training(settings, store=store, eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
-    return out
-
-
 def run_seeds(settings: TrainingSettings, seeds: Sequence[int] = DEFAULT_SEEDS, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, progress: bool = False) -> dict:
     """:func:`run_training` once per seed (``settings.replace(seed=s)``): ``{seed: Result}``.
 
     Each seed changes the data order, the LoRA initialisation and dropout, so the spread of a metric
-    across seeds is the noise floor of retraining (shown beside every interval by :mod:`lorag_nb.claims`).
+    across seeds is the noise floor of retraining (shown beside every interval by :mod:`lorag_nb.core.claims`).
     Stored runs are read, not retrained.
 
     Raises:
@@ -1011,11 +793,6 @@ def run_seeds(settings: TrainingSettings, seeds: Sequence[int] = DEFAULT_SEEDS, 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct ints; got {list(seeds)}")
     return sweep({s: settings.replace(seed=s) for s in seeds}, store=store, eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
-
-
-def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
-    """``{seed: per-question rows of split}`` of :func:`run_seeds`'s results (for :func:`lorag_nb.claims.scores`)."""
-    return {s: (r.details.get("rows") or {}).get(split, []) for s, r in runs.items()}
 
 
 def training_state_bytes(model) -> int:
@@ -1032,7 +809,7 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
     take the same ``steps`` batches of ``full``'s training examples with ``torch.optim.AdamW`` (the
     Trainer's optimizer), after one untimed warm-up step each; then ``reps`` repetitions alternate
     A, B, B, A, … so both see the same machine load. Each repetition gives one ratio LoRA ÷ full of
-    seconds per step; :func:`lorag_nb.claims.ratio_estimate` turns them into a median with its spread.
+    seconds per step; :func:`lorag_nb.core.claims.ratio_estimate` turns them into a median with its spread.
     Memory: :func:`training_state_bytes` of each (exact). Cached in the results store (kind ``"speed"``).
 
     Returns:
@@ -1047,10 +824,10 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
 
     import torch
 
-    from .adapters import wrap
-    from .experiments import ResultsStore
-    from .knowledge import load_knowledge
-    from .models import load_model
+    from lorag_nb.methods.adapters import wrap
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
 
     if lora.lora is None or full.lora is not None:
         raise ValueError("interleaved_speed needs a full fine-tuning settings (lora=None) and a LoRA settings")
@@ -1119,15 +896,14 @@ def checkpoint_measure(model, tokenizer, ks, ev: EvalSettings) -> tuple[dict, di
         ``(metrics, rows)``: fractions / perplexity, and per-question rows ``{"test": [{id, fact,
         mc_correct}], "control": [{id, mc_correct, contains}]}`` for intervals.
     """
-    from .evaluation import evaluate_qa, multiple_choice_scores, perplexity
-    from .experiments import _cap
-    from .knowledge import perplexity_texts
-    from .prompts import make_prompt
+    from lorag_nb.methods.evaluation import evaluate_qa, multiple_choice_scores, perplexity
+    from lorag_nb.data.knowledge import perplexity_texts
+    from lorag_nb.data.prompts import make_prompt
 
-    test = [q for q in _cap(ks.test_qa, ev.max_questions) if q.options]
+    test = [q for q in cap(ks.test_qa, ev.max_questions) if q.options]
     scores = multiple_choice_scores(model, tokenizer, [make_prompt(tokenizer, q.question) for q in test], [q.options for q in test], batch_size=ev.batch_size)
     trows = [{"id": q.id, "fact": q.fact, "mc_correct": max(range(len(sc)), key=sc.__getitem__) == q.answer_index} for q, sc in zip(test, scores)]
-    ctrl = evaluate_qa(model, tokenizer, _cap(ks.control_qa, ev.max_questions), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, multiple_choice=True)
+    ctrl = evaluate_qa(model, tokenizer, cap(ks.control_qa, ev.max_questions), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, multiple_choice=True)
     crows = [{"id": r["id"], "mc_correct": r["mc_correct"], "contains": r["contains"]} for r in ctrl.rows]
     n_t, n_c = max(1, len(trows)), max(1, len(crows))
     metrics = {
@@ -1188,9 +964,9 @@ def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSett
         ValueError: ``checkpoints`` < 1.
         TrainingDivergedError: the loss became NaN or infinite.
     """
-    from .experiments import ResultsStore
-    from .knowledge import load_knowledge
-    from .models import load_model
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
 
     if not isinstance(checkpoints, int) or checkpoints < 1:
         raise ValueError(f"checkpoints must be an int ≥ 1; got {checkpoints!r}")
@@ -1215,314 +991,16 @@ def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSett
     return store.cached("frontier", key, compute, force=force)
 
 
-#: How a frontier checkpoint's control question is scored: the row field and its description.
-CONTROL_SCORING = {"mc": ("mc_correct", "multiple-choice log-likelihood"), "gen": ("contains", "gold contained in the generated answer")}
+def sweep(runs: dict, store=None, eval_settings: EvalSettings | None = None, model=None, tokenizer=None, progress: bool = False) -> dict:
+    """:func:`run_training` for each ``label → TrainingSettings`` (stored runs are read, not retrained).
 
-
-def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b", control: str = "mc"):
-    """Forgetting of two frontier curves **at matched learning**: each curve's first checkpoint whose
-    learning (held-out MC accuracy) reaches ``level`` (default: the lower of the two curves' best
-    learning, so both reach it), and the control-set drop there against the base model's (step 0), per
-    control question, scored by ``control`` (:data:`CONTROL_SCORING`: ``"mc"`` MC log-likelihood,
-    ``"gen"`` gold contained in the generated answer).
-
-    Returns:
-        ``(level, {label: (step, Scores of control drop)})``; the claims engine compares the two.
-
-    Raises:
-        ValueError: a curve never reaches ``level``; an unknown ``control``.
+    Returns ``label → Result`` in the same order. One base model is loaded once and reused.
     """
-    from . import claims as C
+    from lorag_nb.methods.models import load_model
 
-    if control not in CONTROL_SCORING:
-        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
-    field = CONTROL_SCORING[control][0]
-    curves = {label_a: a, label_b: b}
-    best = {k: max(p["learned"] for p in r.metrics["points"]) for k, r in curves.items()}
-    level = min(best.values()) if level is None else float(level)
     out = {}
-    for k, r in curves.items():
-        pts = r.metrics["points"]
-        i = next((j for j, p in enumerate(pts) if j > 0 and p["learned"] >= level - 1e-12), None)
-        if i is None:
-            raise ValueError(f"{k} never reaches learning {level:.3f} (best {best[k]:.3f})")
-        base = {x["id"]: float(bool(x[field])) for x in r.details["rows"][0]["control"]}
-        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x[field]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
-        out[k] = (pts[i]["step"], C.scores(drop, "drop", f"{k} at step {pts[i]['step']}"))
-    return level, out
-
-
-def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = "", control: str = "mc"):
-    """"LoRA forgets less" judged at matched learning on the frontier (:mod:`lorag_nb.claims`): of the
-    learning rates given, the pair whose curves reach the highest common learning level; the paired
-    interval over control questions of LoRA's drop − full fine-tuning's at that level.
-
-    Args:
-        full_runs, lora_runs: learning rate → :func:`frontier_run` Result.
-        control: how the control set is scored (:data:`CONTROL_SCORING`): ``"mc"`` gives the claim
-            ``lora_forgets_less``, ``"gen"`` (generated answers) ``lora_forgets_less_gen``.
-
-    Raises:
-        ValueError: an unknown ``control``.
-    """
-    from . import claims as C
-
-    if control not in CONTROL_SCORING:
-        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
-    claim_id = "lora_forgets_less" + ("_gen" if control == "gen" else "")
-
-    best = None
-    for lf, f in full_runs.items():
-        for ll, l_ in lora_runs.items():
-            lvl = min(max(p["learned"] for p in f.metrics["points"]), max(p["learned"] for p in l_.metrics["points"]))
-            if best is None or lvl > best[0]:
-                best = (lvl, lf, ll)
-    lvl, lf, ll = best
-    base_learned = full_runs[lf].metrics["points"][0]["learned"]
-    if lvl <= base_learned + 1e-12:
-        return C.no_sample(claim_id, f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
-    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}", control)
-    (sl, dl), (sf, df) = at[f"LoRA lr {ll:g}"], at[f"full fine-tuning lr {lf:g}"]
-    return C.compare_scores(claim_id, dl, df, f"control-set drop ({CONTROL_SCORING[control][1]}) at MATCHED learning: the first checkpoint of each curve reaching "
-                            f"{100 * level:.0f}% held-out MC accuracy (LoRA lr {ll:g} step {sl}, full fine-tuning lr {lf:g} step {sf})", condition)
-
-
-def frontier_series(runs: Mapping[str, Any], y: str = "control_mc") -> dict:
-    """``label → (learned list, forgetting list)`` for the frontier chart: forgetting = the base model's
-    ``y`` (step 0) minus the checkpoint's (a drop; positive = forgot)."""
-    out = {}
-    for label, r in runs.items():
-        pts = r.metrics["points"]
-        out[label] = ([p["learned"] for p in pts], [pts[0][y] - p[y] for p in pts])
+    for label, settings in runs.items():
+        if model is None and find_training(settings, store, eval_settings) is None:
+            model, tokenizer = load_model(settings.model, dtype="float32")
+        out[label] = run_training(settings, store=store, eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
     return out
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
-
-
-def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, str]]:
-    """Up to ``n`` control questions the base model got right and the trained model got wrong:
-    ``(question, base answer, trained answer)``."""
-    from .experiments import ResultsStore
-
-    store = store or ResultsStore()
-    key = result.metrics.get("baseline_key")
-    base = store.get("baseline", key) if key else None
-    if base is None:
-        return []
-    before = {r["id"]: r for r in base.details.get("control", [])}
-    out = []
-    for r in result.details["rows"].get("control", []):
-        b = before.get(r["id"])
-        if b and b["contains"] and not r["contains"]:
-            out.append((r["question"], b["prediction"], r["prediction"]))
-    return out[:n]
-
-
-def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, store=None, speed=None, condition: str = "") -> list:
-    """The claims notebooks 01 and 02 can judge from their own runs, by :mod:`lorag_nb.claims`.
-
-    Args:
-        full_runs, lora_runs: ``{seed: Result}`` of :func:`run_seeds` (either may be None).
-        speed: a :func:`interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
-
-    Per-fact scores average each fact's held-out wordings, then the seeds; the base model's come from
-    the stored baseline the runs were compared with (same questions). Claims: full fine-tuning / LoRA
-    teach the facts, full fine-tuning forgets, LoRA matches full fine-tuning, LoRA forgets less, LoRA is
-    faster, LoRA needs less memory for its training state.
-
-    Returns:
-        ``[lorag_nb.claims.Verdict]``.
-
-    Raises:
-        ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
-    """
-    from . import claims as C
-    from .experiments import ResultsStore
-
-    store = store or ResultsStore()
-    runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
-    if not runs:
-        raise ValueError("fine_tuning_verdicts needs full_runs or lora_runs ({seed: Result})")
-    first = next(iter(next(iter(runs.values())).values()))
-    base = store.get("baseline", first.metrics["baseline_key"])
-    if base is None:
-        raise ValueError(f"the baseline record {first.metrics['baseline_key']} of run {first.key} is not in the store {store.root}")
-    labels = {"full": "full fine-tuning", "lora": f"LoRA r={next(iter(lora_runs.values())).settings['training']['lora']['r']}" if lora_runs else "LoRA"}
-    S = {"base": {"mc": C.scores(base.details["test"], "mc_correct", "base model"), "control": C.scores(base.details["control"], "contains", "base model")}}
-    for m, rs in runs.items():
-        S[m] = {"mc": C.scores(split_rows(rs), "mc_correct", labels[m]), "control": C.scores(split_rows(rs, "control"), "contains", labels[m])}
-    out = []
-    held = "held-out wordings of the taught facts, multiple choice (chance 25%)"
-    if "full" in S:
-        out.append(C.compare_scores("full_learns", S["full"]["mc"], S["base"]["mc"], held, condition))
-        out.append(C.compare_scores("full_forgets", S["base"]["control"], S["full"]["control"], "control questions the base model answered, before minus after", condition))
-    if "lora" in S:
-        out.append(C.compare_scores("lora_learns", S["lora"]["mc"], S["base"]["mc"], held, condition))
-    if "full" in S and "lora" in S:
-        out.append(C.compare_scores("lora_matches", S["lora"]["mc"], S["full"]["mc"], f"LoRA is said to match when at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning", condition))
-        lr_l, lr_f = (next(iter(r.values())).settings["training"]["learning_rate"] for r in (lora_runs, full_runs))
-        out.append(C.compare_scores("lora_forgets_less_endpoint", S["full"]["control"], S["lora"]["control"],
-                                    f"LoRA's control drop minus full fine-tuning's, at each run's end point (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)", condition))
-    if speed is not None:
-        m = speed.metrics
-        out.append(C.judge("lora_faster", C.ratio_estimate(m["ratios"]), {}, f"{len(m['ratios'])} interleaved repetitions of {m['steps']} steps at batch {m['batch_size']} on {m['device']} ({m['threads']} threads, load {m.get('loadavg') or 0:.1f})", condition))
-        out.append(C.judge("lora_memory", C.exact(m["lora_state_bytes"] / m["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {}, f"gradients + AdamW moments {m['lora_state_bytes'] / 2**20:.1f} vs {m['full_state_bytes'] / 2**20:.0f} MiB (activations not counted)", condition))
-    return out
-
-
-def full_ft_findings(result, store=None, runs: Mapping[int, Any] | None = None) -> str:
-    """Markdown for notebook 01: the measured cost, then the verdicts of :func:`fine_tuning_verdicts`
-    (with their 95% intervals over facts, n and seeds) — no conclusion that the claims engine did not compute."""
-    from . import claims as C
-
-    m, tr = result.metrics, result.metrics["training"]
-    runs = runs or {settings_of(result)[0].seed: result}
-    lines = [
-        f"- **Cost.** All {tr['trainable_params']:,} parameters were updated for {tr['steps']} steps in {tr['seconds']:.0f} s "
-        f"({tr['tokens_per_second']:.0f} tokens/s on {tr['device']}, {tr.get('threads')} threads, load as it was; peak memory {tr['peak_memory_bytes'] / 2**30:.2f} GiB). "
-        f"The result is a full copy of the model: {tr['artifact_bytes'] / 2**20:.0f} MiB on disk per fine-tuned version.",
-    ]
-    stale = m.get("revised_stale")
-    if stale is not None:
-        n_rev = (m.get("revised") or {}).get("n", 0)
-        lines.append(f"- **Frozen knowledge.** Of {n_rev} questions about facts revised after training (seed {next(iter(runs))}), {_pct(stale)} were answered with the old, trained value "
-                     f"(multiple-choice accuracy on the new value: {_pct(_m(m, 'revised', 'mc_accuracy'))}).")
-    examples = forgotten_examples(result, store)
-    if examples:
-        lines.append("- **Control answers that changed**: " + "; ".join(f"*{q}* — before “{a}”, after “{t}”" for q, a, t in examples) + ".")
-    verdicts = fine_tuning_verdicts(runs, store=store)
-    return "\n".join(lines) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)
-
-
-def parameter_sentence(model) -> str:
-    """Markdown: how many numbers full fine-tuning trains in ``model`` and the memory that implies.
-
-    AdamW keeps, per trained parameter, the weight, its gradient and two moment estimates (4 numbers);
-    the sentence gives that floor in GiB for the model's dtype (activations come on top).
-    """
-    from .models import count_parameters
-
-    _, total = count_parameters(model)
-    p = next(model.parameters())
-    nbytes = total * p.element_size()
-    return (
-        f"Full fine-tuning trains **all {total:,} parameters** ({nbytes / 2**20:.0f} MiB as {str(p.dtype).replace('torch.', '')}). "
-        f"With AdamW each trained number carries a gradient and two moment estimates, so training holds at least "
-        f"4 × {nbytes / 2**20:.0f} MiB ≈ **{4 * nbytes / 2**30:.2f} GiB** before activations — and every fine-tuned "
-        f"version is saved as a new {nbytes / 2**20:.0f} MiB checkpoint."
-    )
-
-
-def sweep_series(results: dict) -> tuple[list, list, list]:
-    """``(xs, last-epoch losses, held-out MC accuracies)`` of ``x → Result`` (sorted by x), for sweep charts."""
-    xs = sorted(results)
-    return xs, [final_loss(results[x]) for x in xs], [results[x].metrics["test"]["mc_accuracy"] for x in xs]
-
-
-def _n_test(result) -> int:
-    return int(result.metrics["test"].get("n") or 1)
-
-
-def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None,
-                  full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, speed=None, store=None) -> str:
-    """Markdown bullets stating what notebook 02 measured (numbers from the stored results), then the
-    verdicts of :func:`fine_tuning_verdicts` with their 95% intervals, n and seeds. The sweeps (rank,
-    rsLoRA, DoRA, budgets) run at a smaller world: their numbers are shown, and the sweep bullets make
-    no verdict.
-
-    Args:
-        lora, full: the default LoRA run and the full fine-tuning run (Results).
-        ranks: r → LoRA Result (all linear layers). attention: LoRA on attention only at ``lora``'s rank.
-        rslora: r → rsLoRA Result (same lora_alpha). dora: ``(LoRA Result, DoRA Result)`` at one rank.
-        budgets: number of training examples → Result. one_paraphrase: one wording per fact (same
-        epochs, so fewer steps); one_paraphrase_same_steps: one wording, epochs raised to give as many
-        optimizer steps as the all-wordings run (separates variety of wordings from amount of training).
-        full_runs, lora_runs: ``{seed: Result}`` of the headline runs (default: ``{seed: full}``, ``{seed: lora}``).
-        speed: :func:`interleaved_speed` Result for the speed and memory verdicts.
-    """
-    from . import claims as C
-
-    lm, fm = lora.metrics, full.metrics
-    lt, ft = lm["training"], fm["training"]
-    n = _n_test(lora)
-    base_mc = lm["baseline"]["test"]["mc_accuracy"]
-    r = lora.settings["training"]["lora"]["r"]
-    out = [
-        f"- **Parameters and storage.** LoRA r={r} trains {lt['trainable_params']:,} parameters, {100 * lt['trainable_fraction']:.2f}% of "
-        f"the {ft['total_params']:,} that full fine-tuning trains; its adapter takes {lt['artifact_bytes'] / 2**20:.1f} MiB on disk against "
-        f"{ft['artifact_bytes'] / 2**20:.0f} MiB for a full checkpoint ({ft['artifact_bytes'] / max(1, lt['artifact_bytes']):.0f}× smaller).",
-        f"- **Training cost.** {lt['seconds_per_step']:.2f} s/step for LoRA vs {ft['seconds_per_step']:.2f} s/step for full fine-tuning "
-        f"(CPU seconds per step {lt.get('cpu_seconds', 0) / max(1, lt['steps']):.2f} vs {ft.get('cpu_seconds', 0) / max(1, ft['steps']):.2f}); peak memory "
-        f"{lt['peak_memory_bytes'] / 2**30:.2f} vs {ft['peak_memory_bytes'] / 2**30:.2f} GiB. The forward and backward passes through the frozen "
-        "model still run in full, so LoRA saves optimizer state and gradients, not the bulk of the compute.",
-    ]
-    lmc, fmc = lm["test"]["mc_accuracy"], fm["test"]["mc_accuracy"]
-    out.append(
-        f"- **Knowledge.** Held-out multiple-choice accuracy (seed {settings_of(lora)[0].seed}): base {_pct(base_mc)}, full fine-tuning {_pct(fmc)}, LoRA r={r} {_pct(lmc)} "
-        f"(exact match {_pct(fm['test']['exact_match'])} vs {_pct(lm['test']['exact_match'])}; {n} test questions). The verdicts below average the seeds per fact."
-    )
-    lf, ff = lm["forgetting"], fm["forgetting"]
-    out.append(
-        f"- **Forgetting.** Control-set drop {_pct(lf['control_drop'])} for LoRA vs {_pct(ff['control_drop'])} for full fine-tuning; "
-        f"perplexity change {100 * lf['perplexity_change']:+.1f}% vs {100 * ff['perplexity_change']:+.1f}%"
-        + f" (Biderman et al. 2024, *LoRA Learns Less and Forgets Less*, report less forgetting for LoRA; the learning rates here are "
-        f"{lora.settings['training']['learning_rate']:g} for LoRA and {full.settings['training']['learning_rate']:g} for full fine-tuning.)"
-    )
-    if len(ranks) >= 2:
-        xs, losses, accs = sweep_series(ranks)
-        sn = _n_test(ranks[xs[0]])
-        rank_verdict = f"on {sn} test questions a difference of one question is {100 / max(1, sn):.0f} points, so this sweep shows tendencies, not verdicts"
-        out.append(
-            f"- **Rank.** Over r ∈ {xs} ({', '.join(f'{p:,}' for p in [ranks[x].metrics['training']['trainable_params'] for x in xs])} trainable parameters), "
-            f"held-out MC accuracy was {', '.join(_pct(a) for a in accs)} and last-epoch loss {', '.join(f'{v:.3f}' for v in losses)}: {rank_verdict}. "
-            "Hu et al. (2021) likewise found very low ranks sufficient for adaptation."
-        )
-    if attention is not None:
-        am = attention.metrics
-        ref_all = ranks.get(attention.settings["training"]["lora"]["r"], lora)
-        out.append(
-            f"- **Target modules.** Attention only ({am['training']['trainable_params']:,} parameters): MC accuracy {_pct(am['test']['mc_accuracy'])}, "
-            f"last-epoch loss {final_loss(attention):.3f}; all linear layers at the same rank and world ({ref_all.metrics['training']['trainable_params']:,}): "
-            f"{_pct(ref_all.metrics['test']['mc_accuracy'])}, {final_loss(ref_all):.3f}."
-        )
-    if rslora:
-        parts = []
-        for x in sorted(rslora):
-            std = ranks.get(x)
-            if std is not None:
-                parts.append(f"r={x}: last-epoch loss {final_loss(std):.3f} standard vs {final_loss(rslora[x]):.3f} rsLoRA, "
-                             f"MC accuracy {_pct(std.metrics['test']['mc_accuracy'])} vs {_pct(rslora[x].metrics['test']['mc_accuracy'])}")
-        if parts:
-            out.append("- **rsLoRA** (scale lora_alpha/√r instead of lora_alpha/r; Kalajdzievski 2023 predicts a lower loss at high rank): " + "; ".join(parts)
-                       + ". One run per setting on the sweep world: read it as a measurement, not a verdict.")
-    if dora:
-        a, b = dora
-        am_, bm = a.metrics, b.metrics
-        out.append(
-            f"- **DoRA** (Liu et al. 2024) at r={b.settings['training']['lora']['r']}: MC accuracy {_pct(bm['test']['mc_accuracy'])} vs LoRA {_pct(am_['test']['mc_accuracy'])}, "
-            f"last-epoch loss {final_loss(b):.3f} vs {final_loss(a):.3f}, at {bm['training']['seconds_per_step']:.2f} vs "
-            f"{am_['training']['seconds_per_step']:.2f} s/step (DoRA recomputes the weight norm at every step)."
-        )
-    if budgets and len(budgets) >= 2:
-        xs, _, accs = sweep_series(budgets)
-        out.append(f"- **Data efficiency.** With {', '.join(str(x) for x in xs)} training examples, held-out MC accuracy was {', '.join(_pct(a) for a in accs)}.")
-    if one_paraphrase is not None:
-        om = one_paraphrase.metrics
-        text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better). One training wording per fact "
-                f"({om['training']['steps']} steps): MC accuracy {_pct(om['test']['mc_accuracy'])}, exact match {_pct(om['test']['exact_match'])}; "
-                f"all wordings ({lt['steps']} steps): {_pct(lmc)}, {_pct(lm['test']['exact_match'])}.")
-        if one_paraphrase_same_steps is not None:
-            sm = one_paraphrase_same_steps.metrics
-            text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {_pct(sm['test']['mc_accuracy'])}, exact match "
-                     f"{_pct(sm['test']['exact_match'])}.")
-        out.append(text)
-    verdicts = fine_tuning_verdicts(full_runs or {settings_of(full)[0].seed: full}, lora_runs or {settings_of(lora)[0].seed: lora}, store=store, speed=speed)
-    if one_paraphrase is not None:
-        ref = next((x for x in (budgets or {}).values() if x is not None and settings_of(x)[0].n_entities == settings_of(one_paraphrase)[0].n_entities and settings_of(x)[0].paraphrases is None), None)
-        ref = ref or (lora if settings_of(lora)[0].n_entities == settings_of(one_paraphrase)[0].n_entities else None)
-        if ref is not None:
-            verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
-                                             C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
-    return "\n".join(out) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)

@@ -6,7 +6,7 @@
 average and the thread count go into every JSON, because absolute times on a shared 2-core machine
 are noise — ratios measured in one run are what the targets are about.
 
-- :func:`bench_training`: our :func:`lorag_nb.training.train` (transformers ``Trainer``) vs a plain
+- :func:`bench_training`: our :func:`lorag_nb.methods.training.train` (transformers ``Trainer``) vs a plain
   PyTorch loop (forward, backward, gradient clipping at 1.0, ``torch.optim.AdamW``, linear warm-up
   schedule) over EXACTLY the batches the Trainer saw (the collator's output is recorded and replayed).
   Tokens/s count non-padding tokens (attention-mask sum) in both. Model FLOPs per token: full
@@ -40,10 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from lorag_nb.core.fmt import percentile
+from lorag_nb.core.paths import REPO_ROOT
 
-from .evaluation import _percentile
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Benchmarks run by a plain ``lorag-nb bench``; ``notebooks`` is run only when named.
 DEFAULT_BENCHES = ("training", "retrieval", "evaluation", "model_load")
 ALL_BENCHES = DEFAULT_BENCHES + ("notebooks",)
@@ -229,11 +229,11 @@ class _StepClock:
 def recorded_batches():
     """Record every batch the training collator produces while the block runs.
 
-    Wraps :func:`lorag_nb.training.make_collator` (the collator :func:`~lorag_nb.training.train` uses)
+    Wraps :func:`lorag_nb.methods.training.make_collator` (the collator :func:`~lorag_nb.methods.training.train` uses)
     so the plain loop can replay exactly the Trainer's batches. Yields the list the batches go into
     (the dataloader may prefetch one batch beyond the last step).
     """
-    from . import training
+    from lorag_nb.methods import training
 
     batches: list[dict] = []
     original = training.make_collator
@@ -345,7 +345,7 @@ def docs_examples(tokenizer, seq_len: int, n: int) -> list[dict]:
     The text is tokenized once, joined with EOS and cut into windows (cycled if ``n`` exceeds them):
     no padding at all, one fixed shape (what a compiled GPU run wants).
     """
-    from .knowledge import load_python_docs
+    from lorag_nb.data.knowledge import load_python_docs
 
     ids: list[int] = []
     for doc in load_python_docs():
@@ -386,7 +386,7 @@ def bench_training(
     time_budget_s: float | None = None,
     plain_fused: bool = True,
 ) -> dict:
-    """Training throughput: :func:`lorag_nb.training.train` vs :func:`plain_loop` on the same batches.
+    """Training throughput: :func:`lorag_nb.methods.training.train` vs :func:`plain_loop` on the same batches.
 
     Args:
         device: ``"cpu"`` or ``"cuda"``.
@@ -413,10 +413,10 @@ def bench_training(
     """
     import torch
 
-    from .config import LoraSettings, TrainingSettings, seed_everything
-    from .knowledge import load_knowledge
-    from .models import load_model
-    from . import training
+    from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
+    from lorag_nb.methods import training
 
     t_start = time.perf_counter()
     cuda = device.startswith("cuda")
@@ -472,7 +472,7 @@ def bench_training(
             continue
         batches = runs[(method, "ours")][0]
         bf16 = cuda and torch.cuda.is_bf16_supported()
-        from .training import PeakMemory
+        from lorag_nb.methods.training import PeakMemory
 
         for path in ("plain", "plain+fused") if plain_fused else ("plain",):
             seed_everything(0)
@@ -481,7 +481,7 @@ def bench_training(
                 for p in plain_model.parameters():
                     p.requires_grad_(True)
             else:
-                from .adapters import wrap
+                from lorag_nb.methods.adapters import wrap
 
                 plain_model = wrap(model, lora)
             plain_model.config.use_cache = False
@@ -566,7 +566,7 @@ def synthetic_chunks(n: int, seed: int = 0, n_entities: int | None = None) -> li
     """``n`` distinct chunk texts: 2–3 sentences of the knowledge set's documents recombined (seeded)."""
     import re
 
-    from .knowledge import load_knowledge
+    from lorag_nb.data.knowledge import load_knowledge
 
     ks = load_knowledge(n_entities=n_entities)
     sentences = [s.strip() for d in list(ks.documents) + list(ks.distractors) for s in re.split(r"(?<=[.!?])\s+", d.text) if len(s.strip()) > 20]
@@ -610,7 +610,7 @@ def bench_retrieval(sizes: Sequence[int] = (1000, 10000, 100000), n_queries: int
     """Indexing throughput, query latency and HNSW recall@k of Chroma vs exact NumPy search, same vectors.
 
     ``embed_chunks`` synthetic chunks (:func:`synthetic_chunks`) go through the real path —
-    :meth:`lorag_nb.retrieval.KnowledgeBase.ingest` with the packaged MiniLM (split, embed, upsert) —
+    :meth:`lorag_nb.methods.retrieval.KnowledgeBase.ingest` with the packaged MiniLM (split, embed, upsert) —
     giving chunks/s with embedding; those real embeddings seed :func:`derived_vectors` for the larger
     sizes (labelled ``derived`` in the rows: embedding 100k chunks on 2 cores would take many minutes
     and measures the embedder, not the index). Each size goes into a fresh Chroma collection
@@ -622,9 +622,9 @@ def bench_retrieval(sizes: Sequence[int] = (1000, 10000, 100000), n_queries: int
     """
     import numpy as np
 
-    from .knowledge import Document, load_knowledge
-    from .models import load_embeddings
-    from .retrieval import CachedEmbeddings, KnowledgeBase, make_client
+    from lorag_nb.data.knowledge import Document, load_knowledge
+    from lorag_nb.methods.models import load_embeddings
+    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, make_client
 
     t_start = time.perf_counter()
     texts = synthetic_chunks(embed_chunks, seed)
@@ -682,8 +682,8 @@ def bench_retrieval(sizes: Sequence[int] = (1000, 10000, 100000), n_queries: int
             client.delete_collection(col.name)
             rec = recall_at_k(found, exact, k)
             rows.append({"chunks": n, "vectors": "real" if n <= len(real) else f"{len(real)} real + derived", "ef_search": ef,
-                         "index_chunks_per_s": n / add_s, "chroma_p50_ms": 1e3 * _percentile(lat, 0.5), "chroma_p95_ms": 1e3 * _percentile(lat, 0.95),
-                         "numpy_p50_ms": 1e3 * _percentile(lat_np, 0.5), "numpy_p95_ms": 1e3 * _percentile(lat_np, 0.95), f"recall@{k}": rec})
+                         "index_chunks_per_s": n / add_s, "chroma_p50_ms": 1e3 * percentile(lat, 0.5), "chroma_p95_ms": 1e3 * percentile(lat, 0.95),
+                         "numpy_p50_ms": 1e3 * percentile(lat_np, 0.5), "numpy_p95_ms": 1e3 * percentile(lat_np, 0.95), f"recall@{k}": rec})
             if rec >= 0.95:
                 break
         del vecs
@@ -702,7 +702,7 @@ def bench_retrieval(sizes: Sequence[int] = (1000, 10000, 100000), n_queries: int
         "rows": rows,
         "ingest": {"chunks": report.chunks, "seconds": ingest_s, "chunks_per_s_with_embedding": report.chunks / ingest_s,
                    "embedding_seconds": embed_s, "embedding_chunks_per_s": report.chunks / embed_s if embed_s else None},
-        "queries": {"n": len(questions), "embed_seconds": q_embed_s, "kb_search_p50_ms": 1e3 * _percentile(e2e, 0.5), "kb_search_p95_ms": 1e3 * _percentile(e2e, 0.95),
+        "queries": {"n": len(questions), "embed_seconds": q_embed_s, "kb_search_p50_ms": 1e3 * percentile(e2e, 0.5), "kb_search_p95_ms": 1e3 * percentile(e2e, 0.95),
                     "kb_chunks": report.chunks},
         "k": k, "noise": noise, "targets": targets, "seconds": time.perf_counter() - t_start, "machine": machine_info(),
     }
@@ -733,7 +733,7 @@ def retrieval_report(res: dict) -> str:
 def bench_evaluation(n_entities: int = 4, max_questions: int = 24, max_new_tokens: int = 16, batch_size: int = 16, one_at_a_time: int = 6, model=None, tokenizer=None, device: str | None = None) -> dict:
     """Batched generation and multiple-choice scoring vs one question at a time, on the test set.
 
-    Generation: :func:`lorag_nb.evaluation.generate` with ``batch_size`` over all questions vs
+    Generation: :func:`lorag_nb.methods.evaluation.generate` with ``batch_size`` over all questions vs
     ``batch_size=1`` over the first ``one_at_a_time`` of them (greedy; answers compared); the ratio is
     of the time per question (one at a time costs the same per question on any subset; the full set
     one by one would take most of the benchmark's budget on a loaded 2-core machine).
@@ -741,10 +741,10 @@ def bench_evaluation(n_entities: int = 4, max_questions: int = 24, max_new_token
     batched without it, vs one prompt+option sequence per forward pass; accuracies compared and the
     largest per-option score difference reported.
     """
-    from .evaluation import generate, multiple_choice_scores
-    from .knowledge import load_knowledge
-    from .models import load_model
-    from .prompts import make_prompt
+    from lorag_nb.methods.evaluation import generate, multiple_choice_scores
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
+    from lorag_nb.data.prompts import make_prompt
 
     t_start = time.perf_counter()
     if model is None:
@@ -804,12 +804,12 @@ def evaluation_report(res: dict) -> str:
 
 
 def bench_notebooks(smoke: bool = True, prefixes: list[str] | None = None, out_dir: Path | None = None, fresh_store: bool = True) -> dict:
-    """Wall time of each notebook run through papermill (:func:`lorag_nb.cli.run_notebooks`).
+    """Wall time of each notebook run through papermill (:func:`lorag_nb.infra.runner.run_notebooks`).
 
     ``fresh_store``: point ``LORAG_NB_RESULTS`` at an empty temporary store so nothing is read from
     earlier runs (the notebooks still share that store among themselves, as in ``make demo``).
     """
-    from .cli import run_notebooks
+    from lorag_nb.infra.runner import run_notebooks
 
     t_start = time.perf_counter()
     old = os.environ.get("LORAG_NB_RESULTS")
@@ -842,7 +842,7 @@ def notebooks_report(res: dict) -> str:
 
 def bench_model_load(reloads: int = 3) -> dict:
     """First load of the embedded model (GGUF → safetensors conversion, in a temporary cache) vs cached reload."""
-    from . import models
+    from lorag_nb.methods import models
 
     old = os.environ.get("LORAG_NB_CACHE")
     t_start = time.perf_counter()
@@ -912,7 +912,7 @@ def run(names: Sequence[str] | None = None, options: dict[str, dict] | None = No
         if name in ("training", "evaluation") and "model" not in kw:
             dev = kw.get("device") or "cpu"
             if ("model", dev) not in shared:
-                from .models import load_model
+                from lorag_nb.methods.models import load_model
 
                 shared[("model", dev)] = load_model("embedded", device=dev, dtype="float32")
             kw["model"], kw["tokenizer"] = shared[("model", dev)]

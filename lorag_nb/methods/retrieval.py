@@ -5,7 +5,7 @@ Everything goes through LangChain and Chroma:
 - chunking: ``langchain_text_splitters.RecursiveCharacterTextSplitter`` (``chunk_size`` and
   ``chunk_overlap`` count **characters**);
 - embeddings: ``langchain_huggingface.HuggingFaceEmbeddings`` on the packaged all-MiniLM-L6-v2
-  (:func:`lorag_nb.models.load_embeddings`, 384-d, L2-normalized), wrapped in :class:`CachedEmbeddings`
+  (:func:`lorag_nb.methods.models.load_embeddings`, 384-d, L2-normalized), wrapped in :class:`CachedEmbeddings`
   so a text is embedded once per process;
 - storage and search: ``langchain_chroma.Chroma`` over an explicit ``chromadb`` client —
   ``EphemeralClient`` (tests, in memory), ``PersistentClient`` under ``<cache_dir()>/chroma``
@@ -124,7 +124,7 @@ def embedding_model_name(embeddings: Any) -> str:
         return embeddings.name
     name = str(getattr(embeddings, "model_name", "") or getattr(embeddings, "model", "") or type(embeddings).__name__)
     try:
-        from .models import embeddings_model_path
+        from lorag_nb.methods.models import embeddings_model_path
 
         if Path(name).resolve() == embeddings_model_path().resolve():
             return _PACKAGED_EMBEDDINGS
@@ -137,7 +137,7 @@ def get_embeddings() -> CachedEmbeddings:
     """The process-wide cached embeddings over the packaged all-MiniLM-L6-v2 (loaded on first call, ~4 s)."""
     global _EMBEDDINGS
     if _EMBEDDINGS is None:
-        from .models import EMBEDDING_DIM, load_embeddings
+        from lorag_nb.methods.models import EMBEDDING_DIM, load_embeddings
 
         _EMBEDDINGS = CachedEmbeddings(load_embeddings(), _PACKAGED_EMBEDDINGS, EMBEDDING_DIM)
     return _EMBEDDINGS
@@ -195,7 +195,7 @@ def make_client(kind: str = "persistent", path: str | Path | None = None, chroma
         return chromadb.EphemeralClient(settings=chroma_settings())
     if kind == "persistent":
         if path is None:
-            from .models import cache_dir
+            from lorag_nb.core.paths import cache_dir
 
             path = cache_dir() / "chroma"
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -260,7 +260,7 @@ def make_splitter(chunk_size: int = 500, chunk_overlap: int = 50):
 
 
 def split_documents(documents: Sequence, chunk_size: int = 500, chunk_overlap: int = 50) -> list:
-    """Split :class:`lorag_nb.knowledge.Document` objects into LangChain ``Document`` chunks.
+    """Split :class:`lorag_nb.data.knowledge.Document` objects into LangChain ``Document`` chunks.
 
     Each chunk's ``id`` is :func:`chunk_id`; its metadata is the source document's cleaned metadata
     plus ``doc_id``, ``title``, ``chunk_index`` (position in the document, from 0) and
@@ -431,7 +431,7 @@ class KnowledgeBase:
         """Split, embed and upsert ``documents``; idempotent.
 
         Args:
-            documents: :class:`lorag_nb.knowledge.Document` objects (unique ids).
+            documents: :class:`lorag_nb.data.knowledge.Document` objects (unique ids).
             remove: source document ids whose chunks are deleted first (e.g. the originals that
                 revised documents replace).
             prune: also delete every chunk whose source document is not in ``documents`` (the
@@ -740,14 +740,14 @@ def python_docs_benchmark(n_topics: int = 40, max_chars: int = 6000) -> tuple[li
     indexed document is the text without that sentence, so the query cannot match itself.
 
     Returns:
-        ``(documents, questions)``: the :class:`lorag_nb.knowledge.Document` objects to index and one
-        :class:`lorag_nb.knowledge.QA` per topic (``question`` = the held-out sentence, ``answer`` = the
+        ``(documents, questions)``: the :class:`lorag_nb.data.knowledge.Document` objects to index and one
+        :class:`lorag_nb.data.knowledge.QA` per topic (``question`` = the held-out sentence, ``answer`` = the
         topic name, ``doc_id`` = the topic's document id).
 
     Raises:
         ValueError: ``n_topics`` < 1 or ``max_chars`` < 200.
     """
-    from .knowledge import QA, Document, load_python_docs
+    from lorag_nb.data.knowledge import QA, Document, load_python_docs
 
     if n_topics < 1 or max_chars < 200:
         raise ValueError(f"n_topics={n_topics} must be >= 1 and max_chars={max_chars} >= 200")

@@ -27,8 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import claims as C
-from .config import EvalSettings, RagSettings, _check, _Settings
+from lorag_nb.core import claims as C
+from lorag_nb.core.config import EvalSettings, RagSettings, check, Settings
+from lorag_nb.core.fmt import cap, mib, pct
+from lorag_nb.core.paths import NOTEBOOKS_DIR
+from lorag_nb.core import config
+from lorag_nb.methods import measure
+from lorag_nb.experiments import nb01
+from lorag_nb.experiments import nb03
+from lorag_nb.experiments import nb04
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")
@@ -40,7 +47,7 @@ LABELS = {
     "naive_hybrid": "naive hybrid (LoRA + RAG)",
     "raft_hybrid": "RAFT hybrid",
 }
-#: Method → colour key of :data:`lorag_nb.plots.METHOD_COLORS`.
+#: Method → colour key of :data:`lorag_nb.ui.plots.METHOD_COLORS`.
 COLORS = {"base": "base", "full": "full", "lora": "lora", "rag": "rag", "naive_hybrid": "hybrid", "raft_hybrid": "raft"}
 
 #: Columns of :meth:`Comparison.table` (units in the names; fractions are in [0, 1]).
@@ -92,7 +99,7 @@ OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on docume
 
 
 @dataclass(frozen=True)
-class CompareSettings(_Settings):
+class CompareSettings(Settings):
     """The settings of every run notebook 05 compares; defaults are those of notebooks 01–04.
 
     Attributes:
@@ -154,28 +161,28 @@ class CompareSettings(_Settings):
 
     def __post_init__(self):
         seeds = tuple(self.seeds)
-        _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds), "seeds", self.seeds, "a non-empty list of distinct ints")
+        check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds), "seeds", self.seeds, "a non-empty list of distinct ints")
         object.__setattr__(self, "seeds", seeds)
-        _check(isinstance(self.speed_reps, int) and self.speed_reps >= 2, "speed_reps", self.speed_reps, "an int ≥ 2")
-        _check(isinstance(self.frontier_checkpoints, int) and self.frontier_checkpoints >= 0, "frontier_checkpoints", self.frontier_checkpoints, "an int ≥ 0 (0 = no curves)")
+        check(isinstance(self.speed_reps, int) and self.speed_reps >= 2, "speed_reps", self.speed_reps, "an int ≥ 2")
+        check(isinstance(self.frontier_checkpoints, int) and self.frontier_checkpoints >= 0, "frontier_checkpoints", self.frontier_checkpoints, "an int ≥ 0 (0 = no curves)")
         object.__setattr__(self, "frontier_full_lrs", tuple(float(x) for x in self.frontier_full_lrs))
         object.__setattr__(self, "frontier_lora_lrs", tuple(float(x) for x in self.frontier_lora_lrs))
-        _check(isinstance(self.latency_reps, int) and self.latency_reps >= 2, "latency_reps", self.latency_reps, "an int ≥ 2")
-        _check(isinstance(self.latency_questions, int) and self.latency_questions >= 1, "latency_questions", self.latency_questions, "an int ≥ 1")
-        _check(isinstance(self.n_entities, int) and self.n_entities >= 1, "n_entities", self.n_entities, "an int ≥ 1")
-        _check(self.max_questions is None or (isinstance(self.max_questions, int) and self.max_questions >= 1), "max_questions", self.max_questions, "None or an int ≥ 1")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size, "an int ≥ 1")
-        _check(isinstance(self.max_steps, int) and (self.max_steps == -1 or self.max_steps >= 1), "max_steps", self.max_steps, "-1 or an int ≥ 1")
+        check(isinstance(self.latency_reps, int) and self.latency_reps >= 2, "latency_reps", self.latency_reps, "an int ≥ 2")
+        check(isinstance(self.latency_questions, int) and self.latency_questions >= 1, "latency_questions", self.latency_questions, "an int ≥ 1")
+        check(isinstance(self.n_entities, int) and self.n_entities >= 1, "n_entities", self.n_entities, "an int ≥ 1")
+        check(self.max_questions is None or (isinstance(self.max_questions, int) and self.max_questions >= 1), "max_questions", self.max_questions, "None or an int ≥ 1")
+        check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size, "an int ≥ 1")
+        check(isinstance(self.max_steps, int) and (self.max_steps == -1 or self.max_steps >= 1), "max_steps", self.max_steps, "-1 or an int ≥ 1")
         ranks = tuple(self.lora_ranks)
-        _check(len(ranks) >= 1 and all(isinstance(r, int) and r >= 1 for r in ranks), "lora_ranks", self.lora_ranks, "a non-empty list of ints ≥ 1")
+        check(len(ranks) >= 1 and all(isinstance(r, int) and r >= 1 for r in ranks), "lora_ranks", self.lora_ranks, "a non-empty list of ints ≥ 1")
         object.__setattr__(self, "lora_ranks", tuple(sorted(set(ranks))))
-        _check(isinstance(self.naive_rank, int) and self.naive_rank >= 0, "naive_rank", self.naive_rank, "0 (the best rank) or an int ≥ 1")
-        _check(self.rag_entities is None or (isinstance(self.rag_entities, int) and self.rag_entities >= 1), "rag_entities", self.rag_entities, "None or an int ≥ 1")
-        _check(isinstance(self.rag_questions, int) and self.rag_questions >= 1, "rag_questions", self.rag_questions, "an int ≥ 1")
-        _check(isinstance(self.n_dev_questions, int) and self.n_dev_questions >= 1, "n_dev_questions", self.n_dev_questions, "an int ≥ 1")
-        _check(isinstance(self.top_k, int) and self.top_k >= 1, "top_k", self.top_k, "an int ≥ 1")
-        _check(isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, "an int ≥ 1")
-        _check(isinstance(self.rag_batch_size, int) and self.rag_batch_size >= 1, "rag_batch_size", self.rag_batch_size, "an int ≥ 1")
+        check(isinstance(self.naive_rank, int) and self.naive_rank >= 0, "naive_rank", self.naive_rank, "0 (the best rank) or an int ≥ 1")
+        check(self.rag_entities is None or (isinstance(self.rag_entities, int) and self.rag_entities >= 1), "rag_entities", self.rag_entities, "None or an int ≥ 1")
+        check(isinstance(self.rag_questions, int) and self.rag_questions >= 1, "rag_questions", self.rag_questions, "an int ≥ 1")
+        check(isinstance(self.n_dev_questions, int) and self.n_dev_questions >= 1, "n_dev_questions", self.n_dev_questions, "an int ≥ 1")
+        check(isinstance(self.top_k, int) and self.top_k >= 1, "top_k", self.top_k, "an int ≥ 1")
+        check(isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, "an int ≥ 1")
+        check(isinstance(self.rag_batch_size, int) and self.rag_batch_size >= 1, "rag_batch_size", self.rag_batch_size, "an int ≥ 1")
 
     # ---- the runs of notebooks 01-04, with these values
 
@@ -184,26 +191,25 @@ class CompareSettings(_Settings):
 
     def full_settings(self):
         """Notebook 01's full fine-tuning run (``training.default_full_ft``)."""
-        from .training import default_full_ft
+        from lorag_nb.experiments.nb01 import default_full_ft
 
         return default_full_ft(**self._training_common())
 
     def lora_settings(self, r: int):
         """Notebook 02's LoRA run at rank ``r`` (``training.default_lora``: lora_alpha 16, all linear layers, lr 1e-3)."""
-        from .training import LORA_DEFAULT_ADAPTER, default_lora
+        from lorag_nb.experiments.nb02 import LORA_DEFAULT_ADAPTER, default_lora
 
         return default_lora(r=int(r), lora_alpha=LORA_DEFAULT_ADAPTER["lora_alpha"], **self._training_common())
 
     def raft_settings(self, prompt_variant: str | None = None):
         """Notebook 04's RAFT adapter (``hybrid.raft_settings``) with this world, step budget, the RAG
         chain's prompt variant and knowledge base (its distractors come from it)."""
-        from . import hybrid
 
-        return hybrid.raft_settings(prompt_variant=prompt_variant, kb_entities=self.rag_entities, **self._training_common())
+        return nb04.raft_settings(prompt_variant=prompt_variant, kb_entities=self.rag_entities, **self._training_common())
 
     def train_eval(self) -> EvalSettings:
         """The evaluation notebooks 01–02 share (``training.default_eval``)."""
-        from .training import default_eval
+        from lorag_nb.methods.training import default_eval
 
         return default_eval(self.n_entities, self.max_questions)
 
@@ -236,18 +242,10 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
-
-
 def _secs(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x:.2f} s" if x < 10 else f"{x:.0f} s"
-
-
-def _mib(b: float | None) -> float | None:
-    return None if b is None else b / 2**20
 
 
 def folder_bytes(path: str | Path) -> int:
@@ -268,13 +266,13 @@ def measure_index(settings: RagSettings, n_entities: int | None, store=None, for
     results store (kind ``"rag_index"``).
 
     Returns:
-        :class:`~lorag_nb.experiments.Result` with metrics ``seconds`` (s), ``bytes`` (on disk),
+        :class:`~lorag_nb.core.store.Result` with metrics ``seconds`` (s), ``bytes`` (on disk),
         ``chunks``, ``documents``, ``embedded``.
     """
-    from .experiments import ResultsStore
-    from .knowledge import load_knowledge
-    from .rag import knowledge_documents
-    from .retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.rag import knowledge_documents
+    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
 
     store = store or ResultsStore()
     key = {"rag": settings.replace(top_k=1, prompt_variant="context_then_question", chroma_url=None).to_dict(), "n_entities": n_entities}
@@ -304,7 +302,7 @@ def lora_dev_accuracy(result, store=None, n_questions: int | None = None, model=
     Cached in the results store (kind ``"lora_dev"``, keyed by the training run's key).
 
     Args:
-        result: a LoRA :class:`~lorag_nb.experiments.Result` of :func:`lorag_nb.training.run_training`.
+        result: a LoRA :class:`~lorag_nb.core.store.Result` of :func:`lorag_nb.methods.training.run_training`.
         n_questions: the first dev questions to use (None = all of the run's world).
 
     Returns:
@@ -314,12 +312,12 @@ def lora_dev_accuracy(result, store=None, n_questions: int | None = None, model=
         ValueError: ``result`` is not a LoRA training run.
         FileNotFoundError: its adapter folder is gone (rerun ``run_training(..., force=True)``).
     """
-    from .adapters import load_adapter
-    from .evaluation import evaluate_qa
-    from .experiments import ResultsStore, _cap
-    from .knowledge import load_knowledge
-    from .models import load_model
-    from .training import ADAPTER_DIR, settings_of
+    from lorag_nb.methods.adapters import load_adapter
+    from lorag_nb.methods.evaluation import evaluate_qa
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.models import load_model
+    from lorag_nb.methods.training import ADAPTER_DIR, settings_of
 
     store = store or ResultsStore()
     settings, _ = settings_of(result)
@@ -335,7 +333,7 @@ def lora_dev_accuracy(result, store=None, n_questions: int | None = None, model=
         wrapped = load_adapter(model, adapter, copy_base=True)
         merged = wrapped.merge_and_unload()
         merged.eval()
-        qas = _cap(list(load_knowledge(n_entities=settings.n_entities).dev_qa), n_questions)
+        qas = cap(list(load_knowledge(n_entities=settings.n_entities).dev_qa), n_questions)
         r = evaluate_qa(merged, tokenizer, qas, max_new_tokens=max_new_tokens, batch_size=batch_size, multiple_choice=True)
         del merged, wrapped
         return dict(r.metrics, r=settings.lora.r), {"rows": r.rows}
@@ -367,9 +365,9 @@ def best_lora_rank(dev: Mapping[int, Any]) -> int:
 
 def _hybrid_module():
     try:
-        from . import hybrid
+        from lorag_nb.methods import hybrid
     except ImportError as err:  # pragma: no cover - hybrid.py ships with the package
-        raise ImportError(f"lorag_nb.hybrid is needed for the hybrid rows of the comparison: {err}") from err
+        raise ImportError(f"lorag_nb.methods.hybrid is needed for the hybrid rows of the comparison: {err}") from err
     return hybrid
 
 
@@ -384,15 +382,16 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
         "rag", "rag_swap", "rag_index", "prompt_variant", "naive_hybrid", "naive_hybrid_revised",
         "raft_hybrid", "raft_hybrid_revised"}`` (Results).
     """
-    from . import experiments, rag, training
-    from .experiments import ResultsStore
+    from lorag_nb.methods import rag
+    from lorag_nb.methods import training
+    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     model, tokenizer = rag.get_model(settings.model, model, tokenizer)
     ev = settings.train_eval()
     out: dict[str, Any] = {}
     seeds = settings.seeds
-    out["base"] = experiments.run_baseline(experiments.BaselineSettings(model=settings.model, eval=ev), store, model=model, tokenizer=tokenizer)
+    out["base"] = measure.run_baseline(config.BaselineSettings(model=settings.model, eval=ev), store, model=model, tokenizer=tokenizer)
     out["full_seeds"] = training.run_seeds(settings.full_settings(), seeds, store, ev, model, tokenizer, progress)
     out["full"] = out["full_seeds"][seeds[0]]
     ranks = {r: training.run_training(settings.lora_settings(r).replace(seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress) for r in settings.lora_ranks}
@@ -407,7 +406,7 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     if settings.frontier_checkpoints and settings.frontier_full_lrs and settings.frontier_lora_lrs:
         fev = training.default_eval(settings.frontier_entities, settings.max_questions)
         fcommon = dict(settings._training_common(), n_entities=settings.frontier_entities, epochs=settings.frontier_epochs)
-        out["frontier_full"] = {lr: training.frontier_run(training.default_full_ft(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_full_lrs}
+        out["frontier_full"] = {lr: training.frontier_run(nb01.default_full_ft(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_full_lrs}
         out["frontier_lora"] = {lr: training.frontier_run(settings.lora_settings(best).replace(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_lora_lrs}
     if settings.ovadia:
         out["docs_ft"] = training.run_training(settings.lora_settings(best).replace(train_on="documents", epochs=settings.docs_epochs, seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
@@ -416,11 +415,11 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
 
     rag_eval, dev_eval = settings.rag_eval(), settings.dev_eval()
     rag_settings = settings.rag_base()
-    _, variant = rag.compare_prompt_variants(rag_settings, store, dev_eval, model_name=settings.model, model=model, tokenizer=tokenizer)
+    _, variant = nb03.compare_prompt_variants(rag_settings, store, dev_eval, model_name=settings.model, model=model, tokenizer=tokenizer)
     rag_settings = rag_settings.replace(prompt_variant=variant)
     out["prompt_variant"] = variant
     out["rag"] = rag.run_rag(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
-    out["rag_swap"] = rag.swap_experiment(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
+    out["rag_swap"] = nb03.swap_experiment(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_index"] = measure_index(rag_settings, settings.rag_entities, store)
     out["latency"] = rag.interleaved_latency(rag_settings, rag_eval, settings.model, model=model, tokenizer=tokenizer, store=store, n_questions=settings.latency_questions, reps=settings.latency_reps)
 
@@ -471,7 +470,7 @@ def _seed_rows(results: Mapping[str, Any], method: str, split: str = "test", key
 
 
 def method_samples(results: Mapping[str, Any], methods: Sequence[str], labels: Mapping[str, str] | None = None) -> dict:
-    """Per-fact scores (:class:`lorag_nb.claims.Scores`) of every method from :func:`gather`'s results:
+    """Per-fact scores (:class:`lorag_nb.core.claims.Scores`) of every method from :func:`gather`'s results:
     ``{method: {"mc", "contains", "control"?, "revised"?}}`` plus ``"rag_swap": {"before", "after"}``.
 
     ``mc`` is multiple-choice correctness and ``contains`` gold-contained on the test questions (means
@@ -531,7 +530,7 @@ def check_same_questions(ids: Mapping[str, Sequence[str]]) -> list[str]:
 
 def _revised_rows(method: str, result, old: Mapping[str, str | None]) -> list[dict]:
     """``[{"id", "contains", "stale"}]`` on revised-facts questions, from a method's per-question rows."""
-    from .evaluation import gold_contained
+    from lorag_nb.methods.evaluation import gold_contained
 
     d = result.details or {}
     if method == "base":
@@ -562,8 +561,8 @@ def _training_numbers(m: Mapping) -> dict:
         "trainable params": tr.get("trainable_params"),
         "train s": tr.get("seconds"),
         "tokens/s": tr.get("tokens_per_second"),
-        "peak memory MiB": _mib(tr.get("peak_memory_bytes")),
-        "artifact MiB": _mib(tr.get("artifact_bytes")),
+        "peak memory MiB": mib(tr.get("peak_memory_bytes")),
+        "artifact MiB": mib(tr.get("artifact_bytes")),
         "steps": tr.get("steps"),
         "seconds per step": tr.get("seconds_per_step"),
         "total params": tr.get("total_params"),
@@ -588,7 +587,7 @@ class Comparison:
         context: model, world size, steps, device … (for the verdicts' conditions).
         extra: numbers the claims need beyond the table (swap before/after, retrieval hit rate, …).
         best_rank, dev_accuracy: the LoRA rank chosen and every candidate's dev MC accuracy.
-        samples: method → metric → :class:`lorag_nb.claims.Scores` (per-fact values over wordings and
+        samples: method → metric → :class:`lorag_nb.core.claims.Scores` (per-fact values over wordings and
             seeds: what every interval and verdict is computed from; :func:`method_samples`).
     """
 
@@ -611,7 +610,7 @@ class Comparison:
         Raises:
             ValueError: a required result is missing, or methods answered different test questions.
         """
-        from .knowledge import load_knowledge
+        from lorag_nb.data.knowledge import load_knowledge
 
         missing = [k for k in ("base", "full", "lora", "rag", "rag_swap") if results.get(k) is None]
         if missing:
@@ -625,9 +624,12 @@ class Comparison:
         with_rows = [m for m in methods if revised[m]]
         common = set.intersection(*[{r["id"] for r in revised[m]} for m in with_rows]) if with_rows else set()
 
+        # the runs notebook 03's claim rules read (nb03.article_claims), as notebook 03 passes them
+        rag_runs = {"rag": results["rag"], "baseline": results["base"], "swap": results["rag_swap"],
+                    "trained": {m: (results.get(f"{m}_seeds") or results[m]) for m in ("full", "lora")}}
         index = results.get("rag_index")
         index_s = _get(index.metrics, "seconds") if index is not None else None
-        index_mib = _mib(_get(index.metrics, "bytes")) if index is not None else None
+        index_mib = mib(_get(index.metrics, "bytes")) if index is not None else None
         swap = results["rag_swap"].metrics
 
         rows: dict[str, dict] = {}
@@ -642,7 +644,7 @@ class Comparison:
                 latency = _get(met, "latency_ms", "total_p50")
             row = {"test EM": test.get("exact_match"), "test F1": test.get("f1"), "test MC acc": test.get("mc_accuracy"), "n test": test.get("n"), "p50 latency ms": latency}
             if m == "base":
-                row.update({"control drop": 0.0, "perplexity change": 0.0, "trainable params": 0, "train s": 0.0, "setup s": 0.0, "update s": None})
+                row.update({"control drop": 0.0, "perplexity change": 0.0, "trainable params": 0, "train s": 0.0, "setup s": 0.0, "update s": None, "weights unchanged": True})
             elif m in ("full", "lora"):
                 nums = _training_numbers(met)
                 fg = met.get("forgetting") or {}
@@ -652,7 +654,7 @@ class Comparison:
                 if m == "lora":
                     row["r"] = _get(res.settings, "training", "lora", "r")
             elif m == "rag":
-                row.update({"control drop": 0.0, "perplexity change": 0.0, "trainable params": 0, "train s": 0.0, "artifact MiB": index_mib, "setup s": index_s, "update s": swap.get("swap_seconds")})
+                row.update({"control drop": 0.0, "perplexity change": 0.0, "trainable params": 0, "train s": 0.0, "artifact MiB": index_mib, "setup s": index_s, "update s": swap.get("swap_seconds"), "weights unchanged": True})
             else:
                 a = _hybrid_adapter(met)
                 fg = met.get("forgetting") or {}
@@ -664,8 +666,8 @@ class Comparison:
                         "trainable params": a.get("trainable_params"),
                         "train s": train_s,
                         "tokens/s": a.get("tokens_per_second"),
-                        "peak memory MiB": _mib(a.get("peak_memory_bytes")),
-                        "artifact MiB": None if a.get("artifact_bytes") is None else _mib(a.get("artifact_bytes")) + (index_mib or 0.0),
+                        "peak memory MiB": mib(a.get("peak_memory_bytes")),
+                        "artifact MiB": None if a.get("artifact_bytes") is None else mib(a.get("artifact_bytes")) + (index_mib or 0.0),
                         "setup s": None if train_s is None else train_s + (index_s or 0.0),
                         "update s": swap.get("swap_seconds"),
                     }
@@ -709,11 +711,12 @@ class Comparison:
             "base_contains": _get(results["base"].metrics, "test", "contains"),
             "oracle_mc": refs_oracle,
             "retrieval_ms_p50": (_get(rag_m, "latency_ms", "embedding_p50") or 0.0) + (_get(rag_m, "latency_ms", "search_p50") or 0.0),
-            "lora_memory_added_MiB": _mib((_get(results["lora"].metrics, "training", "peak_memory_bytes") or 0) - (_get(results["lora"].metrics, "training", "memory_before_bytes") or 0)),
-            "full_memory_added_MiB": _mib((full_tr.get("peak_memory_bytes") or 0) - (full_tr.get("memory_before_bytes") or 0)),
+            "lora_memory_added_MiB": mib((_get(results["lora"].metrics, "training", "peak_memory_bytes") or 0) - (_get(results["lora"].metrics, "training", "memory_before_bytes") or 0)),
+            "full_memory_added_MiB": mib((full_tr.get("peak_memory_bytes") or 0) - (full_tr.get("memory_before_bytes") or 0)),
         }
         kb_methods = [m for m in ("rag", *HYBRID_METHODS) if revised.get(m)]
         kb_common = set.intersection(*[{r["id"] for r in revised[m]} for m in kb_methods]) if kb_methods else set()
+        extra["rag_runs"] = rag_runs
         extra["revised_kb"] = {
             m: {"acc": _mean([r["contains"] for r in revised[m] if r["id"] in kb_common]), "stale": _mean([r["stale"] for r in revised[m] if r["id"] in kb_common]), "n": len(kb_common)}
             for m in kb_methods
@@ -738,7 +741,7 @@ class Comparison:
                 comp.samples[k] = {"mc": C.scores(test_rows("lora", results[k]), "mc_correct", lab)}
                 extra[k] = {"train s": _get(results[k].metrics, "training", "seconds"), "steps": _get(results[k].metrics, "training", "steps"), "n_examples": _get(results[k].metrics, "training", "n_examples")}
         if results.get("frontier_full") and results.get("frontier_lora"):
-            from .training import frontier_series, frontier_verdict
+            from lorag_nb.experiments.nb02 import frontier_series, frontier_verdict
 
             extra["frontier_verdict"] = frontier_verdict(results["frontier_full"], results["frontier_lora"])
             extra["frontier_verdict_gen"] = frontier_verdict(results["frontier_full"], results["frontier_lora"], control="gen")
@@ -789,6 +792,11 @@ class Comparison:
             return f"{v:,.0f}"
 
         out = df.apply(lambda s: s.map(lambda v: fmt(s.name, v)))
+        for m in methods:  # 0 by construction (no weight changes), not a measured 0
+            if self.rows[m].get("weights unchanged"):
+                for col in ("control drop", "perplexity change"):
+                    if col in out.columns:
+                        out.loc[self.label(m), col] = NO_WEIGHT_CHANGE
         if "test MC acc" in out.columns:  # the accuracy with its 95% interval over facts (and the seeds it averages)
             out["test MC acc"] = [
                 (self.rows[m]["test MC 95% CI"].text() + (f" ({len(self.rows[m]['seeds'])} seeds)" if len(self.rows[m].get("seeds") or ()) > 1 else ""))
@@ -823,11 +831,15 @@ class Comparison:
         """Markdown: which LoRA rank won on the dev split, and the candidates' dev accuracies."""
         if not self.dev_accuracy:
             return f"LoRA row: r={self.rows.get('lora', {}).get('r')}."
-        parts = ", ".join(f"r={r}: {_pct(a)}" for r, a in sorted(self.dev_accuracy.items()))
+        parts = ", ".join(f"r={r}: {pct(a)}" for r, a in sorted(self.dev_accuracy.items()))
         return f"LoRA rank chosen on the **dev** questions (multiple-choice accuracy; ties: higher dev F1, then the smaller rank): {parts} → **r={self.best_rank}**."
 
 
 # --------------------------------------------------------------------------- Pareto front
+
+
+#: What the table and the charts say where forgetting is 0 by construction (the base model, RAG).
+NO_WEIGHT_CHANGE = "0 (no weights change)"
 
 
 def pareto_front(points: Mapping[str, tuple[float | None, float | None]]) -> list[str]:
@@ -863,6 +875,7 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
     "lora_forgets_less_endpoint": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "Learning vs forgetting")],
     "rag_no_training": [("03_rag", "Answers vs top_k, against the oracle-document ceiling"), ("05_comparison", "Accuracy vs training cost")],
     "rag_swap": [("03_rag", "Swapping the knowledge base"), ("05_comparison", "The comparison table")],
+    "rag_kb_bias": [("03_rag", "Swapping the knowledge base"), ("05_comparison", "The comparison table")],
     "rag_grounded": [("03_rag", "Answers vs top_k, against the oracle-document ceiling")],
     "rag_latency": [("03_rag", "Latency per question")],
     "hybrid_best": [("04_hybrid", None), ("05_comparison", "The comparison table")],
@@ -875,7 +888,6 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
 }
 
 #: Notebook file name prefix → file stem, for sections whose notebook name is only known by its number.
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def anchor(heading: str) -> str:
@@ -959,17 +971,17 @@ def best_by(comp: "Comparison", methods: Sequence[str], metric: str = "mc") -> s
 
 
 def claims(comp: Comparison) -> list:
-    """The article's claims about full fine-tuning, LoRA, RAG and the hybrid, judged by :mod:`lorag_nb.claims`.
+    """The article's claims about full fine-tuning, LoRA, RAG and the hybrid, judged by :mod:`lorag_nb.core.claims`.
 
-    Each claim has one rule (:data:`lorag_nb.claims.CLAIMS`: what difference, which side of which
-    threshold) and the one verdict rule of :func:`lorag_nb.claims.decide` on its 95% interval:
+    Each claim has one rule (:data:`lorag_nb.core.claims.CLAIMS`: what difference, which side of which
+    threshold) and the one verdict rule of :func:`lorag_nb.core.claims.decide` on its 95% interval:
     accuracy differences are paired bootstrap intervals over facts (per-fact means over wordings and
     seeds), control-set differences resample control questions, speed and latency are ratios from
     interleaved repetitions (their spread is the interval), sizes are exact. A claim this run could not
     measure is ``undetermined`` with the reason.
 
     Returns:
-        ``[lorag_nb.claims.Verdict]`` (``.row()`` for a flat dict; ``.verdict`` ∈ holds / does not hold / undetermined).
+        ``[lorag_nb.core.claims.Verdict]`` (``.row()`` for a flat dict; ``.verdict`` ∈ holds / does not hold / undetermined).
     """
     R = comp.rows
     cond = comp.condition()
@@ -1004,7 +1016,7 @@ def claims(comp: Comparison) -> list:
     if speed.get("full_state_bytes") and speed.get("lora_state_bytes"):
         lp, fp = R["lora"].get("peak memory MiB"), R["full"].get("peak memory MiB")
         add("lora_memory", C.exact(speed["lora_state_bytes"] / speed["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {},
-            f"gradients + AdamW moments {_mib(speed['lora_state_bytes']):.1f} vs {_mib(speed['full_state_bytes']):.0f} MiB (activations not counted)"
+            f"gradients + AdamW moments {mib(speed['lora_state_bytes']):.1f} vs {mib(speed['full_state_bytes']):.0f} MiB (activations not counted)"
             + (f"; whole-process peak RSS of the two runs {lp:.0f} vs {fp:.0f} MiB, dominated by the frozen model" if lp and fp else ""))
     else:
         add("lora_memory", None, {}, "no training-state measurement in this run")
@@ -1025,25 +1037,22 @@ def claims(comp: Comparison) -> list:
         + (f" (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)" if lr_l and lr_f else "")
         + f"; perplexity change {100 * (R['lora'].get('perplexity change') or 0):+.1f}% vs {100 * (R['full'].get('perplexity change') or 0):+.1f}%")
 
-    # --- RAG
+    # --- RAG: notebook 03's rules (nb03.article_claims) on the runs gathered here, so 03 and 05 agree
     ft_best = best_by(comp, ["full", "lora"])
-    if ft_best:
-        add("rag_no_training", _diff(comp, "rag", ft_best), {lab("rag"): mc("rag"), lab(ft_best): mc(ft_best), "base model": mc("base")},
-            f"RAG trained on 0 examples (indexing {_secs(R['rag'].get('setup s'))}); it is said to need less data when at most {100 * C.MATCH_MARGIN:.0f} points below the best fine-tuned model",
-            cond + f"; knowledge base of {comp.context.get('rag_entities') or 'all'} entities")
-    after, before = (comp.samples.get("rag_swap") or {}).get("after"), (comp.samples.get("rag_swap") or {}).get("before")
-    swap_s, retrain = comp.extra.get("swap_seconds"), R["lora"].get("train s")
-    add("rag_swap", C.difference(after, before) if after and before else None, {"after the swap": C.mean_estimate(after), "before": C.mean_estimate(before)} if after and before else {},
-        f"revised facts answered with the new value; re-indexing took {_secs(swap_s)} vs {_secs(retrain)} to retrain LoRA")
-    hit = comp.extra.get("answered_hit_rate")
-    add("rag_grounded", _diff(comp, "rag", "base", "contains"), {lab("rag"): _est(comp, "rag", "contains"), "base model": _est(comp, "base", "contains")},
-        "answers containing the gold value, RAG vs closed book" + (f"; the gold document was among the cited sources for {_pct(hit)} of questions" if hit is not None else ""))
-    lat = comp.extra.get("latency") or {}
-    if len(lat.get("ratios") or []) >= 2:
-        add("rag_latency", C.ratio_estimate(lat["ratios"]), {},
-            f"median {statistics.median(lat['rag_ms']):.0f} vs {statistics.median(lat['closed_ms']):.0f} ms per answer, {lat.get('n_questions')} questions one at a time, {len(lat['ratios'])} interleaved repetitions (load {lat.get('loadavg') or 0:.1f})")
+    rr = comp.extra.get("rag_runs") or {}
+    if rr.get("rag") is not None and rr.get("baseline") is not None:
+        trained = (rr.get("trained") or {}).get(ft_best) if ft_best else None
+        rag_cond = cond + f"; knowledge base of {comp.context.get('rag_entities') or 'all'} entities"
+        lat = comp.extra.get("latency") if len((comp.extra.get("latency") or {}).get("ratios") or []) >= 2 else None
+        vs = {v.id: v for v in nb03.article_claims(rr["rag"], rr["baseline"], rr.get("swap"), trained, lat, rag_cond, lab(ft_best) if ft_best else "the fine-tuned model", section_links)}
     else:
-        add("rag_latency", None, {}, "no interleaved latency measurement in this run")
+        vs = {}
+    for cid in ("rag_no_training", "rag_swap", "rag_grounded", "rag_kb_bias", "rag_latency"):
+        if cid in vs:
+            out.append(vs[cid])
+        else:
+            add(cid, None, {}, "not measured in this run (no RAG runs, no fine-tuned run or no interleaved latency measurement)")
+    after = (comp.samples.get("rag_swap") or {}).get("after")
 
     # --- hybrid
     hb = best_by(comp, [m for m in HYBRID_METHODS if m in comp.methods])
@@ -1069,17 +1078,17 @@ def claims(comp: Comparison) -> list:
 
 
 def claims_frame(verdicts: Sequence):
-    """The verdicts as a DataFrame (:func:`lorag_nb.claims.frame`)."""
+    """The verdicts as a DataFrame (:func:`lorag_nb.core.claims.frame`)."""
     return C.frame(verdicts)
 
 
 def claims_markdown(verdicts: Sequence) -> str:
-    """The verdicts as a Markdown table with their intervals, n and seeds (:func:`lorag_nb.claims.markdown`)."""
+    """The verdicts as a Markdown table with their intervals, n and seeds (:func:`lorag_nb.core.claims.markdown`)."""
     return C.markdown(verdicts)
 
 
 def verdict_counts(verdicts: Sequence) -> dict[str, int]:
-    """How many claims hold, do not hold, are undetermined (:func:`lorag_nb.claims.counts`)."""
+    """How many claims hold, do not hold, are undetermined (:func:`lorag_nb.core.claims.counts`)."""
     return C.counts(verdicts)
 
 
@@ -1112,19 +1121,19 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
     lines = [
         f"*Measured at: {comp.condition()}; RAG over a knowledge base of {comp.context.get('rag_entities') or 'all'} entities, top_k={comp.context.get('top_k')}.*",
         "",
-        f"- **Most accurate here: {', '.join(tied)}** ({_pct(R[best][acc])} best multiple-choice accuracy on the held-out questions, mean over facts and seeds; "
-        f"listed: every method whose paired 95% interval against the best reaches 0, so this sample cannot separate them; base model {_pct(R['base'][acc])}).",
+        f"- **Most accurate here: {', '.join(tied)}** ({pct(R[best][acc])} best multiple-choice accuracy on the held-out questions, mean over facts and seeds; "
+        f"listed: every method whose paired 95% interval against the best reaches 0, so this sample cannot separate them; base model {pct(R['base'][acc])}).",
         f"- **Best accuracy for the set-up cost** (Pareto front, cheapest first): {', '.join(cheapest_good)}.",
     ]
     rag, lora, full = R["rag"], R["lora"], R["full"]
     lines.append(
         f"- **Facts that change → RAG (or a hybrid).** Updating RAG took {_secs(rag.get('update s'))} of re-indexing; updating a fine-tuned model means "
         f"retraining ({_secs(lora.get('update s'))} for {comp.label('lora')}, {_secs(full.get('update s'))} for full fine-tuning). "
-        f"After the swap RAG answered {_pct((comp.extra.get('swap_after') or {}).get('contains'))} of the revised facts (before: {_pct((comp.extra.get('swap_before') or {}).get('contains'))}, n={comp.extra.get('swap_n')}); "
-        f"without retraining, the fine-tuned models still state the old value in {_pct(lora.get('revised stale'))} (LoRA) and {_pct(full.get('revised stale'))} (full) of their answers (n={comp.context.get('n_revised')})."
+        f"After the swap RAG answered {pct((comp.extra.get('swap_after') or {}).get('contains'))} of the revised facts (before: {pct((comp.extra.get('swap_before') or {}).get('contains'))}, n={comp.extra.get('swap_n')}); "
+        f"without retraining, the fine-tuned models still state the old value in {pct(lora.get('revised stale'))} (LoRA) and {pct(full.get('revised stale'))} (full) of their answers (n={comp.context.get('n_revised')})."
     )
     lines.append(
-        f"- **Answers that must cite sources → RAG.** The gold document was among the cited sources for {_pct(comp.extra.get('answered_hit_rate'))} of questions; "
+        f"- **Answers that must cite sources → RAG.** The gold document was among the cited sources for {pct(comp.extra.get('answered_hit_rate'))} of questions; "
         f"the cost is latency: p50 {rag.get('p50 latency ms') or 0:.0f} ms vs {closed_book_latency(comp) or 0:.0f} ms closed book."
     )
     lines.append(
@@ -1135,7 +1144,7 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
     if any(m in R for m in HYBRID_METHODS):
         h = {m: R[m] for m in HYBRID_METHODS if m in R}
         kb = comp.extra.get("revised_kb") or {}
-        parts = ", ".join(f"{comp.label(m)} {_pct(v.get(acc))} (after a knowledge-base update: revised facts {_pct((kb.get(m) or {}).get('acc'))}, old value {_pct((kb.get(m) or {}).get('stale'))})" for m, v in h.items())
+        parts = ", ".join(f"{comp.label(m)} {pct(v.get(acc))} (after a knowledge-base update: revised facts {pct((kb.get(m) or {}).get('acc'))}, old value {pct((kb.get(m) or {}).get('stale'))})" for m, v in h.items())
         nk, rk = kb.get("naive_hybrid") or {}, kb.get("raft_hybrid") or {}
         note = ""
         nrev, rrev = (comp.samples.get("naive_hybrid") or {}).get("revised"), (comp.samples.get("raft_hybrid") or {}).get("revised")
@@ -1167,37 +1176,13 @@ def headline_markdown(comp: Comparison) -> str:
     out = []
     for h in comp.headline():
         out.append(
-            f"- **{h['method']}**: test MC {_pct(h['test MC acc'])}, EM {_pct(h['test EM'])}, revised facts {_pct(h['revised acc'])}, "
-            f"control drop {_pct(h['control drop'])}, set-up {_secs(h['setup s'])}, update {_secs(h['update s'])}, p50 {h['p50 latency ms'] or 0:.0f} ms"
+            f"- **{h['method']}**: test MC {pct(h['test MC acc'])}, EM {pct(h['test EM'])}, revised facts {pct(h['revised acc'])}, "
+            f"control drop {pct(h['control drop'])}, set-up {_secs(h['setup s'])}, update {_secs(h['update s'])}, p50 {h['p50 latency ms'] or 0:.0f} ms"
         )
     return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- charts (builders live in plots.py)
-
-
-def colors(comp: Comparison) -> dict[str, str]:
-    """Method label → colour (:data:`lorag_nb.plots.METHOD_COLORS`, the same in every notebook)."""
-    from .plots import METHOD_COLORS
-
-    return {comp.label(m): METHOD_COLORS[COLORS[m]] for m in comp.methods}
-
-
-def pareto_chart(comp: Comparison, accuracy: str = "test MC acc", cost: str = "setup s"):
-    """Accuracy (``accuracy`` column) against set-up cost (``cost`` column), Pareto front marked (plotly figure)."""
-    from .plots import pareto_figure
-
-    points = {comp.label(m): (comp.rows[m].get(cost), comp.rows[m].get(accuracy)) for m in comp.methods}
-    chance = 0.25 if accuracy == "test MC acc" else None
-    return pareto_figure(points, pareto_front(points), colors(comp), xaxis=f"{cost}: {COLUMN_HELP.get(cost, '')}"[:90], yaxis=accuracy, chance=chance)
-
-
-def forgetting_chart(comp: Comparison, learned: str = "test MC acc"):
-    """New-knowledge accuracy against forgetting (control drop, perplexity change), one point per method."""
-    from .plots import learning_forgetting_figure
-
-    pts = {comp.label(m): {"learned": comp.rows[m].get(learned), "control_drop": comp.rows[m].get("control drop"), "perplexity_change": comp.rows[m].get("perplexity change")} for m in comp.methods}
-    return learning_forgetting_figure(pts, colors(comp))
 
 
 def ovadia_table(comp: Comparison):
@@ -1216,57 +1201,6 @@ def ovadia_table(comp: Comparison):
     return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
 
 
-def frontier_chart(comp: Comparison):
-    """Notebook 02's learning-vs-forgetting curves (:func:`lorag_nb.training.frontier_series`), or an
-    empty chart saying none were measured."""
-    from .plots import frontier_figure
-
-    series = comp.extra.get("frontier_series") or {}
-    fig = frontier_figure(series)
-    if not series:
-        fig.update_layout(title="Learning vs forgetting during training: no curves in this run (frontier_checkpoints = 0)")
-    return fig
-
-
-def intervals_chart(comp: Comparison, metric: str = "mc"):
-    """Each method's held-out accuracy (``"mc"`` multiple choice, or ``"contains"``) with its 95% bootstrap
-    interval over facts (the same per-fact scores the verdicts use)."""
-    from .plots import interval_figure
-
-    pts = {}
-    for m in comp.methods:
-        s_ = (comp.samples.get(m) or {}).get(metric)
-        if s_ is not None:
-            e = C.mean_estimate(s_)
-            pts[comp.label(m)] = (e.value, e.low, e.high)
-    n = comp.samples["base"][metric].n_facts if "base" in comp.samples else None
-    what = "multiple-choice accuracy" if metric == "mc" else "gold contained"
-    return interval_figure(pts, title=f"Held-out {what} with 95% intervals over {n} facts", yaxis=what, colors=colors(comp), chance=0.25 if metric == "mc" else None)
-
-
-#: Metrics the bars chart shows by default.
-DEFAULT_BAR_METRICS = ("test MC acc", "test EM", "revised acc", "control drop", "setup s", "p50 latency ms")
-
-
-def bars_chart(comp: Comparison, metrics: Sequence[str] = DEFAULT_BAR_METRICS, methods: Sequence[str] | None = None):
-    """Grouped bars: one panel per metric in ``metrics`` (columns of :data:`COLUMNS`), one bar per method.
-
-    Raises:
-        ValueError: an unknown metric or method.
-    """
-    from .plots import metric_bars_figure
-
-    bad = [m for m in metrics if m not in COLUMNS]
-    if bad:
-        raise ValueError(f"unknown metric(s) {bad}; valid: {list(COLUMNS)}")
-    methods = list(methods) if methods is not None else comp.methods
-    bad = [m for m in methods if m not in comp.rows]
-    if bad:
-        raise ValueError(f"unknown method(s) {bad}; valid: {comp.methods}")
-    values = {metric: {comp.label(m): comp.rows[m].get(metric) for m in methods} for metric in metrics}
-    return metric_bars_figure(values, colors(comp))
-
-
 # --------------------------------------------------------------------------- notebook and index helpers
 
 
@@ -1276,7 +1210,7 @@ def columns_markdown(columns: Sequence[str] = COLUMNS) -> str:
 
 
 #: Key of the output metadata that carries the headline numbers of an executed notebook (read by
-#: :func:`lorag_nb.cli.write_index`).
+#: :func:`lorag_nb.infra.runner.write_index`).
 HEADLINE_KEY = "lorag_nb_headline"
 
 
@@ -1286,7 +1220,7 @@ def display_headline(comp: Comparison) -> None:
     for ``index.html``."""
     from IPython.display import Markdown, display
 
-    from .config import json_ready
+    from lorag_nb.core.config import json_ready
 
     display(Markdown(headline_markdown(comp)), metadata={HEADLINE_KEY: json_ready({"condition": comp.condition(), "rows": comp.headline()})})
 

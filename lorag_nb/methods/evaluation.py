@@ -21,7 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
+from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
+from lorag_nb.core.fmt import percentile
 
 # --------------------------------------------------------------------------- answer metrics
 
@@ -114,7 +115,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
     """Batched greedy generation with left padding.
 
     Args:
-        prompts: fully formatted prompts (see :mod:`lorag_nb.prompts`), length N.
+        prompts: fully formatted prompts (see :mod:`lorag_nb.data.prompts`), length N.
         max_new_tokens: generation budget per answer (tokens).
         batch_size: prompts per forward pass. Prompts are sorted by length so each batch pads little.
         progress: show a tqdm bar over batches.
@@ -317,15 +318,6 @@ class QAEval:
         return pd.DataFrame(self.rows)
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def evaluate_qa(
     model,
     tokenizer,
@@ -340,9 +332,9 @@ def evaluate_qa(
     """Score a model on questions: generated answers (EM, F1, contains) and multiple choice.
 
     Args:
-        qas: N :class:`lorag_nb.knowledge.QA`.
+        qas: N :class:`lorag_nb.data.knowledge.QA`.
         contexts: None for closed book, else N lists of passages shown with each question.
-        variant: with-context prompt variant (:data:`lorag_nb.prompts.CONTEXT_VARIANTS`).
+        variant: with-context prompt variant (:data:`lorag_nb.data.prompts.CONTEXT_VARIANTS`).
         multiple_choice: also score ``qa.options`` where present.
 
     Returns:
@@ -388,7 +380,7 @@ def evaluate_qa(
         "f1": sum(r["f1"] for r in rows) / n,
         "contains": sum(r["contains"] for r in rows) / n,
         "mc_accuracy": (sum(mc_correct.values()) / len(mc_correct)) if mc_correct else None,
-        "latency_ms_p50": _percentile(lat, 0.5),
+        "latency_ms_p50": percentile(lat, 0.5),
         "latency_ms_mean": sum(lat) / n,
         "seconds": time.perf_counter() - t0,
     }

@@ -14,27 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from lorag_nb.core.paths import cache_dir
+
 EMBEDDED = "embedded"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_LABEL = "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32)"
 EMBEDDING_DIM = 384
-
-
-def cache_dir() -> Path:
-    """Folder for everything lorag_nb caches (converted model, Chroma stores, results store).
-
-    ``$LORAG_NB_CACHE`` if set, else the platform user cache dir (``~/.cache/lorag_nb`` on Linux,
-    via ``platformdirs``). Created if missing.
-    """
-    env = os.environ.get("LORAG_NB_CACHE")
-    if env:
-        path = Path(env).expanduser()
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_cache_dir("lorag_nb"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def embedded_gguf_path() -> Path:

@@ -1,6 +1,6 @@
 """Deterministic generator of the fictional knowledge set in ``data/``.
 
-Run ``python -m lorag_nb.worldgen`` (or call :func:`generate`) to (re)write every file of ``data/``
+Run ``python -m lorag_nb.data.worldgen`` (or call :func:`generate`) to (re)write every file of ``data/``
 except the data card ``data/README.md``. The output is byte-identical on every run and machine: all
 randomness comes from :class:`random.Random` instances seeded with :data:`SEED` (string seeds, which
 Python hashes with SHA-512, so ``PYTHONHASHSEED`` does not matter), and every JSON line is written with
@@ -443,7 +443,7 @@ SPLIT_TEMPLATES = {
 # --------------------------------------------------------------------------------------------
 # Control set: real general-knowledge questions that SmolLM2-135M-Instruct answers correctly closed
 # book, to measure forgetting. CONTROL_CANDIDATES are the hand-written candidates; CONTROL_KEPT the
-# questions that passed select_control() (see its docstring and data/README.md), hard-coded so that
+# questions that passed lorag_nb.methods.measure.select_control() (see its docstring and data/README.md), hard-coded so that
 # generation never loads a model. Rows: (question, answer, aliases, three wrong options).
 ControlRow = tuple[str, str, tuple[str, ...], tuple[str, str, str]]
 CONTROL_CANDIDATES: tuple[ControlRow, ...] = (
@@ -553,7 +553,7 @@ CONTROL_CANDIDATES: tuple[ControlRow, ...] = (
     ('Which sense do we use our eyes for?', 'sight', ('seeing', 'vision'), ('hearing', 'smell', 'taste')),
     ('What do you call a person who treats sick people?', 'a doctor', ('doctor', 'physician'), ('a lawyer', 'a teacher', 'a farmer')),
 )
-# Selected with select_control() (prompt: closed_book_prompt = the model's default system prompt,
+# Selected with lorag_nb.methods.measure.select_control() (prompt: closed_book_prompt = the model's default system prompt,
 # question + "Answer in a few words."; greedy, 16 new tokens, batch 8 and batch 1, identical
 # results): 65 of 105 candidates passed (62%). One pass was dropped by hand because the output does
 # not answer the question ("A doctor's specialty is a specialty."): 64 kept.
@@ -891,7 +891,7 @@ def generate(out_dir: Path, seed: str = SEED) -> dict[str, int]:
     return counts
 
 
-def _normalize(text: str) -> str:
+def normalize(text: str) -> str:
     """SQuAD-style normalization: lowercase, punctuation to spaces, drop a/an/the, collapse spaces."""
     import string
 
@@ -899,70 +899,14 @@ def _normalize(text: str) -> str:
     return " ".join(t for t in text.split() if t not in ("a", "an", "the"))
 
 
-def _first_line(raw: str, stop: str = "<|im_end|>") -> str:
-    """The answer as scored: the continuation cut at ``stop`` and at its first non-empty line."""
-    lines = [ln.strip() for ln in raw.split(stop)[0].strip().splitlines() if ln.strip()]
-    return lines[0] if lines else ""
-
-
-def select_control(candidates=CONTROL_CANDIDATES, model_name: str = "embedded", batch_sizes=(8, 1),
-                   max_new_tokens: int = 16) -> list[dict]:
-    """Ask the real model every control candidate closed book; report which it answers correctly.
-
-    This is how :data:`CONTROL_KEPT` was chosen; it is never called by :func:`generate`. Each batch
-    size is a separate greedy run (left padding, ``lorag_nb.prompts.closed_book_prompt``,
-    ``max_new_tokens`` tokens, continuation cut at ``<|im_end|>`` and at its first line). A candidate
-    passes a run when its normalized answer or an alias occurs as whole words in the normalized
-    output, and passes overall when it passes every run.
-
-    Returns:
-        One dict per candidate: ``question``, ``answer``, ``ok`` (bool), ``outputs`` (one per run).
-        Takes about a minute on 2 CPU cores for ~100 candidates.
-    """
-    import torch
-
-    from lorag_nb.models import load_model
-    from lorag_nb.prompts import closed_book_prompt
-
-    model, tokenizer = load_model(model_name)
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    prompts = [closed_book_prompt(tokenizer, q) for q, *_ in candidates]
-    runs = []
-    for bs in batch_sizes:
-        outs = []
-        for i in range(0, len(prompts), bs):
-            enc = tokenizer(prompts[i:i + bs], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            with torch.no_grad():
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-            outs += [_first_line(t) for t in tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=False)]
-        runs.append(outs)
-    report = []
-    for k, (q, a, aliases, _wrong) in enumerate(candidates):
-        outputs = [run[k] for run in runs]
-        ok = all(any(f" {_normalize(g)} " in f" {_normalize(o)} " for g in (a, *aliases)) for o in outputs)
-        report.append({"question": q, "answer": a, "ok": ok, "outputs": outputs})
-    return report
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m lorag_nb.worldgen [--out DIR] [--seed SEED]``; prints the row counts."""
-    from lorag_nb.knowledge import DATA_DIR
+    """Command line: ``python -m lorag_nb.data.worldgen [--out DIR] [--seed SEED]``; prints the row counts."""
+    from lorag_nb.data.knowledge import DATA_DIR
 
     parser = argparse.ArgumentParser(description="Write the fictional knowledge set (JSON Lines) deterministically.")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"output folder (default: {DATA_DIR})")
     parser.add_argument("--seed", default=SEED, help=f"random seed string (default: {SEED!r})")
-    parser.add_argument("--select-control", action="store_true",
-                        help="instead of writing data, ask the model every control candidate and print which pass")
     args = parser.parse_args(argv)
-    if args.select_control:
-        report = select_control()
-        for r in report:
-            print(("PASS" if r["ok"] else "fail"), r["question"], "|", r["answer"], "|", " || ".join(r["outputs"]))
-        kept = sorted(r["question"] for r in report if r["ok"])
-        print(f"{len(kept)}/{len(report)} candidates pass; currently kept: {len(CONTROL)}")
-        print("CONTROL_KEPT = frozenset({\n" + "".join(f"    {q!r},\n" for q in kept) + "})")
-        return
     counts = generate(args.out, args.seed)
     width = max(map(len, counts))
     for name, n in counts.items():

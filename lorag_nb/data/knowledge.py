@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "files"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class QA:
     @property
     def fact(self) -> str:
         """The fact this question asks about, ``"<entity_id>/<relation>"`` (the statistical unit of every
-        verdict, :mod:`lorag_nb.claims`); the question's own id when it has no entity (control, user QA)."""
+        verdict, :mod:`lorag_nb.core.claims`); the question's own id when it has no entity (control, user QA)."""
         return f"{self.entity_id}/{self.relation}" if self.entity_id and self.relation else self.id
 
 
@@ -199,7 +199,7 @@ def load_knowledge(n_entities: int | None = None, data_dir: Path | None = None) 
         n_entities: keep the first N entities of ``entities.jsonl`` (kinds are interleaved, so any N
             gives a mix of kinds) and only the documents, distractors, questions and revisions about
             them. ``None`` keeps all. The control set is always returned whole.
-        data_dir: folder with the JSON Lines files written by ``python -m lorag_nb.worldgen``;
+        data_dir: folder with the JSON Lines files written by ``python -m lorag_nb.data.worldgen``;
             default :data:`DATA_DIR` (``data/`` at the repository root).
 
     Returns:
@@ -218,7 +218,7 @@ def load_knowledge(n_entities: int | None = None, data_dir: Path | None = None) 
         if not path.is_file():
             raise KnowledgeError(
                 f"{path} is missing: the knowledge set is incomplete. Regenerate it with "
-                f"`python -m lorag_nb.worldgen --out {data_dir}`."
+                f"`python -m lorag_nb.data.worldgen --out {data_dir}`."
             )
         rows[key] = _read_jsonl_checked(path)
     entities = rows["entities"]

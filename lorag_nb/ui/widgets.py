@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import plotly.graph_objects as go
+from lorag_nb.ui import charts
+from lorag_nb.experiments import nb02
 
 
 class Dashboard:
@@ -89,16 +91,16 @@ class TopKExplorer(Dashboard):
     generation); the example question's top-k chunks (gold document highlighted) and the answer.
 
     Every (search type, chunk size) is measured once — retrieval for k = 1..20 and answers at each k of
-    ``answer_ks`` through :func:`lorag_nb.rag.explorer_data` (stored results) — and kept in memory, so a
+    ``answer_ks`` through :func:`lorag_nb.experiments.nb03.explorer_data` (stored results) — and kept in memory, so a
     change among measured settings redraws in well under a second. A setting not yet measured is
     measured when first selected (answers cost generation: minutes on a CPU), unless
     ``compute_missing=False``, which shows its retrieval charts only. With ``live_answers`` the example
     answer at a k outside ``answer_ks`` is generated on demand (one chain call) and kept.
 
     Args:
-        settings: base :class:`~lorag_nb.config.RagSettings` (its top_k, search_type and chunk_size
+        settings: base :class:`~lorag_nb.core.config.RagSettings` (its top_k, search_type and chunk_size
             are the initial control values).
-        eval_settings, store, model_name, model, tokenizer, client: as for :func:`lorag_nb.rag.run_rag`.
+        eval_settings, store, model_name, model, tokenizer, client: as for :func:`lorag_nb.methods.rag.run_rag`.
         chunk_sizes: the chunk-size choices (characters).
         answer_ks: the k values at which answers are measured.
         precompute: (search_type, chunk_size) pairs to measure at construction (default: the initial one).
@@ -126,8 +128,8 @@ class TopKExplorer(Dashboard):
     ):
         import ipywidgets as W
 
-        from .config import RagSettings
-        from .experiments import ResultsStore
+        from lorag_nb.core.config import RagSettings
+        from lorag_nb.core.store import ResultsStore
 
         super().__init__()
         self.settings = settings or RagSettings()
@@ -152,7 +154,7 @@ class TopKExplorer(Dashboard):
 
     def data(self, search_type: str, chunk_size: int, with_answers: bool | None = None) -> dict:
         """The measurements of one (search type, chunk size), measured on first use and kept in memory."""
-        from .rag import explorer_data
+        from lorag_nb.experiments.nb03 import explorer_data
 
         key = (search_type, int(chunk_size))
         want_answers = self.compute_missing if with_answers is None else with_answers
@@ -172,7 +174,7 @@ class TopKExplorer(Dashboard):
             return d["example"]["answers"][k]
         key = (search_type, int(chunk_size), int(k))
         if key not in self._live and self.live_answers:
-            from .rag import answer_one
+            from lorag_nb.methods.rag import answer_one
 
             s = self.settings.replace(**{kk: v for kk, v in d["settings"].items() if kk in ("search_type", "chunk_size", "chunk_overlap")})
             self._live[key] = answer_one(s, d["example"]["question"], k, self.eval_settings, self.model_name, self.model, self.tokenizer, self.client)["answer"]
@@ -180,7 +182,7 @@ class TopKExplorer(Dashboard):
 
     def build_figures(self, top_k: int, search_type: str, chunk_size: int) -> dict[str, go.Figure]:
         """The four charts for these control values, as plain figures."""
-        from . import plots
+        from lorag_nb.ui import plots
 
         d = self.data(search_type, chunk_size)
         label = f"{'MMR' if search_type == 'mmr' else 'similarity'}, chunk {chunk_size}"
@@ -229,13 +231,13 @@ class RankExplorer(Dashboard):
     vs rank (log axes, computed from the model's layer shapes for every rank, the chosen point
     starred, full fine-tuning as a reference); held-out accuracy vs rank; forgetting (control-set drop,
     perplexity change) vs rank with full fine-tuning's values as dashed lines; the chosen run's loss
-    curve. Everything comes from the results store (:func:`lorag_nb.training.find_training`): moving a
+    curve. Everything comes from the results store (:func:`lorag_nb.methods.training.find_training`): moving a
     control among trained settings only reads JSON records. An untrained setting shows a "Train"
     button with a progress bar; its result then joins the charts.
 
     Args:
-        base: LoRA :class:`~lorag_nb.config.TrainingSettings` whose adapter fields the controls replace
-            (default :func:`lorag_nb.training.default_lora`).
+        base: LoRA :class:`~lorag_nb.core.config.TrainingSettings` whose adapter fields the controls replace
+            (default :func:`lorag_nb.experiments.nb02.default_lora`).
         eval_settings: the evaluation of the stored runs (default ``default_eval(base.n_entities)``).
         store: results store.
         ranks, alphas, targets, variants: the control choices.
@@ -246,12 +248,13 @@ class RankExplorer(Dashboard):
     def __init__(self, base=None, eval_settings=None, store=None, ranks=(2, 8, 32), alphas=(16,), targets=("all-linear", "attention"), variants=("LoRA", "rsLoRA", "DoRA"), full_result=None, model=None, tokenizer=None):
         import ipywidgets as W
 
-        from . import adapters, training
-        from .config import LoraSettings
-        from .experiments import ResultsStore
+        from lorag_nb.methods import adapters
+        from lorag_nb.methods import training
+        from lorag_nb.core.config import LoraSettings
+        from lorag_nb.core.store import ResultsStore
 
         super().__init__()
-        self.base = base or training.default_lora()
+        self.base = base or nb02.default_lora()
         if self.base.lora is None:
             raise ValueError("RankExplorer needs LoRA base settings (base.lora is None: that is full fine-tuning)")
         self.eval_settings = eval_settings or training.default_eval(self.base.n_entities)
@@ -289,7 +292,7 @@ class RankExplorer(Dashboard):
 
     def settings_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
         """The TrainingSettings of one control combination."""
-        from .config import LoraSettings
+        from lorag_nb.core.config import LoraSettings
 
         rs, dora = LORA_VARIANTS[variant]
         lora = LoraSettings(r=int(r), lora_alpha=lora_alpha, lora_dropout=self.base.lora.lora_dropout, target_modules=target_modules, use_rslora=rs, use_dora=dora)
@@ -297,7 +300,7 @@ class RankExplorer(Dashboard):
 
     def result_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
         """The stored run of that combination, or None (reads one JSON file; never trains)."""
-        from .training import find_training
+        from lorag_nb.methods.training import find_training
 
         return find_training(self.settings_for(r, lora_alpha, target_modules, variant), self.store, self.eval_settings)
 
@@ -305,7 +308,7 @@ class RankExplorer(Dashboard):
 
     def build_figures(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA") -> dict[str, go.Figure]:
         """The four charts for these control values, as plain figures (stored runs only)."""
-        from . import plots
+        from lorag_nb.ui import plots
 
         results = [self.result_for(rr, lora_alpha, target_modules, variant) for rr in self.ranks]
         chosen = results[self.ranks.index(int(r))]
@@ -367,10 +370,10 @@ class RankExplorer(Dashboard):
     def train_current(self):
         """Train (or fetch) the current control values' run, moving the progress bar; then redraw.
 
-        Returns the :class:`~lorag_nb.experiments.Result`.
+        Returns the :class:`~lorag_nb.core.store.Result`.
         """
-        from .models import load_model
-        from .training import run_training
+        from lorag_nb.methods.models import load_model
+        from lorag_nb.methods.training import run_training
 
         v = self.values
         settings = self.settings_for(int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"])
@@ -408,11 +411,11 @@ class HybridExplorer(Dashboard):
     marked, closed-book references dashed; and the example question's top-k retrieved chunks with each
     chosen method's answer at that k.
 
-    Everything comes from ``data`` (:func:`lorag_nb.hybrid.explorer_data`, built once from stored
+    Everything comes from ``data`` (:func:`lorag_nb.experiments.nb03.explorer_data`, built once from stored
     results), so :meth:`update` only rebuilds two figures: no model, no retrieval.
 
     Args:
-        data: :func:`lorag_nb.hybrid.explorer_data` output.
+        data: :func:`lorag_nb.experiments.nb03.explorer_data` output.
         top_k: initial k (the nearest measured one is used).
         references: dashed lines on the accuracy chart, label → value (e.g. the closed-book LoRA).
     """
@@ -420,7 +423,7 @@ class HybridExplorer(Dashboard):
     def __init__(self, data: dict, top_k: int | None = None, references: dict | None = None):
         import ipywidgets as W
 
-        from .hybrid import METHOD_LABELS
+        from lorag_nb.methods.hybrid import METHOD_LABELS
 
         super().__init__()
         if not data.get("ks") or not data.get("series"):
@@ -441,8 +444,8 @@ class HybridExplorer(Dashboard):
 
     def build_figures(self, top_k: int, methods, example: int = 0) -> dict[str, go.Figure]:
         """The two charts for these control values, as plain figures."""
-        from . import plots
-        from .hybrid import METHOD_COLOR_KEYS
+        from lorag_nb.ui import plots
+        from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS
 
         d = self.data
         chosen = [m for m in d["series"] if m in set(methods)]
@@ -470,15 +473,15 @@ class HybridExplorer(Dashboard):
 class ComparisonExplorer(Dashboard):
     """Every method side by side: pick the metric(s) and the methods; grouped bars and the table follow.
 
-    Controls: ``metrics`` (``SelectMultiple`` over :data:`lorag_nb.compare.COLUMNS`), ``methods``
+    Controls: ``metrics`` (``SelectMultiple`` over :data:`lorag_nb.experiments.nb05.COLUMNS`), ``methods``
     (``SelectMultiple`` over the compared methods). Figures: ``bars`` (one panel per metric, one bar
-    per method: :func:`lorag_nb.compare.bars_chart`) and ``table`` (the selected rows and columns, as
-    formatted in :meth:`lorag_nb.compare.Comparison.table`). Everything is already measured, so a
+    per method: :func:`lorag_nb.ui.charts.bars_chart`) and ``table`` (the selected rows and columns, as
+    formatted in :meth:`lorag_nb.experiments.nb05.Comparison.table`). Everything is already measured, so a
     change redraws from memory. An empty selection shows an empty chart, not an error.
 
     Args:
-        comparison: a :class:`lorag_nb.compare.Comparison`.
-        metrics: initially selected metrics (default :data:`lorag_nb.compare.DEFAULT_BAR_METRICS`).
+        comparison: a :class:`lorag_nb.experiments.nb05.Comparison`.
+        metrics: initially selected metrics (default :data:`lorag_nb.ui.charts.DEFAULT_BAR_METRICS`).
         methods: initially selected methods (default all).
 
     Raises:
@@ -488,11 +491,11 @@ class ComparisonExplorer(Dashboard):
     def __init__(self, comparison, metrics=None, methods=None):
         import ipywidgets as W
 
-        from . import compare
+        from lorag_nb.experiments import nb05 as compare
 
         super().__init__()
         self.comparison = comparison
-        metrics = tuple(metrics or compare.DEFAULT_BAR_METRICS)
+        metrics = tuple(metrics or charts.DEFAULT_BAR_METRICS)
         methods = tuple(methods or comparison.methods)
         bad = [m for m in metrics if m not in compare.COLUMNS] + [m for m in methods if m not in comparison.rows]
         if bad:
@@ -508,11 +511,12 @@ class ComparisonExplorer(Dashboard):
         """The bars and the table for this selection, as plain figures."""
         import pandas as pd
 
-        from . import compare, plots
+        from lorag_nb.experiments import nb05 as compare
+        from lorag_nb.ui import plots
 
         metrics = [m for m in compare.COLUMNS if m in set(metrics)]
         methods = [m for m in self.comparison.methods if m in set(methods)]
-        bars = compare.bars_chart(self.comparison, metrics, methods)
+        bars = charts.bars_chart(self.comparison, metrics, methods)
         table = self.comparison.table(pretty=True, columns=metrics, methods=methods) if methods else None
         tab = plots.table_figure(table, title="Selected methods and metrics") if table is not None and len(table.columns) else plots.table_figure(pd.DataFrame(), title="(nothing selected)")
         return {"bars": bars, "table": tab}

@@ -431,7 +431,7 @@ def _comparison_color(label: str, colors: Mapping[str, str] | None) -> str | Non
 
 def pareto_figure(points: Mapping[str, tuple[float | None, float | None]], front: Sequence[str], colors: Mapping[str, str] | None = None, xaxis: str = "set-up cost: training + indexing (s)", yaxis: str = "held-out MC accuracy", title: str = "Accuracy vs training cost (Pareto front marked)", chance: float | None = 0.25) -> go.Figure:
     """Scatter of methods by cost (x) and accuracy (y); the Pareto front (``front``, cheapest first,
-    from :func:`lorag_nb.compare.pareto_front`) joined by a dashed line and its points ringed.
+    from :func:`lorag_nb.experiments.nb05.pareto_front`) joined by a dashed line and its points ringed.
 
     Args:
         points: label → ``(cost, accuracy)``; points with a missing coordinate are skipped.
@@ -456,7 +456,7 @@ def pareto_figure(points: Mapping[str, tuple[float | None, float | None]], front
 
 def interval_figure(points: Mapping[str, tuple[float, float, float]], title: str = "Held-out accuracy with 95% intervals over facts", yaxis: str = "held-out MC accuracy", colors: Mapping[str, str] | None = None, chance: float | None = 0.25) -> go.Figure:
     """Bars with error bars: ``points[label] = (value, low, high)`` (a 95% interval from
-    :func:`lorag_nb.claims.mean_estimate`); labels with a NaN interval get no error bar."""
+    :func:`lorag_nb.core.claims.mean_estimate`); labels with a NaN interval get no error bar."""
     fig = go.Figure()
     for label, (v, lo, hi) in points.items():
         ok = lo == lo and hi == hi  # not NaN
@@ -488,7 +488,7 @@ def frontier_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]
 
 
 def verdicts_figure(verdicts: Sequence, title: str = "Every verdict: the difference it is about, with its 95% interval") -> go.Figure:
-    """A forest plot of :class:`lorag_nb.claims.Verdict` objects: one row per claim, the measured
+    """A forest plot of :class:`lorag_nb.core.claims.Verdict` objects: one row per claim, the measured
     difference (points) with its 95% interval (bars) and the claim's threshold (a mark), coloured by
     verdict. Differences of fractions are drawn in points (×100); ratios on a second panel (log x)."""
     from plotly.subplots import make_subplots
@@ -521,7 +521,8 @@ def learning_forgetting_figure(points: Mapping[str, Mapping[str, float | None]],
     control-set accuracy drop (left) and the perplexity change on real text (right); up is worse.
 
     Args:
-        points: label → ``{"learned", "control_drop", "perplexity_change"}`` (fractions).
+        points: label → ``{"learned", "control_drop", "perplexity_change"}`` (fractions), optionally
+            ``"note"`` (shown instead of a measured value, e.g. ``"0 (no weights change)"``).
     """
     from plotly.subplots import make_subplots
 
@@ -533,9 +534,11 @@ def learning_forgetting_figure(points: Mapping[str, Mapping[str, float | None]],
             y = p.get(key)
             if y is None:
                 continue
-            fig.add_scatter(x=[p["learned"]], y=[y], mode="markers", name=label, legendgroup=label, showlegend=col == 1,
-                            marker=dict(size=13, color=_comparison_color(label, colors)), row=1, col=col,
-                            hovertemplate=f"{label}<br>learned %{{x:.2f}}<br>{key} %{{y:.3f}}<extra></extra>")
+            note = p.get("note")  # e.g. "0 (no weights change)": forgetting 0 by construction, not measured
+            fig.add_scatter(x=[p["learned"]], y=[y], mode="markers+text" if note else "markers", name=label + (f": {note}" if note else ""), legendgroup=label, showlegend=col == 1,
+                            text=[note] if note else None, textposition="top center", textfont=dict(size=10, color="#555"),
+                            marker=dict(size=13, color=_comparison_color(label, colors), symbol="circle-open" if note else "circle"), row=1, col=col,
+                            hovertemplate=f"{label}<br>learned %{{x:.2f}}<br>{key} " + (note if note else "%{y:.3f}") + "<extra></extra>")
     for col in (1, 2):
         fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
         fig.update_xaxes(title_text="new-knowledge accuracy (held-out MC)", range=[-0.05, 1.08], row=1, col=col)
@@ -584,3 +587,10 @@ def table_figure(frame, title: str = "", height: int | None = None) -> go.Figure
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#eeeeee", align="left"), cells=dict(values=cells, align="left")))
     fig.update_layout(title=title, template=TEMPLATE, height=height or 120 + 32 * len(frame), margin=dict(t=50, b=10, l=10, r=10))
     return fig
+
+
+def series_colors() -> dict[str, str]:
+    """Notebook 04's method label → colour (:data:`METHOD_COLORS`)."""
+    from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS, METHODS  # lazy: plotting alone needs no method stack
+
+    return {METHOD_LABELS[m]: METHOD_COLORS[METHOD_COLOR_KEYS[m]] for m in METHODS}

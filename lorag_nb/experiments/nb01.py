@@ -1,0 +1,279 @@
+"""Notebook 01 (full fine-tuning): its defaults, tables and findings; the fine-tuning verdicts notebooks 01
+and 02 share (judged by :mod:`lorag_nb.core.claims`)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from lorag_nb.core.config import TrainingSettings
+from lorag_nb.core.fmt import pct
+from lorag_nb.methods.training import IGNORE_INDEX, build_examples, final_loss, settings_of
+
+
+#: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
+#: Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5 training wordings = 300
+#: examples, one epoch in batches of 4 = 75 optimizer steps (every fact seen 5 times, each time in another
+#: wording). Measured earlier: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step, one thread.
+FULL_FT_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=5e-5, batch_size=4, max_length=128)
+
+
+def default_full_ft(**overrides) -> TrainingSettings:
+    """Full fine-tuning settings of notebook 01, with ``overrides`` (any ``TrainingSettings`` field).
+
+    Notebook 02 calls this too, so the full fine-tuning it compares LoRA against is the one notebook 01
+    trained (the same settings → the same stored result).
+    """
+    kw = dict(FULL_FT_DEFAULTS)
+    kw.update(overrides)
+    kw["lora"] = None
+    return TrainingSettings(**kw)
+
+
+def parameter_breakdown(model) -> "Any":
+    """Parameters of ``model`` by role: a pandas DataFrame (part, parameters, share of total).
+
+    Parts: token embeddings (tied with the output head when the model ties them), attention
+    projections (q, k, v, o), MLP projections (gate, up, down), normalization weights, other.
+    Tied weights are counted once, as ``model.parameters()`` does.
+    """
+    import pandas as pd
+
+    parts: dict[str, int] = {}
+    seen = set()
+    for name, p in model.named_parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if "embed" in name or "lm_head" in name:
+            part = "token embeddings (shared with the output head)" if getattr(model.config, "tie_word_embeddings", False) else ("token embeddings" if "embed" in name else "output head")
+        elif any(k in name for k in ("q_proj", "k_proj", "v_proj", "o_proj")):
+            part = "attention projections (q, k, v, o)"
+        elif any(k in name for k in ("gate_proj", "up_proj", "down_proj")):
+            part = "MLP projections (gate, up, down)"
+        elif "norm" in name:
+            part = "normalization weights"
+        else:
+            part = "other"
+        parts[part] = parts.get(part, 0) + p.numel()
+    total = sum(parts.values())
+    rows = [{"part": k, "parameters": v, "share": v / total} for k, v in parts.items()]
+    rows.append({"part": "total", "parameters": total, "share": 1.0})
+    return pd.DataFrame(rows).set_index("part")
+
+
+def example_preview(tokenizer, settings: TrainingSettings, n: int = 4) -> "Any":
+    """The first ``n`` training examples of ``settings``: visible text, the tokens trained on, counts.
+
+    Columns: ``end of input`` (the last 60 characters of the decoded input), ``label tokens``
+    (decoded tokens whose label is not -100: the loss is computed on these only), ``tokens``,
+    ``label count``. Shows that the prompt is masked and the end-of-turn token is learned.
+    """
+    import pandas as pd
+
+    from lorag_nb.data.knowledge import load_knowledge
+
+    ks = load_knowledge(n_entities=settings.n_entities)
+    rows = []
+    for ex in build_examples(tokenizer, ks, settings)[:n]:
+        learned = [i for i, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE_INDEX]
+        text = tokenizer.decode(ex["input_ids"])
+        rows.append({"end of input": "…" + text[-60:].replace("\n", "⏎"), "label tokens": tokenizer.decode(learned).replace("\n", "⏎")[:80], "tokens": len(ex["input_ids"]), "label count": len(learned)})
+    return pd.DataFrame(rows)
+
+
+def _m(metrics: dict, split: str, name: str):
+    return (metrics.get(split) or {}).get(name)
+
+
+def comparison_table(runs: dict, pretty: bool = False) -> "Any":
+    """One row per run (label → :class:`Result` or a metrics dict), training cost and measurements.
+
+    Columns: method, trainable params, train s, s/step, tokens/s, peak memory MiB, memory added MiB
+    (peak minus the memory in use when training started), artifact MiB, last-epoch loss (mean
+    training loss over the last epoch, :func:`final_loss`), test EM, test F1, test MC acc, revised MC acc, revised stale (answers the old value),
+    control acc, control drop, perplexity, perplexity change. A base-model entry (no ``training``)
+    has empty cost columns. ``pretty=True`` returns strings (thousands separators, 3 decimals, blanks
+    for missing values) and puts runs in columns, for display.
+    """
+    import pandas as pd
+
+    rows = []
+    for label, r in runs.items():
+        m = r.metrics if hasattr(r, "metrics") else r
+        tr = m.get("training") or {}
+        fg = m.get("forgetting") or {}
+        rows.append(
+            {
+                "run": label,
+                "method": m.get("method", "base"),
+                "trainable params": tr.get("trainable_params"),
+                "train s": tr.get("seconds"),
+                "s/step": tr.get("seconds_per_step"),
+                "tokens/s": tr.get("tokens_per_second"),
+                "peak memory MiB": tr["peak_memory_bytes"] / 2**20 if tr else None,
+                "memory added MiB": (tr["peak_memory_bytes"] - tr.get("memory_before_bytes", 0)) / 2**20 if tr else None,
+                "artifact MiB": tr["artifact_bytes"] / 2**20 if tr else None,
+                "last-epoch loss": final_loss(r) if hasattr(r, "details") and tr else None,
+                "test EM": _m(m, "test", "exact_match"),
+                "test F1": _m(m, "test", "f1"),
+                "test MC acc": _m(m, "test", "mc_accuracy"),
+                "revised MC acc": _m(m, "revised", "mc_accuracy"),
+                "revised stale": m.get("revised_stale"),
+                "control acc": m.get("control_accuracy"),
+                "control drop": fg.get("control_drop"),
+                "perplexity": m.get("perplexity"),
+                "perplexity change": fg.get("perplexity_change"),
+            }
+        )
+    df = pd.DataFrame(rows).set_index("run")
+    if not pretty:
+        return df
+
+    def fmt(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, str):
+            return v
+        if float(v).is_integer() and abs(v) >= 1000:
+            return f"{int(v):,}"
+        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+
+    return df.T.apply(lambda col: col.map(fmt))
+
+
+def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
+    """Question, gold answer, the base model's answer and the trained model's answer (first ``n`` of
+    ``split``: ``"test"``, ``"revised"`` or ``"control"``), with whether each is right (exact match;
+    gold contained for the control set, whose gold answers are scored leniently)."""
+    import pandas as pd
+
+    from lorag_nb.core.store import ResultsStore
+
+    store = store or ResultsStore()
+    base = store.get("baseline", result.metrics.get("baseline_key", "")) if result.metrics.get("baseline_key") else None
+    base_rows = {r["id"]: r for r in (base.details.get(split, []) if base else [])}
+    score = "contains" if split == "control" else "em"
+    rows = []
+    for r in result.details["rows"].get(split, [])[:n]:
+        b = base_rows.get(r["id"], {})
+        rows.append({"question": r["question"], "gold": r["gold"], "base model": b.get("prediction"), "base right": bool(b.get(score)), "trained": r["prediction"], "trained right": bool(r[score])})
+    return pd.DataFrame(rows)
+
+
+def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
+    """``{seed: per-question rows of split}`` of :func:`run_seeds`'s results (for :func:`lorag_nb.core.claims.scores`)."""
+    return {s: (r.details.get("rows") or {}).get(split, []) for s, r in runs.items()}
+
+
+def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, str]]:
+    """Up to ``n`` control questions the base model got right and the trained model got wrong:
+    ``(question, base answer, trained answer)``."""
+    from lorag_nb.core.store import ResultsStore
+
+    store = store or ResultsStore()
+    key = result.metrics.get("baseline_key")
+    base = store.get("baseline", key) if key else None
+    if base is None:
+        return []
+    before = {r["id"]: r for r in base.details.get("control", [])}
+    out = []
+    for r in result.details["rows"].get("control", []):
+        b = before.get(r["id"])
+        if b and b["contains"] and not r["contains"]:
+            out.append((r["question"], b["prediction"], r["prediction"]))
+    return out[:n]
+
+
+def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, store=None, speed=None, condition: str = "") -> list:
+    """The claims notebooks 01 and 02 can judge from their own runs, by :mod:`lorag_nb.core.claims`.
+
+    Args:
+        full_runs, lora_runs: ``{seed: Result}`` of :func:`run_seeds` (either may be None).
+        speed: a :func:`interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
+
+    Per-fact scores average each fact's held-out wordings, then the seeds; the base model's come from
+    the stored baseline the runs were compared with (same questions). Claims: full fine-tuning / LoRA
+    teach the facts, full fine-tuning forgets, LoRA matches full fine-tuning, LoRA forgets less, LoRA is
+    faster, LoRA needs less memory for its training state.
+
+    Returns:
+        ``[lorag_nb.core.claims.Verdict]``.
+
+    Raises:
+        ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
+    """
+    from lorag_nb.core import claims as C
+    from lorag_nb.core.store import ResultsStore
+
+    store = store or ResultsStore()
+    runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
+    if not runs:
+        raise ValueError("fine_tuning_verdicts needs full_runs or lora_runs ({seed: Result})")
+    first = next(iter(next(iter(runs.values())).values()))
+    base = store.get("baseline", first.metrics["baseline_key"])
+    if base is None:
+        raise ValueError(f"the baseline record {first.metrics['baseline_key']} of run {first.key} is not in the store {store.root}")
+    labels = {"full": "full fine-tuning", "lora": f"LoRA r={next(iter(lora_runs.values())).settings['training']['lora']['r']}" if lora_runs else "LoRA"}
+    S = {"base": {"mc": C.scores(base.details["test"], "mc_correct", "base model"), "control": C.scores(base.details["control"], "contains", "base model")}}
+    for m, rs in runs.items():
+        S[m] = {"mc": C.scores(split_rows(rs), "mc_correct", labels[m]), "control": C.scores(split_rows(rs, "control"), "contains", labels[m])}
+    out = []
+    held = "held-out wordings of the taught facts, multiple choice (chance 25%)"
+    if "full" in S:
+        out.append(C.compare_scores("full_learns", S["full"]["mc"], S["base"]["mc"], held, condition))
+        out.append(C.compare_scores("full_forgets", S["base"]["control"], S["full"]["control"], "control questions the base model answered, before minus after", condition))
+    if "lora" in S:
+        out.append(C.compare_scores("lora_learns", S["lora"]["mc"], S["base"]["mc"], held, condition))
+    if "full" in S and "lora" in S:
+        out.append(C.compare_scores("lora_matches", S["lora"]["mc"], S["full"]["mc"], f"LoRA is said to match when at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning", condition))
+        lr_l, lr_f = (next(iter(r.values())).settings["training"]["learning_rate"] for r in (lora_runs, full_runs))
+        out.append(C.compare_scores("lora_forgets_less_endpoint", S["full"]["control"], S["lora"]["control"],
+                                    f"LoRA's control drop minus full fine-tuning's, at each run's end point (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)", condition))
+    if speed is not None:
+        m = speed.metrics
+        out.append(C.judge("lora_faster", C.ratio_estimate(m["ratios"]), {}, f"{len(m['ratios'])} interleaved repetitions of {m['steps']} steps at batch {m['batch_size']} on {m['device']} ({m['threads']} threads, load {m.get('loadavg') or 0:.1f})", condition))
+        out.append(C.judge("lora_memory", C.exact(m["lora_state_bytes"] / m["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {}, f"gradients + AdamW moments {m['lora_state_bytes'] / 2**20:.1f} vs {m['full_state_bytes'] / 2**20:.0f} MiB (activations not counted)", condition))
+    return out
+
+
+def full_ft_findings(result, store=None, runs: Mapping[int, Any] | None = None) -> str:
+    """Markdown for notebook 01: the measured cost, then the verdicts of :func:`fine_tuning_verdicts`
+    (with their 95% intervals over facts, n and seeds) — no conclusion that the claims engine did not compute."""
+    from lorag_nb.core import claims as C
+
+    m, tr = result.metrics, result.metrics["training"]
+    runs = runs or {settings_of(result)[0].seed: result}
+    lines = [
+        f"- **Cost.** All {tr['trainable_params']:,} parameters were updated for {tr['steps']} steps in {tr['seconds']:.0f} s "
+        f"({tr['tokens_per_second']:.0f} tokens/s on {tr['device']}, {tr.get('threads')} threads, load as it was; peak memory {tr['peak_memory_bytes'] / 2**30:.2f} GiB). "
+        f"The result is a full copy of the model: {tr['artifact_bytes'] / 2**20:.0f} MiB on disk per fine-tuned version.",
+    ]
+    stale = m.get("revised_stale")
+    if stale is not None:
+        n_rev = (m.get("revised") or {}).get("n", 0)
+        lines.append(f"- **Frozen knowledge.** Of {n_rev} questions about facts revised after training (seed {next(iter(runs))}), {pct(stale)} were answered with the old, trained value "
+                     f"(multiple-choice accuracy on the new value: {pct(_m(m, 'revised', 'mc_accuracy'))}).")
+    examples = forgotten_examples(result, store)
+    if examples:
+        lines.append("- **Control answers that changed**: " + "; ".join(f"*{q}* — before “{a}”, after “{t}”" for q, a, t in examples) + ".")
+    verdicts = fine_tuning_verdicts(runs, store=store)
+    return "\n".join(lines) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)
+
+
+def parameter_sentence(model) -> str:
+    """Markdown: how many numbers full fine-tuning trains in ``model`` and the memory that implies.
+
+    AdamW keeps, per trained parameter, the weight, its gradient and two moment estimates (4 numbers);
+    the sentence gives that floor in GiB for the model's dtype (activations come on top).
+    """
+    from lorag_nb.methods.models import count_parameters
+
+    _, total = count_parameters(model)
+    p = next(model.parameters())
+    nbytes = total * p.element_size()
+    return (
+        f"Full fine-tuning trains **all {total:,} parameters** ({nbytes / 2**20:.0f} MiB as {str(p.dtype).replace('torch.', '')}). "
+        f"With AdamW each trained number carries a gradient and two moment estimates, so training holds at least "
+        f"4 × {nbytes / 2**20:.0f} MiB ≈ **{4 * nbytes / 2**30:.2f} GiB** before activations — and every fine-tuned "
+        f"version is saved as a new {nbytes / 2**20:.0f} MiB checkpoint."
+    )

@@ -1,0 +1,224 @@
+"""Notebook 02 (LoRA): its defaults, sweeps (rank, rsLoRA, DoRA, data budget), the learning-vs-forgetting
+frontier at matched learning (Biderman et al. 2024) and its findings."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from lorag_nb.core.config import LoraSettings, TrainingSettings
+from lorag_nb.core.fmt import pct
+from lorag_nb.methods.training import final_loss, settings_of
+from lorag_nb.experiments.nb01 import fine_tuning_verdicts
+
+
+#: LoRA defaults (notebook 02's parameters cell mirrors these).
+LORA_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=1e-3, batch_size=4, max_length=128)
+
+
+LORA_DEFAULT_ADAPTER = dict(r=8, lora_alpha=16, target_modules="all-linear")
+
+
+def default_lora(r: int | None = None, lora_alpha: float | None = None, target_modules: Any = None, use_rslora: bool = False, use_dora: bool = False, **overrides) -> TrainingSettings:
+    """LoRA settings of notebook 02 (rank 8, lora_alpha 16, all linear layers, lr 1e-3), with overrides."""
+    adapter = dict(LORA_DEFAULT_ADAPTER)
+    for k, v in (("r", r), ("lora_alpha", lora_alpha), ("target_modules", target_modules)):
+        if v is not None:
+            adapter[k] = v
+    kw = dict(LORA_DEFAULTS)
+    kw.update(overrides)
+    kw["lora"] = LoraSettings(**adapter, use_rslora=use_rslora, use_dora=use_dora)
+    return TrainingSettings(**kw)
+
+
+#: How a frontier checkpoint's control question is scored: the row field and its description.
+CONTROL_SCORING = {"mc": ("mc_correct", "multiple-choice log-likelihood"), "gen": ("contains", "gold contained in the generated answer")}
+
+
+def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b", control: str = "mc"):
+    """Forgetting of two frontier curves **at matched learning**: each curve's first checkpoint whose
+    learning (held-out MC accuracy) reaches ``level`` (default: the lower of the two curves' best
+    learning, so both reach it), and the control-set drop there against the base model's (step 0), per
+    control question, scored by ``control`` (:data:`CONTROL_SCORING`: ``"mc"`` MC log-likelihood,
+    ``"gen"`` gold contained in the generated answer).
+
+    Returns:
+        ``(level, {label: (step, Scores of control drop)})``; the claims engine compares the two.
+
+    Raises:
+        ValueError: a curve never reaches ``level``; an unknown ``control``.
+    """
+    from lorag_nb.core import claims as C
+
+    if control not in CONTROL_SCORING:
+        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
+    field = CONTROL_SCORING[control][0]
+    curves = {label_a: a, label_b: b}
+    best = {k: max(p["learned"] for p in r.metrics["points"]) for k, r in curves.items()}
+    level = min(best.values()) if level is None else float(level)
+    out = {}
+    for k, r in curves.items():
+        pts = r.metrics["points"]
+        i = next((j for j, p in enumerate(pts) if j > 0 and p["learned"] >= level - 1e-12), None)
+        if i is None:
+            raise ValueError(f"{k} never reaches learning {level:.3f} (best {best[k]:.3f})")
+        base = {x["id"]: float(bool(x[field])) for x in r.details["rows"][0]["control"]}
+        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x[field]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
+        out[k] = (pts[i]["step"], C.scores(drop, "drop", f"{k} at step {pts[i]['step']}"))
+    return level, out
+
+
+def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = "", control: str = "mc"):
+    """"LoRA forgets less" judged at matched learning on the frontier (:mod:`lorag_nb.core.claims`): of the
+    learning rates given, the pair whose curves reach the highest common learning level; the paired
+    interval over control questions of LoRA's drop − full fine-tuning's at that level.
+
+    Args:
+        full_runs, lora_runs: learning rate → :func:`frontier_run` Result.
+        control: how the control set is scored (:data:`CONTROL_SCORING`): ``"mc"`` gives the claim
+            ``lora_forgets_less``, ``"gen"`` (generated answers) ``lora_forgets_less_gen``.
+
+    Raises:
+        ValueError: an unknown ``control``.
+    """
+    from lorag_nb.core import claims as C
+
+    if control not in CONTROL_SCORING:
+        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
+    claim_id = "lora_forgets_less" + ("_gen" if control == "gen" else "")
+
+    best = None
+    for lf, f in full_runs.items():
+        for ll, l_ in lora_runs.items():
+            lvl = min(max(p["learned"] for p in f.metrics["points"]), max(p["learned"] for p in l_.metrics["points"]))
+            if best is None or lvl > best[0]:
+                best = (lvl, lf, ll)
+    lvl, lf, ll = best
+    base_learned = full_runs[lf].metrics["points"][0]["learned"]
+    if lvl <= base_learned + 1e-12:
+        return C.no_sample(claim_id, f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
+    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}", control)
+    (sl, dl), (sf, df) = at[f"LoRA lr {ll:g}"], at[f"full fine-tuning lr {lf:g}"]
+    return C.compare_scores(claim_id, dl, df, f"control-set drop ({CONTROL_SCORING[control][1]}) at MATCHED learning: the first checkpoint of each curve reaching "
+                            f"{100 * level:.0f}% held-out MC accuracy (LoRA lr {ll:g} step {sl}, full fine-tuning lr {lf:g} step {sf})", condition)
+
+
+def frontier_series(runs: Mapping[str, Any], y: str = "control_mc") -> dict:
+    """``label → (learned list, forgetting list)`` for the frontier chart: forgetting = the base model's
+    ``y`` (step 0) minus the checkpoint's (a drop; positive = forgot)."""
+    out = {}
+    for label, r in runs.items():
+        pts = r.metrics["points"]
+        out[label] = ([p["learned"] for p in pts], [pts[0][y] - p[y] for p in pts])
+    return out
+
+
+def sweep_series(results: dict) -> tuple[list, list, list]:
+    """``(xs, last-epoch losses, held-out MC accuracies)`` of ``x → Result`` (sorted by x), for sweep charts."""
+    xs = sorted(results)
+    return xs, [final_loss(results[x]) for x in xs], [results[x].metrics["test"]["mc_accuracy"] for x in xs]
+
+
+def _n_test(result) -> int:
+    return int(result.metrics["test"].get("n") or 1)
+
+
+def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None,
+                  full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, speed=None, store=None) -> str:
+    """Markdown bullets stating what notebook 02 measured (numbers from the stored results), then the
+    verdicts of :func:`fine_tuning_verdicts` with their 95% intervals, n and seeds. The sweeps (rank,
+    rsLoRA, DoRA, budgets) run at a smaller world: their numbers are shown, and the sweep bullets make
+    no verdict.
+
+    Args:
+        lora, full: the default LoRA run and the full fine-tuning run (Results).
+        ranks: r → LoRA Result (all linear layers). attention: LoRA on attention only at ``lora``'s rank.
+        rslora: r → rsLoRA Result (same lora_alpha). dora: ``(LoRA Result, DoRA Result)`` at one rank.
+        budgets: number of training examples → Result. one_paraphrase: one wording per fact (same
+        epochs, so fewer steps); one_paraphrase_same_steps: one wording, epochs raised to give as many
+        optimizer steps as the all-wordings run (separates variety of wordings from amount of training).
+        full_runs, lora_runs: ``{seed: Result}`` of the headline runs (default: ``{seed: full}``, ``{seed: lora}``).
+        speed: :func:`interleaved_speed` Result for the speed and memory verdicts.
+    """
+    from lorag_nb.core import claims as C
+
+    lm, fm = lora.metrics, full.metrics
+    lt, ft = lm["training"], fm["training"]
+    n = _n_test(lora)
+    base_mc = lm["baseline"]["test"]["mc_accuracy"]
+    r = lora.settings["training"]["lora"]["r"]
+    out = [
+        f"- **Parameters and storage.** LoRA r={r} trains {lt['trainable_params']:,} parameters, {100 * lt['trainable_fraction']:.2f}% of "
+        f"the {ft['total_params']:,} that full fine-tuning trains; its adapter takes {lt['artifact_bytes'] / 2**20:.1f} MiB on disk against "
+        f"{ft['artifact_bytes'] / 2**20:.0f} MiB for a full checkpoint ({ft['artifact_bytes'] / max(1, lt['artifact_bytes']):.0f}× smaller).",
+        f"- **Training cost.** {lt['seconds_per_step']:.2f} s/step for LoRA vs {ft['seconds_per_step']:.2f} s/step for full fine-tuning "
+        f"(CPU seconds per step {lt.get('cpu_seconds', 0) / max(1, lt['steps']):.2f} vs {ft.get('cpu_seconds', 0) / max(1, ft['steps']):.2f}); peak memory "
+        f"{lt['peak_memory_bytes'] / 2**30:.2f} vs {ft['peak_memory_bytes'] / 2**30:.2f} GiB. The forward and backward passes through the frozen "
+        "model still run in full, so LoRA saves optimizer state and gradients, not the bulk of the compute.",
+    ]
+    lmc, fmc = lm["test"]["mc_accuracy"], fm["test"]["mc_accuracy"]
+    out.append(
+        f"- **Knowledge.** Held-out multiple-choice accuracy (seed {settings_of(lora)[0].seed}): base {pct(base_mc)}, full fine-tuning {pct(fmc)}, LoRA r={r} {pct(lmc)} "
+        f"(exact match {pct(fm['test']['exact_match'])} vs {pct(lm['test']['exact_match'])}; {n} test questions). The verdicts below average the seeds per fact."
+    )
+    lf, ff = lm["forgetting"], fm["forgetting"]
+    out.append(
+        f"- **Forgetting.** Control-set drop {pct(lf['control_drop'])} for LoRA vs {pct(ff['control_drop'])} for full fine-tuning; "
+        f"perplexity change {100 * lf['perplexity_change']:+.1f}% vs {100 * ff['perplexity_change']:+.1f}%"
+        + f" (Biderman et al. 2024, *LoRA Learns Less and Forgets Less*, report less forgetting for LoRA; the learning rates here are "
+        f"{lora.settings['training']['learning_rate']:g} for LoRA and {full.settings['training']['learning_rate']:g} for full fine-tuning.)"
+    )
+    if len(ranks) >= 2:
+        xs, losses, accs = sweep_series(ranks)
+        sn = _n_test(ranks[xs[0]])
+        rank_verdict = f"on {sn} test questions a difference of one question is {100 / max(1, sn):.0f} points, so this sweep shows tendencies, not verdicts"
+        out.append(
+            f"- **Rank.** Over r ∈ {xs} ({', '.join(f'{p:,}' for p in [ranks[x].metrics['training']['trainable_params'] for x in xs])} trainable parameters), "
+            f"held-out MC accuracy was {', '.join(pct(a) for a in accs)} and last-epoch loss {', '.join(f'{v:.3f}' for v in losses)}: {rank_verdict}. "
+            "Hu et al. (2021) likewise found very low ranks sufficient for adaptation."
+        )
+    if attention is not None:
+        am = attention.metrics
+        ref_all = ranks.get(attention.settings["training"]["lora"]["r"], lora)
+        out.append(
+            f"- **Target modules.** Attention only ({am['training']['trainable_params']:,} parameters): MC accuracy {pct(am['test']['mc_accuracy'])}, "
+            f"last-epoch loss {final_loss(attention):.3f}; all linear layers at the same rank and world ({ref_all.metrics['training']['trainable_params']:,}): "
+            f"{pct(ref_all.metrics['test']['mc_accuracy'])}, {final_loss(ref_all):.3f}."
+        )
+    if rslora:
+        parts = []
+        for x in sorted(rslora):
+            std = ranks.get(x)
+            if std is not None:
+                parts.append(f"r={x}: last-epoch loss {final_loss(std):.3f} standard vs {final_loss(rslora[x]):.3f} rsLoRA, "
+                             f"MC accuracy {pct(std.metrics['test']['mc_accuracy'])} vs {pct(rslora[x].metrics['test']['mc_accuracy'])}")
+        if parts:
+            out.append("- **rsLoRA** (scale lora_alpha/√r instead of lora_alpha/r; Kalajdzievski 2023 predicts a lower loss at high rank): " + "; ".join(parts)
+                       + ". One run per setting on the sweep world: read it as a measurement, not a verdict.")
+    if dora:
+        a, b = dora
+        am_, bm = a.metrics, b.metrics
+        out.append(
+            f"- **DoRA** (Liu et al. 2024) at r={b.settings['training']['lora']['r']}: MC accuracy {pct(bm['test']['mc_accuracy'])} vs LoRA {pct(am_['test']['mc_accuracy'])}, "
+            f"last-epoch loss {final_loss(b):.3f} vs {final_loss(a):.3f}, at {bm['training']['seconds_per_step']:.2f} vs "
+            f"{am_['training']['seconds_per_step']:.2f} s/step (DoRA recomputes the weight norm at every step)."
+        )
+    if budgets and len(budgets) >= 2:
+        xs, _, accs = sweep_series(budgets)
+        out.append(f"- **Data efficiency.** With {', '.join(str(x) for x in xs)} training examples, held-out MC accuracy was {', '.join(pct(a) for a in accs)}.")
+    if one_paraphrase is not None:
+        om = one_paraphrase.metrics
+        text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better). One training wording per fact "
+                f"({om['training']['steps']} steps): MC accuracy {pct(om['test']['mc_accuracy'])}, exact match {pct(om['test']['exact_match'])}; "
+                f"all wordings ({lt['steps']} steps): {pct(lmc)}, {pct(lm['test']['exact_match'])}.")
+        if one_paraphrase_same_steps is not None:
+            sm = one_paraphrase_same_steps.metrics
+            text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {pct(sm['test']['mc_accuracy'])}, exact match "
+                     f"{pct(sm['test']['exact_match'])}.")
+        out.append(text)
+    verdicts = fine_tuning_verdicts(full_runs or {settings_of(full)[0].seed: full}, lora_runs or {settings_of(lora)[0].seed: lora}, store=store, speed=speed)
+    if one_paraphrase is not None:
+        ref = next((x for x in (budgets or {}).values() if x is not None and settings_of(x)[0].n_entities == settings_of(one_paraphrase)[0].n_entities and settings_of(x)[0].paraphrases is None), None)
+        ref = ref or (lora if settings_of(lora)[0].n_entities == settings_of(one_paraphrase)[0].n_entities else None)
+        if ref is not None:
+            verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
+                                             C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
+    return "\n".join(out) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)

@@ -1,0 +1,345 @@
+"""Notebook 04 (LoRA + RAG): its defaults (notebook 03's retriever and prompt, notebook 02's LoRA), the
+tables of the naive and RAFT hybrids, the top_k sweep with intervals, and the hybrid verdicts."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
+from lorag_nb.core.fmt import cap, pct
+from lorag_nb.methods.hybrid import METHOD_LABELS
+from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
+from lorag_nb.experiments import nb03
+
+
+RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
+
+
+#: Notebook 03's dev-split prompt comparison (its winner is the chain's prompt variant).
+DEV_QUESTIONS = 10
+
+
+#: Training knobs of the RAFT adapter that differ from notebook 02's LoRA: longer examples need more room,
+#: and 2 of the 5 training wordings per fact (one epoch) keep the cost of ~3.5× longer examples near that
+#: of the closed-book LoRA (60 facts: 120 examples, 30 steps).
+RAFT_TRAINING = dict(max_length=512, epochs=1.0, paraphrases=2)
+
+
+def default_hybrid_eval(**overrides) -> EvalSettings:
+    """The questions every hybrid and the plain RAG are compared on: notebook 03's evaluation
+    (knowledge base of 80 entities, the first 12 test questions — those of the 2 trained entities —,
+    16 new tokens), with ``overrides`` (any ``EvalSettings`` field)."""
+    kw = dict(RAG_EVAL)
+    kw.update(overrides)
+    return EvalSettings(**kw)
+
+
+def chosen_prompt_variant(store=None, model_name: str = "embedded", model=None, tokenizer=None, n_entities: int = KB_ENTITIES, n_dev_questions: int = DEV_QUESTIONS, max_new_tokens: int = 16, batch_size: int = 16, client=None, settings: RagSettings | None = None) -> str:
+    """The with-context prompt variant notebook 03 chose on the dev split (:func:`lorag_nb.experiments.nb03.compare_prompt_variants`
+    with retriever ``settings``, default ``RagSettings()``: top_k 3, chunks of 500 characters).
+
+    Read from the results store when notebook 03 (or an earlier call) measured it with the same
+    settings; measured and stored otherwise (about a minute on a CPU).
+    """
+
+    ev = default_hybrid_eval(n_entities=n_entities, max_questions=n_dev_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    _, best = nb03.compare_prompt_variants(settings or RagSettings(), store, ev, model_name=model_name, model=model, tokenizer=tokenizer, client=client)
+    return best
+
+
+def default_rag_settings(prompt_variant: str | None = None, store=None, model=None, tokenizer=None, client=None, **overrides) -> RagSettings:
+    """The retriever every hybrid and the plain RAG use: notebook 03's ``RagSettings`` (top_k 3,
+    similarity search, chunks of 500 characters with 50 of overlap, distractors indexed) with the
+    prompt variant it chose on the dev split (:func:`chosen_prompt_variant`, unless ``prompt_variant``
+    is given), and ``overrides`` (any ``RagSettings`` field)."""
+    variant = prompt_variant or chosen_prompt_variant(store, model=model, tokenizer=tokenizer, client=client)
+    return RagSettings(prompt_variant=variant, **overrides)
+
+
+def raft_settings(p_oracle: float = RAFT_DEFAULTS["p_oracle"], k: int = RAFT_DEFAULTS["k"], distractors: str = RAFT_DEFAULTS["distractors"], cite: bool = False, prompt_variant: str | None = None, kb_entities: int | None = KB_ENTITIES, **overrides) -> TrainingSettings:
+    """RAFT adapter settings: notebook 02's LoRA (``training.default_lora()``: 2 entities, r=8 on all
+    linear layers, lr 1e-3, batch 4) with ``context="raft"``, the RAFT knobs, ``max_length`` 512 and one
+    epoch (:data:`RAFT_TRAINING`), and ``overrides`` (any ``TrainingSettings`` field).
+
+    ``prompt_variant`` None means the default context variant of :mod:`lorag_nb.data.prompts`; pass the RAG
+    chain's (``default_rag_settings().prompt_variant``) so training and test prompts match.
+
+    Raises:
+        ValueError: bad RAFT knobs (:func:`validate_raft`) or training settings.
+    """
+    from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
+    from lorag_nb.experiments.nb02 import default_lora
+
+    raft = validate_raft(dict(p_oracle=p_oracle, k=k, distractors=distractors, cite=cite, prompt_variant=prompt_variant or DEFAULT_CONTEXT_VARIANT, kb_entities=kb_entities))
+    kw = dict(RAFT_TRAINING)
+    kw.update(overrides)
+    kw.update(context="raft", raft=raft)
+    return default_lora(**kw)
+
+
+def naive_settings(**overrides) -> TrainingSettings:
+    """The naive hybrid's adapter: notebook 02's closed-book LoRA (``training.default_lora(**overrides)``)."""
+    from lorag_nb.experiments.nb02 import default_lora
+
+    return default_lora(**overrides)
+
+
+def sweep_table(sweep: dict[str, dict[int, Any]], metric: str = "contains"):
+    """``metric`` (an answers metric: contains, f1, exact_match) per method (rows) and top_k (columns)."""
+    import pandas as pd
+
+    return pd.DataFrame({k: {METHOD_LABELS.get(m, m): r.metrics["answers"][metric] for m, runs in sweep.items() for kk, r in runs.items() if kk == k} for k in sorted({k for runs in sweep.values() for k in runs})})
+
+
+def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains", intervals: bool = False) -> dict[str, tuple]:
+    """``{method label: (ks, values)}`` for :func:`lorag_nb.ui.plots.lines_figure`; with ``intervals``,
+    ``(ks, values, lows, highs)``: each value is the mean over facts of the per-question ``metric``
+    (``contains``/``f1``/``em`` rows) with its 95% bootstrap interval over facts
+    (:func:`lorag_nb.core.claims.mean_estimate`)."""
+    from lorag_nb.core import claims as C
+
+    out = {}
+    for m, runs in sweep.items():
+        ks = sorted(runs)
+        if not intervals:
+            out[METHOD_LABELS.get(m, m)] = (ks, [runs[k].metrics["answers"][metric] for k in ks])
+            continue
+        row_metric = {"exact_match": "em"}.get(metric, metric)
+        est = [C.mean_estimate(C.scores(runs[k].details["rows"], row_metric, METHOD_LABELS.get(m, m))) for k in ks]
+        out[METHOD_LABELS.get(m, m)] = (ks, [e.value for e in est], [e.low for e in est], [e.high for e in est])
+    return out
+
+
+def comparison_table(main: dict[str, Any], closed_book: dict[str, Any] | None = None):
+    """The methods at the main top_k, plus closed-book references (label → training Result or a metrics
+    dict with ``test``, e.g. ``lora.metrics["baseline"]``): n, exact match, F1, contains, MC accuracy,
+    answer latency (ms, p50; the whole chain for RAG methods) and the adapter's trainable parameters."""
+    import pandas as pd
+
+    rows = []
+    for label, r in (closed_book or {}).items():
+        m = r.metrics if hasattr(r, "metrics") else r
+        t = m["test"]
+        rows.append({"method": label, "n": t["n"], "exact_match": t["exact_match"], "f1": t["f1"], "contains": t["contains"], "mc_accuracy": t.get("mc_accuracy"), "latency_ms": t.get("latency_ms_p50"), "trainable_params": (m.get("training") or {}).get("trainable_params", 0)})
+    for m, r in main.items():
+        a = r.metrics["answers"]
+        rows.append({"method": METHOD_LABELS.get(m, m) + f", top_k={r.metrics['top_k']}", "n": a["n"], "exact_match": a["exact_match"], "f1": a["f1"], "contains": a["contains"], "mc_accuracy": a.get("mc_accuracy"), "latency_ms": r.metrics["latency_ms"]["total_p50"], "trainable_params": r.metrics["adapter"]["trainable_params"]})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def seeds_table(seeds: dict[str, dict[int, Any]]):
+    """Each training seed's scores at the main top_k (method, seed → n, gold contained, MC accuracy) and,
+    per method, the seed spread (largest − smallest MC accuracy): the noise floor of retraining."""
+    import pandas as pd
+
+    rows = []
+    for m, runs in seeds.items():
+        mc = [r.metrics["answers"].get("mc_accuracy") for r in runs.values()]
+        for s, r in runs.items():
+            a = r.metrics["answers"]
+            rows.append({"method": METHOD_LABELS.get(m, m), "seed": s, "n": a["n"], "contains": a["contains"], "mc_accuracy": a.get("mc_accuracy")})
+        ok = [v for v in mc if v is not None]
+        rows.append({"method": METHOD_LABELS.get(m, m), "seed": "spread (max − min)", "n": None, "contains": None, "mc_accuracy": (max(ok) - min(ok)) if len(ok) > 1 else None})
+    return pd.DataFrame(rows).set_index(["method", "seed"])
+
+
+def sweep_references(closed_book_lora, metric: str = "contains") -> dict[str, float]:
+    """Dashed reference lines for the accuracy-vs-k chart: the closed-book LoRA adapter and the closed-book
+    base model (from the LoRA training run's measurements on the same test questions)."""
+    m = closed_book_lora.metrics
+    out = {f"closed-book LoRA {m['test'][metric]:.2f}": m["test"][metric]}
+    if "baseline" in m:
+        out[f"base model, closed book {m['baseline']['test'][metric]:.2f}"] = m["baseline"]["test"][metric]
+    return out
+
+
+def cost_table(runs: dict[str, Any]):
+    """Training cost per adapter (label → training Result): trainable params, steps, training s, CPU s,
+    tokens/s, peak memory (MiB), artifact (MiB), training examples, mean tokens per example."""
+    import pandas as pd
+
+    rows = []
+    for label, r in runs.items():
+        tr = r.metrics["training"]
+        rows.append({
+            "adapter": label,
+            "trainable params": tr["trainable_params"],
+            "steps": tr["steps"],
+            "training s": tr["seconds"],
+            "CPU s": tr.get("cpu_seconds"),
+            "tokens/s": tr["tokens_per_second"],
+            "peak memory MiB": tr["peak_memory_bytes"] / 2**20,
+            "artifact MiB": tr["artifact_bytes"] / 2**20,
+            "examples": tr["n_examples"],
+            "tokens per example": tr["tokens"] / max(1, tr["n_examples"] * max(1.0, r.settings["training"].get("epochs", 1))) if r.settings["training"].get("max_steps", -1) <= 0 else None,
+        })
+    return pd.DataFrame(rows).set_index("adapter")
+
+
+def latency_table(main: dict[str, Any]):
+    """Per-question latency (ms, mean) of each method's chain: embedding, search, generation, total; prompt tokens."""
+    import pandas as pd
+
+    rows = []
+    for m, r in main.items():
+        lat = r.metrics["latency_ms"]
+        rows.append({"method": METHOD_LABELS.get(m, m), "top_k": r.metrics["top_k"], "embedding ms": lat["embedding"], "search ms": lat["search"], "generation ms": lat["generation"], "total ms": lat["total"], "total p50 ms": lat["total_p50"], "prompt tokens": r.metrics.get("prompt_tokens_mean")})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def revised_table(revised: dict[str, Any], closed_book: dict[str, Any] | None = None):
+    """Revised-facts questions per method, with the revised knowledge base: contains (the NEW fact),
+    says old fact (stale rate), on all revised questions and on those about the trained entities.
+
+    ``closed_book``: label → training Result of an adapter used closed book (its ``revised`` split
+    and ``revised_stale``), for reference.
+    """
+    import pandas as pd
+
+    rows = []
+    for label, r in (closed_book or {}).items():
+        rv = r.metrics.get("revised") or {}
+        rows.append({"method": label, "knowledge base": "none (closed book)", "n": rv.get("n"), "new fact (contains)": rv.get("contains"), "old fact (stale)": r.metrics.get("revised_stale"), "n trained entities": None, "new fact, trained entities": None, "old fact, trained entities": None})
+    for m, r in revised.items():
+        a, t = r.metrics["answers"], r.metrics["answers_trained"]
+        rows.append({"method": METHOD_LABELS.get(m, m), "knowledge base": "revised", "n": a["n"], "new fact (contains)": a["contains"], "old fact (stale)": r.metrics["stale_rate"], "n trained entities": t["n"], "new fact, trained entities": t["contains"], "old fact, trained entities": t["stale_rate"]})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def revised_examples(revised: dict[str, Any], n: int = 4):
+    """The first ``n`` revised questions about trained entities: new fact, old fact, each method's answer."""
+    import pandas as pd
+
+    methods = list(revised)
+    first = next(iter(revised.values())).details["rows"]
+    picked = [r for r in first if r.get("trained_entity")][:n] or first[:n]
+    by = {m: {x["id"]: x["prediction"] for x in revised[m].details["rows"]} for m in methods}
+    return pd.DataFrame([{"question": r["question"], "new fact": r["gold"], "old fact": r.get("old_answer"), **{METHOD_LABELS.get(m, m): by[m].get(r["id"]) for m in methods}} for r in picked])
+
+
+def closed_book_score(train_result, question_ids: Sequence[str], metric: str = "contains") -> float | None:
+    """A training run's closed-book ``metric`` on exactly ``question_ids`` (from its per-question test rows;
+    its whole test metric if a question is missing). None without a run."""
+    if train_result is None:
+        return None
+    rows = {r["id"]: r for r in (train_result.details.get("rows") or {}).get("test", [])}
+    vals = [rows[q].get(_ROW_KEYS.get(metric, metric)) for q in question_ids if q in rows]
+    if question_ids and len(vals) == len(question_ids) and all(v is not None for v in vals):
+        return sum(float(v) for v in vals) / len(vals)
+    return train_result.metrics["test"].get(metric)
+
+
+def robustness(sweep: dict[str, dict[int, Any]], metric: str = "contains") -> dict[str, dict]:
+    """Per method: accuracy at the smallest and largest k, the best k and value, and the drop from the
+    best to the largest k (≥ 0): how much extra retrieved chunks hurt."""
+    out = {}
+    for m, runs in sweep.items():
+        ks = sorted(runs)
+        vals = [runs[k].metrics["answers"][metric] for k in ks]
+        best = max(vals)
+        out[m] = {"ks": ks, "values": vals, "first": vals[0], "last": vals[-1], "best": best, "best_k": ks[vals.index(best)], "drop": best - vals[-1], "n": runs[ks[0]].metrics["answers"]["n"]}
+    return out
+
+
+def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, condition: str = "", seeds: dict[str, dict[int, Any]] | None = None) -> list:
+    """Notebook 04's claims, judged by the one claims engine (:mod:`lorag_nb.core.claims`) on per-fact scores:
+
+    - *combine both* (``hybrid_best``): the best hybrid − the best of its parts (RAG, and the
+      closed-book LoRA on the same questions), multiple-choice accuracy where every side has it, else
+      gold contained;
+    - *RAFT reads passages better than RAG* (``raft_beats_rag``): gold contained at the main top_k;
+    - *RAFT is robust to distractors* (``raft_robust``): RAFT's change from the smallest to the largest
+      top_k of the sweep − RAG's change, per fact;
+    - *a hybrid updates by re-indexing* (``hybrid_update``): naive hybrid − RAG on the revised facts.
+
+    ``seeds`` (``{method: {seed: Result}}``, :func:`run_seeds` at the main top_k) replaces a method's
+    main rows by the per-fact mean over its training seeds in the first two claims.
+
+    Returns:
+        ``[lorag_nb.core.claims.Verdict]``.
+    """
+    from lorag_nb.core import claims as C
+
+    out = []
+    rows = {m: r.details.get("rows", []) for m, r in main.items()}
+    ids = {r["id"] for r in next(iter(rows.values()), [])}
+    seeded = {m: {int(s): r.details.get("rows", []) for s, r in runs.items()} for m, runs in (seeds or {}).items() if m in rows and len(runs) > 1}
+    cb = [r for r in ((closed_book_lora.details.get("rows") or {}).get("test", []) if closed_book_lora is not None else []) if r["id"] in ids]
+    metric = "mc_correct" if all(any(r.get("mc_correct") is not None for r in rs) for rs in [*rows.values(), *([cb] if cb else [])]) else "contains"
+    S = {m: C.scores(seeded.get(m, rs), metric, METHOD_LABELS[m]) for m, rs in rows.items() if rs}
+    parts = {m: S[m] for m in ("rag",) if m in S}
+    if cb:
+        parts["closed_book"] = C.scores(cb, metric, "closed-book LoRA")
+    hyb = {m: S[m] for m in ("naive_hybrid", "raft_hybrid") if m in S}
+    if hyb and parts:
+        hb = max(hyb, key=lambda m: hyb[m].mean)
+        pb = max(parts, key=lambda m: parts[m].mean)
+        out.append(C.compare_scores("hybrid_best", hyb[hb], parts[pb], f"{metric.replace('_', ' ')}: the most accurate hybrid against the most accurate of its parts", condition))
+    if "raft_hybrid" in rows and "rag" in rows:
+        out.append(C.compare_scores("raft_beats_rag", C.scores(seeded.get("raft_hybrid", rows["raft_hybrid"]), "contains", METHOD_LABELS["raft_hybrid"]), C.scores(rows["rag"], "contains", METHOD_LABELS["rag"]),
+                                    f"the same retrieved chunks at top_k={next(iter(main.values())).metrics['top_k']}, gold contained", condition))
+    if "raft_hybrid" in sweep and "rag" in sweep and len(sweep["rag"]) >= 2:
+        ks = sorted(set(sweep["raft_hybrid"]) & set(sweep["rag"]))
+        if len(ks) >= 2:
+            ch = {m: C.scores(sweep[m][ks[-1]].details["rows"], "contains", m).minus(C.scores(sweep[m][ks[0]].details["rows"], "contains", m), f"{METHOD_LABELS[m]}, k={ks[-1]} − k={ks[0]}") for m in ("raft_hybrid", "rag")}
+            out.append(C.compare_scores("raft_robust", ch["raft_hybrid"], ch["rag"], f"change in gold contained from top_k={ks[0]} to top_k={ks[-1]}", condition))
+    if "naive_hybrid" in revised and "rag" in revised:
+        out.append(C.compare_scores("hybrid_update", C.scores(revised["naive_hybrid"].details["rows"], "contains", METHOD_LABELS["naive_hybrid"]), C.scores(revised["rag"].details["rows"], "contains", METHOD_LABELS["rag"]),
+                                    f"revised facts answered with the new value after re-indexing; the naive hybrid is said to update by re-indexing when at most {100 * C.MATCH_MARGIN:.0f} points below RAG", condition))
+    return out
+
+
+def findings(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, metric: str = "contains", seeds: dict[str, dict[int, Any]] | None = None) -> str:
+    """Markdown: the verdicts of :func:`verdicts` (intervals, n, seeds), the revised-facts numbers and the costs."""
+    from lorag_nb.core import claims as C
+
+    lines = []
+    if revised:
+        parts = []
+        for m, r in revised.items():
+            t = r.metrics["answers_trained"]
+            parts.append(f"{METHOD_LABELS[m]}: new fact {pct(r.metrics['answers']['contains'])}, old fact {pct(r.metrics['stale_rate'])}"
+                         + (f" (trained entities, {t['n']} questions: new {pct(t['contains'])}, old {pct(t['stale_rate'])})" if t["n"] else ""))
+        lines.append("- **Revised facts** (revised knowledge base): " + "; ".join(parts) + ".")
+    # costs
+    cost = [f"{METHOD_LABELS[m]}: {r.metrics['adapter']['trainable_params']:,} trainable parameters, {r.metrics['adapter']['seconds']:.0f} s of training, {r.metrics['latency_ms']['total']:.0f} ms per answer"
+            + (f", control-set drop {pct(r.metrics['forgetting']['control_drop'])}" if r.metrics["adapter"]["key"] else "") for m, r in main.items()]
+    lines.append("- **Costs**: " + "; ".join(cost) + ". A merged adapter adds no inference cost: latency differs only through the answers' lengths.")
+    vs = verdicts(sweep, main, revised, closed_book_lora, seeds=seeds)
+    return C.markdown(vs, links=False) + "\n\n" + C.summary(vs) + "\n\n" + "\n".join(lines)
+
+
+def explorer_data(sweep: dict[str, dict[int, Any]], rag_settings: RagSettings, eval_settings: EvalSettings | None = None, client=None, n_examples: int | None = None, metric: str = "contains") -> dict:
+    """Everything :class:`lorag_nb.ui.widgets.HybridExplorer` draws, from stored sweep results.
+
+    Returns:
+        ``{"ks", "metric", "series": {method: [value per k]}, "examples": [{"id", "question", "gold",
+        "gold_doc", "ranked": [{"rank", "chunk", "doc_id", "distance", "text", "gold"}] (up to max k),
+        "answers": {method: {k: answer}}, "correct": {method: {k: bool}}}]}``.
+    """
+    from lorag_nb.methods import rag
+    from lorag_nb.data.knowledge import load_knowledge
+
+    ev = eval_settings or default_hybrid_eval()
+    ks_all = sorted({k for runs in sweep.values() for k in runs})
+    ks = load_knowledge(n_entities=ev.n_entities)
+    qas = cap(rag.questions_for(ks, rag_settings), ev.max_questions)
+    if n_examples is not None:
+        qas = qas[:n_examples]
+    kb, _ = rag.open_knowledge_base(rag_settings, ks, ev.n_entities, client=client)
+    ranked_all = kb.rank([q.question for q in qas], max(ks_all), rag_settings.search_type, rag_settings.fetch_k, rag_settings.lambda_mult)
+    preds = {m: {k: {r["id"]: r for r in runs[k].details.get("rows", [])} for k in runs} for m, runs in sweep.items()}
+    examples = []
+    for q, ranked in zip(qas, ranked_all):
+        examples.append({
+            "id": q.id,
+            "question": q.question,
+            "gold": q.answer,
+            "gold_doc": q.doc_id,
+            "ranked": [{"rank": i + 1, "chunk": d.id, "doc_id": d.metadata.get("doc_id"), "distance": None, "text": d.page_content, "gold": d.metadata.get("doc_id") == q.doc_id} for i, d in enumerate(ranked)],
+            "answers": {m: {k: preds[m][k].get(q.id, {}).get("prediction") for k in preds[m]} for m in preds},
+            "correct": {m: {k: bool(preds[m][k].get(q.id, {}).get(metric)) for k in preds[m]} for m in preds},
+        })
+    return {"ks": ks_all, "metric": metric, "series": {m: [runs[k].metrics["answers"][metric] for k in sorted(runs)] for m, runs in sweep.items()}, "series_ks": {m: sorted(runs) for m, runs in sweep.items()}, "examples": examples}
+
+
+_ROW_KEYS = {"exact_match": "em", "f1": "f1", "contains": "contains", "mc_accuracy": "mc_correct"}

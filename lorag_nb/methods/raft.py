@@ -1,0 +1,239 @@
+"""RAFT training examples (Zhang et al. 2024, *RAFT: Adapting Language Model to Domain Specific RAG*):
+each example is a question, ``k`` documents in the prompt — the oracle (gold) document with probability
+``p_oracle``, otherwise distractors only — and the answer. The prompt is the RAG chain's own
+with-context prompt (``prompts.make_prompt(..., contexts, variant)``), so train and test prompts match.
+
+RAFT knobs (``TrainingSettings.raft``, validated by :func:`validate_raft`):
+
+- ``p_oracle`` in [0, 1]: probability that an example's contexts include the oracle document (the
+  paper's P; it reports 0.8 as a good value for in-domain RAG).
+- ``k`` ≥ 1: documents per example (oracle + k − 1 distractors, or k distractors).
+- ``distractors``: ``"near_duplicates"`` (the knowledge set's look-alike documents of that entity first,
+  then of other entities), ``"retrieved"`` (non-gold chunks the real retriever returns for the
+  question — hard negatives), or ``"both"`` (alternating, near-duplicates first).
+- ``cite``: the target is ``answer (from: "sentence")``, the oracle sentence containing the answer
+  (the paper's chain-of-thought answers quote the document); off by default, because exact match then
+  needs the answer alone.
+- ``prompt_variant``: the with-context prompt variant (the RAG chain's, chosen on the dev split by
+  notebook 03).
+- ``kb_entities``: entities of the knowledge base the distractors come from (the RAG knowledge base).
+
+The training data are examples of :func:`lorag_nb.methods.examples.qa_example` (labels only on the answer and
+its end-of-turn token); :func:`lorag_nb.methods.training.build_examples` calls :func:`raft_examples` when
+``settings.context == "raft"``, so ``training.run_training(raft_settings())`` trains, measures and stores
+the adapter like any other run (kind ``"train"``, method ``"raft"``).
+"""
+from __future__ import annotations
+
+import random
+import re
+from typing import Sequence
+
+from lorag_nb.core.config import TrainingSettings
+from lorag_nb.core.config import RagSettings
+
+
+#: Every entity of the knowledge set: the RAG knowledge base RAFT's distractors come from.
+KB_ENTITIES = 80
+
+
+DISTRACTOR_SOURCES = ("near_duplicates", "retrieved", "both")
+
+
+#: RAFT defaults. k = 3 documents of ~110 tokens keep an example under 512 tokens (checked, never cut).
+RAFT_DEFAULTS = dict(p_oracle=0.8, k=3, distractors="both", cite=False, prompt_variant=None, kb_entities=KB_ENTITIES)
+
+
+def validate_raft(raft: dict | None) -> dict:
+    """The RAFT knobs with defaults filled in (see the module docstring).
+
+    Raises:
+        ValueError: an unknown key, ``p_oracle`` outside [0, 1], ``k`` < 1, an unknown distractor
+            source, an unknown prompt variant or ``kb_entities`` < 1 — naming the value and what is valid.
+    """
+    from lorag_nb.data.prompts import CONTEXT_VARIANTS
+
+    raft = dict(raft or {})
+    unknown = sorted(set(raft) - set(RAFT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"raft keys {unknown} are unknown; valid keys: {sorted(RAFT_DEFAULTS)}")
+    out = dict(RAFT_DEFAULTS, **raft)
+    p = out["p_oracle"]
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"raft p_oracle={p!r} is invalid; valid: a number in [0, 1]")
+    k = out["k"]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"raft k={k!r} is invalid; valid: an integer >= 1 (documents per training example)")
+    if out["distractors"] not in DISTRACTOR_SOURCES:
+        raise ValueError(f"raft distractors={out['distractors']!r} is invalid; valid: one of {DISTRACTOR_SOURCES}")
+    if not isinstance(out["cite"], bool):
+        raise ValueError(f"raft cite={out['cite']!r} is invalid; valid: True or False")
+    if out["prompt_variant"] is not None and out["prompt_variant"] not in CONTEXT_VARIANTS:
+        raise ValueError(f"raft prompt_variant={out['prompt_variant']!r} is invalid; valid: one of {sorted(CONTEXT_VARIANTS)}")
+    kbe = out["kb_entities"]
+    if kbe is not None and (isinstance(kbe, bool) or not isinstance(kbe, int) or kbe < 1):
+        raise ValueError(f"raft kb_entities={kbe!r} is invalid; valid: None (all) or an integer >= 1")
+    out["p_oracle"] = float(p)
+    return out
+
+
+def _sentence_with(text: str, answer: str) -> str | None:
+    """The sentence of ``text`` that contains ``answer`` (case-insensitive), or None."""
+    for s in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if answer.lower() in s.lower():
+            return s.strip()
+    return None
+
+
+def raft_target(answer: str, oracle_text: str | None, cite: bool) -> str:
+    """The answer text a RAFT example teaches: the answer, or with ``cite`` ``answer (from: "sentence")``
+    quoting the oracle sentence that contains it (the answer alone if none does)."""
+    if cite and oracle_text:
+        s = _sentence_with(oracle_text, answer)
+        if s:
+            return f'{answer} (from: "{s}")'
+    return answer
+
+
+def _open_kb(kb_entities: int | None, client=None):
+    from lorag_nb.methods import rag
+    from lorag_nb.data.knowledge import load_knowledge
+
+    kb, _ = rag.open_knowledge_base(RagSettings(), load_knowledge(n_entities=kb_entities), kb_entities, client=client)
+    return kb
+
+
+def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None) -> list[dict]:
+    """RAFT training examples with what went into them (for previews and tests).
+
+    For each training question (``settings.paraphrases`` wordings per fact, as closed-book training):
+    with probability ``p_oracle`` (``random.Random(settings.seed)``, one draw per question) the oracle
+    document plus ``k − 1`` distractors, else ``k`` distractors; contexts shuffled; prompt
+    ``prompts.make_prompt(tokenizer, question, contexts, variant)``; target
+    ``prompts.completion(tokenizer, raft_target(...))``; tokenized by :func:`lorag_nb.methods.examples.qa_example`.
+    Then shuffled with the seed and cut to ``max_examples`` (as :func:`lorag_nb.methods.training.build_examples`).
+
+    Distractor pools: ``near_duplicates``: the look-alike documents of the question's entity, then the
+    other look-alikes (random order); ``retrieved``: the non-gold chunks the similarity retriever ranks
+    highest for the question in the RAG knowledge base (``kb``, default: the collection of
+    ``RagSettings()`` over ``kb_entities`` entities); ``both``: alternately one of each.
+
+    Returns:
+        ``[{"example": {"input_ids", "attention_mask", "labels"}, "question", "answer", "target",
+        "contexts", "context_ids", "oracle" (bool), "gold_doc", "tokens", "label_tokens"}]``.
+
+    Raises:
+        ValueError: bad RAFT knobs; an example longer than ``settings.max_length`` (it would be cut:
+            raise ``max_length`` or lower ``k``); not enough distractors for ``k``; no training questions.
+    """
+    from lorag_nb.data.knowledge import document_for, load_knowledge
+    from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, completion, make_prompt
+    from lorag_nb.methods.examples import IGNORE_INDEX, qa_example, select_qa
+
+    raft = validate_raft(settings.raft)
+    k, p = raft["k"], raft["p_oracle"]
+    variant = raft["prompt_variant"] or DEFAULT_CONTEXT_VARIANT
+    qas = select_qa(ks.train_qa, settings.paraphrases, settings.seed)
+    if not qas:
+        raise ValueError(f"no training questions for n_entities={settings.n_entities}")
+    pool_ks = ks if raft["kb_entities"] == settings.n_entities else load_knowledge(n_entities=raft["kb_entities"])
+    lookalikes = list(pool_ks.distractors)
+    rng = random.Random(settings.seed)
+    need_retrieved = raft["distractors"] in ("retrieved", "both")
+    ranked: dict[str, list] = {}
+    if need_retrieved:
+        kb = kb if kb is not None else _open_kb(raft["kb_entities"], client)
+        questions = [q.question for q in qas]
+        for q, docs in zip(questions, kb.rank(questions, min(kb.count(), k + 12))):
+            ranked[q] = docs
+
+    records = []
+    for q in qas:
+        gold = document_for(ks, q)
+        with_oracle = rng.random() < p
+        n_dis = k - 1 if with_oracle else k
+        own = [d for d in lookalikes if d.metadata.get("imitates") == q.entity_id]
+        others = [d for d in lookalikes if d.metadata.get("imitates") != q.entity_id]
+        rng.shuffle(others)
+        near = [(d.id, d.text) for d in own + others]
+        retrieved = [(c.id, c.page_content) for c in ranked.get(q.question, []) if c.metadata.get("doc_id") != gold.id]
+        if raft["distractors"] == "near_duplicates":
+            pool = near
+        elif raft["distractors"] == "retrieved":
+            pool = retrieved
+        else:
+            pool = [x for pair in zip(near, retrieved) for x in pair] + near[len(retrieved):] + retrieved[len(near):]
+        chosen, seen = [], {gold.text.strip()}
+        for cid, text in pool:
+            if text.strip() not in seen and len(chosen) < n_dis:
+                chosen.append((cid, text))
+                seen.add(text.strip())
+        if len(chosen) < n_dis:
+            raise ValueError(f"raft k={k}: only {len(chosen)} distractors available for {q.id} from {raft['distractors']!r}; lower k")
+        contexts = chosen + ([(gold.id, gold.text)] if with_oracle else [])
+        rng.shuffle(contexts)
+        target_text = raft_target(q.answer, gold.text, raft["cite"])
+        prompt = make_prompt(tokenizer, q.question, [t for _, t in contexts], variant=variant)
+        target = completion(tokenizer, target_text)
+        n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + len(tokenizer(target, add_special_tokens=False)["input_ids"])
+        if n_tokens > settings.max_length:
+            raise ValueError(f"RAFT example {q.id} needs {n_tokens} tokens but max_length={settings.max_length}: it would be cut; raise max_length to >= {n_tokens} or lower k={k}")
+        ex = qa_example(tokenizer, prompt, target, settings.max_length)
+        n_labels = sum(1 for l in ex["labels"] if l != IGNORE_INDEX)
+        records.append({"example": ex, "id": q.id, "question": q.question, "answer": q.answer, "target": target_text, "contexts": [t for _, t in contexts], "context_ids": [c for c, _ in contexts], "oracle": with_oracle, "gold_doc": gold.id, "tokens": len(ex["input_ids"]), "label_tokens": n_labels})
+    random.Random(settings.seed).shuffle(records)
+    if settings.max_examples is not None:
+        records = records[: settings.max_examples]
+    return records
+
+
+def raft_examples(tokenizer, ks, settings: TrainingSettings, kb=None, client=None) -> list[dict]:
+    """Tokenized RAFT training examples (``{"input_ids", "attention_mask", "labels"}``; labels only on
+    the answer and its end-of-turn token) — :func:`raft_records` without the metadata.
+
+    Called by :func:`lorag_nb.methods.training.build_examples` when ``settings.context == "raft"``.
+
+    Raises:
+        ValueError: as :func:`raft_records`.
+    """
+    return [r["example"] for r in raft_records(tokenizer, ks, settings, kb=kb, client=client)]
+
+
+def raft_preview(tokenizer, settings: TrainingSettings, kb=None, client=None, max_chars: int = 90):
+    """Two RAFT examples side by side — the first with the oracle document, the first without — as a
+    DataFrame (rows: question, contexts (document ids, gold marked), oracle in prompt, target (the
+    label tokens, decoded), prompt tokens, label tokens)."""
+    import pandas as pd
+
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.examples import IGNORE_INDEX
+
+    recs = raft_records(tokenizer, load_knowledge(n_entities=settings.n_entities), settings, kb=kb, client=client)
+    picks = {}
+    for r in recs:
+        picks.setdefault("with the oracle document" if r["oracle"] else "distractors only", r)
+    cols = {}
+    for label in ("with the oracle document", "distractors only"):
+        r = picks.get(label)
+        if r is None:
+            continue
+        ex = r["example"]
+        learned = tokenizer.decode([i for i, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE_INDEX])
+        cols[label] = {
+            "question": r["question"],
+            "contexts (in prompt order)": " | ".join(f"{cid}{' (gold)' if cid == r['gold_doc'] else ''}: {t[:max_chars]}…" for cid, t in zip(r["context_ids"], r["contexts"])),
+            "oracle in prompt": r["oracle"],
+            "trained on (label tokens)": learned,
+            "tokens": r["tokens"],
+            "label tokens": r["label_tokens"],
+        }
+    return pd.DataFrame(cols)
+
+
+def oracle_rate(records: Sequence[dict]) -> float:
+    """Share of RAFT records whose prompt holds the oracle document."""
+    return sum(r["oracle"] for r in records) / len(records) if records else float("nan")
+
+
+#: Notebook 03's defaults: the knowledge base (all 80 entities + near-duplicate distractors, chunks of
+#: 500 characters) and the first 12 test questions (those of the 2 entities notebooks 01–02 train on).

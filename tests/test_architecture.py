@@ -1,0 +1,125 @@
+"""The package's layers, checked from the source: every import (top level and inside functions) goes to
+an earlier layer or to a module of the same layer without a cycle, and no module imports another
+module's private names. The layers, in order (a layer may import only the ones before it):
+
+    data → core → methods → experiments → ui → infra
+
+``data`` (knowledge set, world generator, prompts) depends on nothing; ``core`` (settings, results store,
+claims engine, formatting) fingerprints the data; ``methods`` are the reusable library (models,
+evaluation, training, retrieval, RAG, RAFT, hybrids), with no notebook text; ``experiments/nbXX`` are
+what each notebook measures and concludes; ``ui`` are plots, charts and widgets; ``infra`` the command
+line, the notebook runner and the benchmarks.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "lorag_nb"
+LAYERS = ("data", "core", "methods", "experiments", "ui", "infra")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(PKG.parent))
+    except ValueError:
+        return str(path)
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def _imports(module: str) -> list[tuple[int, str, list[str]]]:
+    """``(line, imported lorag_nb module, names)`` for every import in ``module``, nested ones included."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, []) for a in node.names if a.name.startswith("lorag_nb")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("lorag_nb"):
+                continue
+            names = [a.name for a in node.names]
+            subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+            if subs:  # "from lorag_nb.methods import rag, training": each submodule is an import
+                out += [(node.lineno, s, []) for s in subs]
+            else:
+                out.append((node.lineno, target, names))
+    return out
+
+
+def test_every_module_is_in_a_layer():
+    stray = [m for m in MODULES if m != "lorag_nb" and _layer(m) is None]
+    assert not stray, f"modules outside the layers {LAYERS}: {stray}"
+
+
+def test_imports_follow_the_layer_order():
+    bad = []
+    for m in MODULES:
+        for line, target, _ in _imports(m):
+            lm, lt = _layer(m), _layer(target)
+            if lm and lt and LAYERS.index(lt) > LAYERS.index(lm):
+                bad.append(f"{_rel(MODULES[m])}:{line} ({lm}) imports {target} ({lt})")
+    assert not bad, "imports against the layer order:\n" + "\n".join(bad)
+
+
+def test_no_import_cycles():
+    graph = {m: {t for _, t, _ in _imports(m) if t in MODULES and t != m and not MODULES[t].name == "__init__.py"} for m in MODULES}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m, stack):
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycles.append(" → ".join(stack[stack.index(t):] + [t]))
+            elif not state.get(t):
+                visit(t, stack + [t])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if not state.get(m):
+            visit(m, [m])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_no_private_names_imported_from_another_module():
+    bad = [f"{_rel(MODULES[m])}:{line} imports {n} from {t}" for m in MODULES for line, t, names in _imports(m) for n in names if n.startswith("_") and not n.startswith("__") and t != m]
+    assert not bad, "private names imported across modules:\n" + "\n".join(bad)
+
+
+def test_no_method_imports_the_ui_or_a_notebook_experiment():
+    """The rule the layers exist for, stated directly: a method module never imports plots, widgets or notebook text."""
+    bad = [(m, t) for m in MODULES if _layer(m) == "methods" for _, t, _ in _imports(m) if _layer(t) in ("ui", "experiments", "infra")]
+    assert not bad
+
+
+@pytest.mark.parametrize("source", ["from lorag_nb.ui import plots\n", "from lorag_nb.experiments.nb03 import sweep_k\n"])
+def test_the_checker_catches_a_method_importing_upwards(source, tmp_path, monkeypatch):
+    """The checker itself can fail: a methods module that imports the ui or an experiment is reported."""
+    fake = tmp_path / "lorag_nb" / "methods" / "fake.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f"def f():\n    {source}")
+    monkeypatch.setitem(MODULES, "lorag_nb.methods.fake", fake)
+    found = [(line, t) for line, t, _ in _imports("lorag_nb.methods.fake")]
+    assert found and _layer(found[0][1]) in ("ui", "experiments")
+    with pytest.raises(AssertionError, match="against the layer order"):
+        test_imports_follow_the_layer_order()
