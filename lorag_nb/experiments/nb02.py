@@ -2,11 +2,12 @@
 frontier at matched learning (Biderman et al. 2024) and its findings."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
-from lorag_nb.core.config import LoraSettings, TrainingSettings
+from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings
 from lorag_nb.core.fmt import pct
-from lorag_nb.methods.training import final_loss, settings_of
+from lorag_nb.methods.training import final_loss, run_training, settings_of, sweep
 from lorag_nb.experiments.nb01 import fine_tuning_verdicts
 
 
@@ -222,3 +223,52 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
             verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
                                              C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
     return "\n".join(out) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)
+
+
+@dataclass(frozen=True)
+class LoraPlan:
+    """Notebook 02's LoRA settings: its parameters once, then any adapter or training field changed.
+
+    Attributes:
+        common: the training fields every run of the notebook shares (model, n_entities, train_on,
+            epochs, batch_size, max_steps, seed).
+        r, lora_alpha, learning_rate: the default adapter and its learning rate.
+        sweep_entities, sweep_epochs: the smaller world the sweeps train on.
+    """
+
+    common: dict
+    r: int = LORA_DEFAULT_ADAPTER["r"]
+    lora_alpha: float = LORA_DEFAULT_ADAPTER["lora_alpha"]
+    learning_rate: float = LORA_DEFAULTS["learning_rate"]
+    sweep_entities: int = 2
+    sweep_epochs: float = 2.0
+
+    def lora(self, **changes) -> TrainingSettings:
+        """The notebook's LoRA settings with ``changes`` (adapter fields ``r``, ``lora_alpha``,
+        ``target_modules``, ``use_rslora``, ``use_dora``, or any ``TrainingSettings`` field)."""
+        adapter = dict(r=self.r, lora_alpha=self.lora_alpha)
+        adapter.update({k: changes.pop(k) for k in list(changes) if k in ("r", "lora_alpha", "target_modules", "use_rslora", "use_dora")})
+        return default_lora(**adapter, **{**self.common, "learning_rate": self.learning_rate, **changes})
+
+    def sweep(self, **changes) -> TrainingSettings:
+        """The same, on the sweep world (``sweep_entities`` entities, ``sweep_epochs`` epochs)."""
+        return self.lora(**{"n_entities": self.sweep_entities, "epochs": self.sweep_epochs, **changes})
+
+
+def data_efficiency(plan: LoraPlan, example_budgets: Sequence[int], eval_settings: EvalSettings, model=None, tokenizer=None, progress: bool = False) -> dict:
+    """The data-efficiency experiment on the sweep world: LoRA trained on random subsets of the training
+    examples (``example_budgets``, plus all of them), on one wording per fact, and on one wording per fact
+    for **as many optimizer steps** as the all-wordings run (variety of wordings vs amount of training).
+
+    Returns:
+        ``{"budgets": {n_examples: Result} (sorted), "all": Result, "one_wording": Result,
+        "same_steps": Result}`` (each a results-store hit when stored).
+    """
+    kw = dict(eval_settings=eval_settings, model=model, tokenizer=tokenizer, progress=progress)
+    every = run_training(plan.sweep(), **kw)
+    n_all = every.metrics["training"]["n_examples"]
+    budgets = sweep({b: plan.sweep(max_examples=b) for b in example_budgets if b < n_all}, **kw)
+    budgets[n_all] = every
+    one = run_training(plan.sweep(paraphrases=1), **kw)
+    same = run_training(plan.sweep(paraphrases=1, epochs=plan.sweep_epochs * n_all / one.metrics["training"]["n_examples"]), **kw)
+    return {"budgets": {k: budgets[k] for k in sorted(budgets)}, "all": every, "one_wording": one, "same_steps": same}

@@ -2,10 +2,13 @@
 tables of the naive and RAFT hybrids, the top_k sweep with intervals, and the hybrid verdicts."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
+from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings, seed_everything
 from lorag_nb.core.fmt import cap, pct
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.methods import training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
 from lorag_nb.experiments import nb03
@@ -343,3 +346,65 @@ def explorer_data(sweep: dict[str, dict[int, Any]], rag_settings: RagSettings, e
 
 
 _ROW_KEYS = {"exact_match": "em", "f1": "f1", "contains": "contains", "mc_accuracy": "mc_correct"}
+
+
+@dataclass
+class Setup:
+    """Everything notebook 04's cells share: the store, the loaded model, notebook 03's retriever and prompt
+    variant, the three evaluations, and the two adapters' settings (:func:`setup`)."""
+
+    store: Any
+    model: Any
+    tokenizer: Any
+    variant: str
+    rag_settings: RagSettings
+    rag_eval: EvalSettings
+    adapter_eval: EvalSettings
+    sweep_eval: EvalSettings
+    naive_settings: TrainingSettings
+    raft_settings: TrainingSettings
+    n_entities: int
+    chunk_size: int
+
+    @property
+    def adapters(self) -> dict[str, TrainingSettings]:
+        """Method → adapter settings (``"rag"`` has none)."""
+        return {"naive_hybrid": self.naive_settings, "raft_hybrid": self.raft_settings}
+
+    @property
+    def kw(self) -> dict:
+        """The keyword arguments every :mod:`lorag_nb.methods.hybrid` call of the notebook takes."""
+        return dict(store=self.store, model=self.model, tokenizer=self.tokenizer, model_name=self.naive_settings.model)
+
+    def summary(self):
+        """The set-up as a one-column table."""
+        import pandas as pd
+
+        return pd.Series({"prompt variant (notebook 03's dev-split choice)": self.variant, "knowledge base": f"{self.n_entities} entities + distractors, chunks of {self.chunk_size} characters",
+                          "test questions": self.rag_eval.max_questions, "adapters trained on": f"{self.naive_settings.n_entities} entities", "RAFT knobs": self.raft_settings.raft}).to_frame("setting")
+
+
+def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = 180, n_dev_questions: int = DEV_QUESTIONS, top_k: int = 3, chunk_size: int = 500, chunk_overlap: int = 50,
+          train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RAFT_DEFAULTS["p_oracle"], raft_k: int = RAFT_DEFAULTS["k"],
+          raft_distractors: str = RAFT_DEFAULTS["distractors"], raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
+          max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None) -> Setup:
+    """Notebook 04's set-up from its parameters (the notebook's ``parameters`` cell, same names): loads the
+    model once, reads (or measures) notebook 03's prompt-variant choice, and builds the retriever, the
+    evaluations and both adapters' settings so that every run is a results-store hit when notebooks 02
+    and 03 ran with the same values.
+
+    Raises:
+        ValueError: any invalid setting (named by the settings classes).
+    """
+    from lorag_nb.methods import rag
+
+    seed_everything(seed)
+    store = store or ResultsStore()
+    model, tokenizer = rag.get_model(model_name)
+    retriever = dict(top_k=top_k, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))
+    rag_eval = default_hybrid_eval(n_entities=n_entities, max_questions=n_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    naive = naive_settings(model=model_name, n_entities=train_entities, seed=seed, **({"max_steps": lora_max_steps} if lora_max_steps > 0 else {}))
+    raft = raft_settings(raft_p_oracle, raft_k, raft_distractors, raft_cite, variant, n_entities, model=model_name, n_entities=train_entities, epochs=raft_epochs, max_steps=raft_max_steps, seed=seed)
+    return Setup(store, model, tokenizer, variant, default_rag_settings(variant, **retriever), rag_eval, training.default_eval(train_entities, max_questions=reference_questions or None),
+                 rag_eval.replace(max_questions=sweep_questions), naive, raft, n_entities, chunk_size)

@@ -19,6 +19,8 @@ condition it was measured under (model size, facts, steps, questions, device).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import shutil
 import statistics
@@ -96,6 +98,9 @@ OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on docume
 
 
 # --------------------------------------------------------------------------- settings
+
+#: Notebook 05 parameters that choose views, not runs.
+NOT_SETTINGS = ("accuracy_metric",)
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,22 @@ class CompareSettings(Settings):
         check(isinstance(self.rag_batch_size, int) and self.rag_batch_size >= 1, "rag_batch_size", self.rag_batch_size, "an int ≥ 1")
 
     # ---- the runs of notebooks 01-04, with these values
+
+    @classmethod
+    def from_parameters(cls, model_name: str = "embedded", max_questions: int = 0, lora_ranks=(8,), seeds=(0, 1), frontier_full_lrs=(5e-5,), frontier_lora_lrs=(1e-3,), **params) -> "CompareSettings":
+        """The settings from notebook 05's parameters (same names): ``model_name`` → ``model``,
+        ``max_questions`` 0 → None (all), lists → tuples; parameters that are not settings
+        (``accuracy_metric``) are ignored.
+
+        Raises:
+            ValueError: an unknown parameter, or an invalid value (named by the settings' checks).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in params if k not in names and k not in NOT_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown notebook 05 parameter(s) {unknown}; valid: {sorted(names - {'model'} | {'model_name', *NOT_SETTINGS})}")
+        kw = {k: v for k, v in params.items() if k in names}
+        return cls(model=model_name, max_questions=max_questions or None, lora_ranks=tuple(lora_ranks), seeds=tuple(seeds), frontier_full_lrs=tuple(frontier_full_lrs), frontier_lora_lrs=tuple(frontier_lora_lrs), **kw)
 
     def _training_common(self) -> dict:
         return dict(model=self.model, n_entities=self.n_entities, batch_size=self.batch_size, max_steps=self.max_steps, seed=self.seed)

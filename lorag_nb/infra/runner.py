@@ -83,6 +83,21 @@ def check_notebook(path: Path) -> list[str]:
     return problems
 
 
+def notebook_defaults(path: Path) -> dict:
+    """The default values of a notebook's ``parameters`` cell: ``{name: literal}`` (papermill injects
+    overrides after them).
+
+    Raises:
+        ValueError: no cell tagged ``parameters``, or a value that is not a literal.
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path}: no cell tagged 'parameters'")
+    tree = ast.parse("".join(cells[0]["source"]))
+    return {n.target.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
 def parse_parameter(text: str) -> tuple[str, object]:
     """``"name=value"`` → ``(name, value)``, the value read as a Python literal when it is one.
 

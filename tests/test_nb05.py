@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 
 import pytest
@@ -265,20 +266,35 @@ def test_index_shows_headline_numbers(tmp_path, comp):
     assert "none in this run" in write_index(tmp_path, missing).read_text()
 
 
-def test_notebook_05_runs_alone_from_an_empty_store(tmp_path, monkeypatch):
-    """The comparison trains and measures everything itself when the results store is empty."""
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """Notebook 05 executed with its smoke parameters against an EMPTY results store: ``(executed notebook, store folder, settings)``."""
     import papermill as pm
 
-    from lorag_nb.infra.runner import NOTEBOOKS_DIR, smoke_parameters
+    from lorag_nb.infra.runner import NOTEBOOKS_DIR, notebook_defaults, smoke_parameters
 
-    store = tmp_path / "empty-store"
+    tmp = tmp_path_factory.mktemp("nb05-alone")
+    store = tmp / "empty-store"
     store.mkdir()
-    monkeypatch.setenv("LORAG_NB_RESULTS", str(store))
     path = NOTEBOOKS_DIR / "05_comparison.ipynb"
-    out = tmp_path / path.name
-    t0 = time.perf_counter()
-    pm.execute_notebook(str(path), str(out), parameters=smoke_parameters(path), kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
-    print(f"notebook 05 (smoke) from an empty store: {time.perf_counter() - t0:.0f} s")
+    out = tmp / path.name
+    old = os.environ.get("LORAG_NB_RESULTS")
+    os.environ["LORAG_NB_RESULTS"] = str(store)  # the papermill kernel inherits it
+    try:
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(path), str(out), parameters=smoke_parameters(path), kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
+        print(f"notebook 05 (smoke) from an empty store: {time.perf_counter() - t0:.0f} s")
+    finally:
+        if old is None:
+            os.environ.pop("LORAG_NB_RESULTS", None)
+        else:
+            os.environ["LORAG_NB_RESULTS"] = old
+    return out, store, CompareSettings.from_parameters(**{**notebook_defaults(path), **smoke_parameters(path)})
+
+
+def test_notebook_05_runs_alone_from_an_empty_store(alone):
+    """The comparison trains and measures everything itself when the results store is empty."""
+    out, store, _ = alone
     head = compare.headline_from_notebook(out)
     assert [r["method"] for r in head["rows"]][:2] == ["base model", "full fine-tuning"] and len(head["rows"]) == 6
     kinds = {p.name.rsplit("-", 1)[0] for p in store.glob("*.json")}
@@ -287,6 +303,26 @@ def test_notebook_05_runs_alone_from_an_empty_store(tmp_path, monkeypatch):
     verdict_cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "claims_markdown" in "".join(c["source"])]
     shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in verdict_cells for o in c.get("outputs", []))
     assert "95% CI" in shown and shown.count("\n|") >= 10  # the verdict table, with intervals, was computed and shown
+    from test_notebooks import figures_in
+
+    assert figures_in(nb) >= 5  # the static charts (intervals, Pareto, forgetting, frontier, verdicts) are in the executed notebook
+
+
+#: The per-question fields every method's test rows carry: what the claims engine and the table read.
+ROW_FIELDS = {"id", "fact", "contains", "em", "f1", "mc_correct", "prediction"}
+
+
+@pytest.mark.parametrize("method", compare.METHODS)
+def test_every_method_stored_the_same_fields_on_the_same_questions(alone, method):
+    """The contract of the comparison (after PEFT's testing_common: one check, every method): the stored
+    result of each method, read back from the store notebook 05 filled, has per-question rows with the
+    same fields, scored on the same test question ids as the base model."""
+    _, store, settings = alone
+    results = compare.gather(settings, store=ResultsStore(store))  # every record is a store hit now
+    assert all(getattr(r, "cached", True) for r in results.values() if hasattr(r, "cached"))
+    rows = compare.test_rows(method, results[method])
+    assert rows and all(ROW_FIELDS <= set(r) for r in rows), sorted(ROW_FIELDS - set(rows[0]))
+    assert compare.scored_question_ids(method, results[method]) == compare.scored_question_ids("base", results["base"])
 
 
 def test_a_claim_judged_in_03_and_in_05_on_the_same_stored_numbers_gets_the_same_verdict(tmp_path):
