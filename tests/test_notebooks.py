@@ -109,3 +109,24 @@ def test_check_overrides_accepts_a_parameter_of_any_selected_notebook():
     check_overrides(paths, {"ranks": [2], "n_entities": 3})  # `ranks` exists only in 02: allowed
     with pytest.raises(ValueError, match="ranks"):
         check_overrides(notebook_paths(NOTEBOOKS_DIR, ["00"]), {"ranks": [2]})
+
+
+def test_executed_notebooks_drop_the_live_widget_state(tmp_path):
+    """The saved widget state (MBs of plotly bundle per chart, useless without a kernel) is removed and
+    the dashboard's place says how to get it live; the static outputs stay."""
+    from lorag_nb.infra.runner import LIVE_NOTE, WIDGET_VIEW, drop_live_widgets, export_html
+
+    nb = json.loads(_write(tmp_path, [_code(COLAB), _code("n: int = 3  # e\n", tags=["parameters"])]).read_text())
+    nb["cells"].append(_code("dash.widget()", outputs=[{"output_type": "display_data", "metadata": {}, "data": {WIDGET_VIEW: {"model_id": "m1", "version_major": 2, "version_minor": 0}, "text/plain": "VBox(...)"}}]))
+    nb["cells"].append(_code("fig", outputs=[{"output_type": "display_data", "metadata": {}, "data": {"text/html": "<div>static figure</div>"}}]))
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3"
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m1": {"bundle": "x" * 2_000_000}}, "version_major": 2, "version_minor": 0}}
+    path = tmp_path / "executed.ipynb"
+    path.write_text(json.dumps(nb))
+    saved = drop_live_widgets(path)
+    assert saved > 1_900_000 and path.stat().st_size < 20_000
+    out = json.loads(path.read_text())
+    assert "widgets" not in out["metadata"]
+    assert out["cells"][-2]["outputs"][0]["data"] == {"text/plain": LIVE_NOTE} and out["cells"][-1]["outputs"][0]["data"]["text/html"] == "<div>static figure</div>"
+    html = export_html(path).read_text()
+    assert LIVE_NOTE in html and "static figure" in html

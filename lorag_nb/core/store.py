@@ -167,11 +167,3 @@ class ResultsStore:
         result = Result(kind=kind, key=key, settings=json_ready(settings), metrics=metrics, details=details, created=time.time())
         self.put(result)
         return result
-
-
-# --------------------------------------------------------------------------- baseline
-
-
-# --------------------------------------------------------------------------- reporting
-
-

@@ -140,10 +140,36 @@ def execute(path: Path, out_dir: Path, parameters: dict, kernel: str = "python3"
     except Exception as err:  # noqa: BLE001 - recorded as this notebook's failure; the run goes on
         error = f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - t0
+    if out.exists():
+        drop_live_widgets(out)
     html_path = None
     if html_export and out.exists():
         html_path = export_html(out)
     return {"notebook": path.name, "output": str(out), "html": str(html_path) if html_path else None, "seconds": seconds, "error": error}
+
+
+#: What an executed notebook shows where a live dashboard was: it needs a running kernel.
+LIVE_NOTE = "live dashboard: open this notebook in JupyterLab and run it; the same charts follow as static figures"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_live_widgets(notebook: Path) -> int:
+    """Remove the saved ipywidgets state from an executed notebook, in place, and put :data:`LIVE_NOTE`
+    where each widget was displayed. Returns the bytes saved.
+
+    The state (``metadata.widgets``: every FigureWidget's figure and the plotly bundle, about 5 MB per
+    chart) cannot drive a dashboard without a kernel, and the static figures below each dashboard already
+    show every chart; without it an executed notebook and its HTML stay a few MB.
+    """
+    before = notebook.stat().st_size
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            if WIDGET_VIEW in out.get("data", {}):
+                out["data"] = {"text/plain": LIVE_NOTE}
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return before - notebook.stat().st_size
 
 
 def export_html(notebook: Path) -> Path:

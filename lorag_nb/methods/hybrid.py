@@ -3,7 +3,7 @@
 Two hybrids, measured against each other and against their parts on the same test questions and the
 same retriever (notebook 04):
 
-- ``"naive_hybrid"``: the closed-book LoRA adapter of notebook 02 (``training.default_lora()``),
+- ``"naive_hybrid"``: the closed-book LoRA adapter of notebook 02 (:func:`lorag_nb.experiments.nb02.default_lora`),
   merged into the base model, answering through the RAG chain of notebook 03 (:func:`lorag_nb.methods.rag.run_rag`).
 - ``"raft_hybrid"``: a LoRA adapter trained RAFT-style (Zhang et al. 2024, *RAFT: Adapting Language
   Model to Domain Specific RAG*): each training example is a question, ``k`` documents in the prompt —
@@ -27,12 +27,6 @@ METHODS = ("rag", "naive_hybrid", "raft_hybrid")
 METHOD_LABELS = {"rag": "RAG (base model)", "naive_hybrid": "naive hybrid (closed-book LoRA + RAG)", "raft_hybrid": "RAFT hybrid (RAFT LoRA + RAG)"}
 #: plots.METHOD_COLORS keys per method.
 METHOD_COLOR_KEYS = {"rag": "rag", "naive_hybrid": "hybrid", "raft_hybrid": "raft"}
-
-
-# --------------------------------------------------------------------------- settings
-
-
-# --------------------------------------------------------------------------- RAFT examples
 
 
 # --------------------------------------------------------------------------- running the hybrids
@@ -278,14 +272,3 @@ def sweep_k(methods: Sequence[str] = METHODS, ks: Sequence[int] = (1, 3, 5, 10),
         for k in ks:
             out[method][int(k)] = run_hybrid(method, settings.replace(top_k=int(k)), (adapters or {}).get(method), store, eval_settings, model, tokenizer, client, multiple_choice, progress=progress, adapter_eval_settings=adapter_eval_settings, model_name=model_name)
     return out
-
-
-# --------------------------------------------------------------------------- tables
-
-
-# --------------------------------------------------------------------------- findings
-
-
-# --------------------------------------------------------------------------- explorer data
-
-

@@ -29,8 +29,7 @@ import random
 import re
 from typing import Sequence
 
-from lorag_nb.core.config import TrainingSettings
-from lorag_nb.core.config import RagSettings
+from lorag_nb.core.config import RagSettings, TrainingSettings
 
 
 #: Every entity of the knowledge set: the RAG knowledge base RAFT's distractors come from.

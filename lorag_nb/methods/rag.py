@@ -355,18 +355,6 @@ def stored_rag(store: ResultsStore, settings: RagSettings, ev: EvalSettings, mod
     return store.get("rag", settings_key("rag", key))
 
 
-# --------------------------------------------------------------------------- prompt variants
-
-
-# --------------------------------------------------------------------------- swapping the knowledge base
-
-
-# --------------------------------------------------------------------------- real documents
-
-
-# --------------------------------------------------------------------------- the article's claims
-
-
 # --------------------------------------------------------------------------- data for the top-k explorer
 
 
@@ -436,8 +424,3 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
         return {"rag_ms": rag_ms, "closed_ms": closed_ms, "ratios": [r / c for r, c in zip(rag_ms, closed_ms)], "n_questions": len(questions), "reps": reps, "loadavg": load}, {}
 
     return store.cached("latency", key, compute, force=force)
-
-
-# --------------------------------------------------------------------------- notebook helpers
-
-
