@@ -139,6 +139,8 @@ def test_verdicts_from_the_numbers(comp):
     assert v["hybrid_best"].verdict == "does not hold"  # RAFT and RAG both 20/20: exactly 0 is not "greater"
     assert v["hybrid_update"].verdict == "does not hold"  # naive hybrid 0 of 2 revised facts, RAG 2 of 2
     assert v["raft_beats_rag"].verdict == "holds"  # 20 vs 15 facts contained, the 5 extra all RAFT's
+    # full fine-tuning 18/20 against the most accurate other method (RAG, 20/20): 10 points below, beyond the 5-point margin
+    assert v["full_quality"].diff.value == pytest.approx(-0.1) and v["full_quality"].verdict != "holds"
     for r in v.values():  # every verdict carries its interval, n and seeds (or says why it could not)
         assert r.verdict in ("holds", "does not hold", "undetermined")
         if r.id == "lora_forgets_less":
