@@ -106,6 +106,23 @@ def test_no_private_names_imported_from_another_module():
     assert not bad, "private names imported across modules:\n" + "\n".join(bad)
 
 
+def test_function_level_imports_of_the_package_are_guarded_or_explained():
+    """Package imports go at the top of a module (there are no cycles to dodge); one inside a function
+    is either guarded by ``try`` (an optional path) or says in a comment why it is lazy."""
+    bad = []
+    for m, path in MODULES.items():
+        src = path.read_text()
+        tree, lines = ast.parse(src), src.split("\n")
+        parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top:
+                target = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if (target or "").startswith("lorag_nb") and not isinstance(parents.get(id(node)), ast.Try) and "#" not in lines[node.lineno - 1]:
+                    bad.append(f"{_rel(path)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not bad, "function-level package imports without a reason:\n" + "\n".join(bad)
+
+
 def test_no_method_imports_the_ui_or_a_notebook_experiment():
     """The rule the layers exist for, stated directly: a method module never imports plots, widgets or notebook text."""
     bad = [(m, t) for m in MODULES if _layer(m) == "methods" for _, t, _ in _imports(m) if _layer(t) in ("ui", "experiments", "infra")]

@@ -14,6 +14,8 @@ import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from lorag_nb.data.knowledge import load_python_docs, perplexity_texts
+from lorag_nb.data.prompts import CONTEXT_VARIANTS
 
 #: Linear layers of a Llama block, by PEFT module name.
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -285,7 +287,6 @@ class RagSettings(Settings):
         _check_bool(self, "include_distractors")
         check(self.chroma_url is None or isinstance(self.chroma_url, str), "chroma_url", self.chroma_url, "None or 'http://host:port'")
         check(self.knowledge in ("original", "revised"), "knowledge", self.knowledge, "'original' or 'revised'")
-        from lorag_nb.data.prompts import CONTEXT_VARIANTS
 
         check(self.prompt_variant in CONTEXT_VARIANTS, "prompt_variant", self.prompt_variant, f"one of {sorted(CONTEXT_VARIANTS)}")
 
@@ -331,7 +332,6 @@ def _perplexity_topics() -> int:
     """How many Python documentation topics are long enough for :func:`lorag_nb.data.knowledge.perplexity_texts`."""
     import inspect
 
-    from lorag_nb.data.knowledge import load_python_docs, perplexity_texts
 
     max_chars = inspect.signature(perplexity_texts).parameters["max_chars"].default
     return len(load_python_docs(min_chars=max_chars))

@@ -24,6 +24,7 @@ from typing import Callable
 from lorag_nb import __version__
 from lorag_nb.core.config import json_ready
 from lorag_nb.data.knowledge import DATA_DIR
+from lorag_nb.core.paths import cache_dir
 
 #: Bump when a change to the code makes stored results stale.
 RESULTS_VERSION = 1
@@ -83,7 +84,6 @@ class ResultsStore:
             if env:
                 root = Path(env)
             else:
-                from lorag_nb.core.paths import cache_dir
 
                 root = cache_dir() / "results"
         self.root = Path(root).expanduser()

@@ -36,6 +36,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+from lorag_nb.data.knowledge import DATA_DIR
 
 SEED = "lorag_nb-world-v1"
 N_PER_KIND = 20
@@ -901,7 +902,6 @@ def normalize(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m lorag_nb.data.worldgen [--out DIR] [--seed SEED]``; prints the row counts."""
-    from lorag_nb.data.knowledge import DATA_DIR
 
     parser = argparse.ArgumentParser(description="Write the fictional knowledge set (JSON Lines) deterministically.")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"output folder (default: {DATA_DIR})")

@@ -8,6 +8,10 @@ from typing import Any, Mapping
 from lorag_nb.core.config import TrainingSettings
 from lorag_nb.core.fmt import pct
 from lorag_nb.methods.training import IGNORE_INDEX, build_examples, final_loss, settings_of
+from lorag_nb.core import claims as C
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.methods.models import count_parameters
 
 
 #: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
@@ -70,7 +74,6 @@ def example_preview(tokenizer, settings: TrainingSettings, n: int = 4) -> "Any":
     """
     import pandas as pd
 
-    from lorag_nb.data.knowledge import load_knowledge
 
     ks = load_knowledge(n_entities=settings.n_entities)
     rows = []
@@ -147,7 +150,6 @@ def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
     gold contained for the control set, whose gold answers are scored leniently)."""
     import pandas as pd
 
-    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     base = store.get("baseline", result.metrics.get("baseline_key", "")) if result.metrics.get("baseline_key") else None
@@ -168,7 +170,6 @@ def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
 def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, str]]:
     """Up to ``n`` control questions the base model got right and the trained model got wrong:
     ``(question, base answer, trained answer)``."""
-    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     key = result.metrics.get("baseline_key")
@@ -202,8 +203,6 @@ def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: 
     Raises:
         ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
     """
-    from lorag_nb.core import claims as C
-    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
@@ -239,7 +238,6 @@ def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: 
 def full_ft_findings(result, store=None, runs: Mapping[int, Any] | None = None) -> str:
     """Markdown for notebook 01: the measured cost, then the verdicts of :func:`fine_tuning_verdicts`
     (with their 95% intervals over facts, n and seeds) — no conclusion that the claims engine did not compute."""
-    from lorag_nb.core import claims as C
 
     m, tr = result.metrics, result.metrics["training"]
     runs = runs or {settings_of(result)[0].seed: result}
@@ -266,7 +264,6 @@ def parameter_sentence(model) -> str:
     AdamW keeps, per trained parameter, the weight, its gradient and two moment estimates (4 numbers);
     the sentence gives that floor in GiB for the model's dtype (activations come on top).
     """
-    from lorag_nb.methods.models import count_parameters
 
     _, total = count_parameters(model)
     p = next(model.parameters())

@@ -9,6 +9,7 @@ from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings
 from lorag_nb.core.fmt import pct
 from lorag_nb.methods.training import final_loss, run_training, settings_of, sweep
 from lorag_nb.experiments.nb01 import fine_tuning_verdicts
+from lorag_nb.core import claims as C
 
 
 #: LoRA defaults (notebook 02's parameters cell mirrors these).
@@ -47,7 +48,6 @@ def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", lab
     Raises:
         ValueError: a curve never reaches ``level``; an unknown ``control``.
     """
-    from lorag_nb.core import claims as C
 
     if control not in CONTROL_SCORING:
         raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
@@ -80,7 +80,6 @@ def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, A
     Raises:
         ValueError: an unknown ``control``.
     """
-    from lorag_nb.core import claims as C
 
     if control not in CONTROL_SCORING:
         raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
@@ -139,7 +138,6 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         full_runs, lora_runs: ``{seed: Result}`` of the headline runs (default: ``{seed: full}``, ``{seed: lora}``).
         speed: :func:`interleaved_speed` Result for the speed and memory verdicts.
     """
-    from lorag_nb.core import claims as C
 
     lm, fm = lora.metrics, full.metrics
     lt, ft = lm["training"], fm["training"]

@@ -14,6 +14,9 @@ import statistics
 from lorag_nb.data.prompts import CONTEXT_VARIANTS
 from lorag_nb.methods.retrieval import MAX_K, KnowledgeBase, chunk_statistics, evaluate_retrieval, split_documents
 from lorag_nb.methods.rag import answers_frame, build_chain, collection_name, contexts_of, resolve_eval, retriever_for, sources_of
+from lorag_nb.data.knowledge import document_for, load_knowledge
+from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
+from lorag_nb.methods.retrieval import curve, python_docs_benchmark
 
 
 def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: ResultsStore | None = None, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, client=None, multiple_choice: bool = True) -> dict[int, Result]:
@@ -121,8 +124,6 @@ def compare_prompt_variants(
     """
     import pandas as pd
 
-    from lorag_nb.methods.evaluation import evaluate_qa
-    from lorag_nb.data.knowledge import document_for, load_knowledge
 
     ev = resolve_eval(eval_settings)
     variants = list(variants or CONTEXT_VARIANTS)
@@ -171,7 +172,6 @@ def best_variant(table, order: Sequence[str] | None = None) -> str:
 
 
 def _score_revised(m, tok, qas, kb, settings, ev, multiple_choice: bool = False) -> dict:
-    from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
 
     retriever = retriever_for(kb, settings)
     docs = [retriever.invoke(q.question) for q in qas]
@@ -201,7 +201,6 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
         ``swap`` (the IngestReport), ``chunks_before`` / ``chunks_after``, ``stale_chunks`` (original
         chunks left after the swap; 0 expected).
     """
-    from lorag_nb.data.knowledge import load_knowledge
 
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
@@ -303,8 +302,6 @@ def _references(baseline: Result, rag: Result) -> dict[str, dict]:
 
 def _old_rate(rows: Sequence[dict]) -> float | None:
     """Share of revised-facts answers (evaluate_qa rows) that contain the outdated value; None without rows."""
-    from lorag_nb.methods.evaluation import gold_contained
-    from lorag_nb.data.knowledge import load_knowledge
 
     old = {q.id: q.old_answer for q in load_knowledge().revised_test_qa}
     values = [gold_contained(r["prediction"], old[r["id"]]) for r in rows if old.get(r.get("id"))]
@@ -337,7 +334,6 @@ def python_docs_retrieval(n_topics: int = 40, max_chars: int = 6000, chunk_size:
         recall@k for k = 1..20, MRR), ``chunks``, ``ingest``; details ``rows`` (query, gold topic,
         rank, top-3 sources); and the open knowledge base (for answering questions).
     """
-    from lorag_nb.methods.retrieval import python_docs_benchmark
 
     store = store or ResultsStore()
     name = name or f"lorag-pydoc-c{chunk_size}-o{chunk_overlap}"
@@ -440,8 +436,6 @@ def explorer_data(
         "gold", "gold_doc", "ranked": [{"rank", "chunk", "doc_id", "distance", "text", "gold"}],
         "answers": {k: answer}}}``.
     """
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.retrieval import curve
 
     ev = resolve_eval(eval_settings)
     overlap = settings.chunk_overlap if settings.chunk_overlap < chunk_size else chunk_size // 5

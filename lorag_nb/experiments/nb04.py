@@ -12,6 +12,11 @@ from lorag_nb.methods import training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
 from lorag_nb.experiments import nb03
+from lorag_nb.core import claims as C
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
+from lorag_nb.experiments.nb02 import default_lora
+from lorag_nb.methods import rag
 
 
 RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
@@ -69,8 +74,6 @@ def raft_settings(p_oracle: float = RAFT_DEFAULTS["p_oracle"], k: int = RAFT_DEF
     Raises:
         ValueError: bad RAFT knobs (:func:`validate_raft`) or training settings.
     """
-    from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
-    from lorag_nb.experiments.nb02 import default_lora
 
     raft = validate_raft(dict(p_oracle=p_oracle, k=k, distractors=distractors, cite=cite, prompt_variant=prompt_variant or DEFAULT_CONTEXT_VARIANT, kb_entities=kb_entities))
     kw = dict(RAFT_TRAINING)
@@ -81,7 +84,6 @@ def raft_settings(p_oracle: float = RAFT_DEFAULTS["p_oracle"], k: int = RAFT_DEF
 
 def naive_settings(**overrides) -> TrainingSettings:
     """The naive hybrid's adapter: notebook 02's closed-book LoRA (``training.default_lora(**overrides)``)."""
-    from lorag_nb.experiments.nb02 import default_lora
 
     return default_lora(**overrides)
 
@@ -98,7 +100,6 @@ def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains", int
     ``(ks, values, lows, highs)``: each value is the mean over facts of the per-question ``metric``
     (``contains``/``f1``/``em`` rows) with its 95% bootstrap interval over facts
     (:func:`lorag_nb.core.claims.mean_estimate`)."""
-    from lorag_nb.core import claims as C
 
     out = {}
     for m, runs in sweep.items():
@@ -260,7 +261,6 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     Returns:
         ``[lorag_nb.core.claims.Verdict]``.
     """
-    from lorag_nb.core import claims as C
 
     out = []
     rows = {m: r.details.get("rows", []) for m, r in main.items()}
@@ -293,7 +293,6 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
 
 def findings(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, metric: str = "contains", seeds: dict[str, dict[int, Any]] | None = None) -> str:
     """Markdown: the verdicts of :func:`verdicts` (intervals, n, seeds), the revised-facts numbers and the costs."""
-    from lorag_nb.core import claims as C
 
     lines = []
     if revised:
@@ -319,8 +318,6 @@ def explorer_data(sweep: dict[str, dict[int, Any]], rag_settings: RagSettings, e
         "gold_doc", "ranked": [{"rank", "chunk", "doc_id", "distance", "text", "gold"}] (up to max k),
         "answers": {method: {k: answer}}, "correct": {method: {k: bool}}}]}``.
     """
-    from lorag_nb.methods import rag
-    from lorag_nb.data.knowledge import load_knowledge
 
     ev = eval_settings or default_hybrid_eval()
     ks_all = sorted({k for runs in sweep.values() for k in runs})
@@ -396,7 +393,6 @@ def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questio
     Raises:
         ValueError: any invalid setting (named by the settings classes).
     """
-    from lorag_nb.methods import rag
 
     seed_everything(seed)
     store = store or ResultsStore()

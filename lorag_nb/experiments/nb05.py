@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
+from lorag_nb.methods import hybrid
 from lorag_nb.core.config import EvalSettings, RagSettings, check, Settings
 from lorag_nb.core.fmt import cap, mib, pct
 from lorag_nb.core.paths import NOTEBOOKS_DIR
@@ -38,6 +39,19 @@ from lorag_nb.methods import measure
 from lorag_nb.experiments import nb01
 from lorag_nb.experiments import nb03
 from lorag_nb.experiments import nb04
+from lorag_nb.core.config import json_ready
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.experiments.nb01 import default_full_ft
+from lorag_nb.experiments.nb02 import LORA_DEFAULT_ADAPTER, default_lora
+from lorag_nb.methods import rag, training
+from lorag_nb.methods.adapters import load_adapter
+from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
+from lorag_nb.methods.models import load_model
+from lorag_nb.methods.rag import knowledge_documents
+from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+from lorag_nb.methods.training import ADAPTER_DIR, default_eval, settings_of
+from lorag_nb.experiments.nb02 import frontier_series, frontier_verdict
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")
@@ -212,13 +226,11 @@ class CompareSettings(Settings):
 
     def full_settings(self):
         """Notebook 01's full fine-tuning run (``training.default_full_ft``)."""
-        from lorag_nb.experiments.nb01 import default_full_ft
 
         return default_full_ft(**self._training_common())
 
     def lora_settings(self, r: int):
         """Notebook 02's LoRA run at rank ``r`` (``training.default_lora``: lora_alpha 16, all linear layers, lr 1e-3)."""
-        from lorag_nb.experiments.nb02 import LORA_DEFAULT_ADAPTER, default_lora
 
         return default_lora(r=int(r), lora_alpha=LORA_DEFAULT_ADAPTER["lora_alpha"], **self._training_common())
 
@@ -230,7 +242,6 @@ class CompareSettings(Settings):
 
     def train_eval(self) -> EvalSettings:
         """The evaluation notebooks 01–02 share (``training.default_eval``)."""
-        from lorag_nb.methods.training import default_eval
 
         return default_eval(self.n_entities, self.max_questions)
 
@@ -290,10 +301,6 @@ def measure_index(settings: RagSettings, n_entities: int | None, store=None, for
         :class:`~lorag_nb.core.store.Result` with metrics ``seconds`` (s), ``bytes`` (on disk),
         ``chunks``, ``documents``, ``embedded``.
     """
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.rag import knowledge_documents
-    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
 
     store = store or ResultsStore()
     key = {"rag": settings.replace(top_k=1, prompt_variant="context_then_question", chroma_url=None).to_dict(), "n_entities": n_entities}
@@ -333,12 +340,6 @@ def lora_dev_accuracy(result, store=None, n_questions: int | None = None, model=
         ValueError: ``result`` is not a LoRA training run.
         FileNotFoundError: its adapter folder is gone (rerun ``run_training(..., force=True)``).
     """
-    from lorag_nb.methods.adapters import load_adapter
-    from lorag_nb.methods.evaluation import evaluate_qa
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
-    from lorag_nb.methods.training import ADAPTER_DIR, settings_of
 
     store = store or ResultsStore()
     settings, _ = settings_of(result)
@@ -384,14 +385,6 @@ def best_lora_rank(dev: Mapping[int, Any]) -> int:
 # --------------------------------------------------------------------------- gather: one call per method's runner
 
 
-def _hybrid_module():
-    try:
-        from lorag_nb.methods import hybrid
-    except ImportError as err:  # pragma: no cover - hybrid.py ships with the package
-        raise ImportError(f"lorag_nb.methods.hybrid is needed for the hybrid rows of the comparison: {err}") from err
-    return hybrid
-
-
 def gather(settings: CompareSettings = CompareSettings(), store=None, model=None, tokenizer=None, progress: bool = False) -> dict:
     """Every result the comparison needs, from the results store; what is missing is trained / measured now.
 
@@ -403,9 +396,6 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
         "rag", "rag_swap", "rag_index", "prompt_variant", "naive_hybrid", "naive_hybrid_revised",
         "raft_hybrid", "raft_hybrid_revised"}`` (Results).
     """
-    from lorag_nb.methods import rag
-    from lorag_nb.methods import training
-    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     model, tokenizer = rag.get_model(settings.model, model, tokenizer)
@@ -443,8 +433,6 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     out["rag_swap"] = nb03.swap_experiment(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_index"] = measure_index(rag_settings, settings.rag_entities, store)
     out["latency"] = rag.interleaved_latency(rag_settings, rag_eval, settings.model, model=model, tokenizer=tokenizer, store=store, n_questions=settings.latency_questions, reps=settings.latency_reps)
-
-    hybrid = _hybrid_module()
     out["naive_rank"] = settings.naive_rank or best
     naive_adapter = settings.lora_settings(out["naive_rank"])
     adapters = {"naive_hybrid": naive_adapter, "raft_hybrid": settings.raft_settings(variant)}
@@ -551,7 +539,6 @@ def check_same_questions(ids: Mapping[str, Sequence[str]]) -> list[str]:
 
 def _revised_rows(method: str, result, old: Mapping[str, str | None]) -> list[dict]:
     """``[{"id", "contains", "stale"}]`` on revised-facts questions, from a method's per-question rows."""
-    from lorag_nb.methods.evaluation import gold_contained
 
     d = result.details or {}
     if method == "base":
@@ -631,7 +618,6 @@ class Comparison:
         Raises:
             ValueError: a required result is missing, or methods answered different test questions.
         """
-        from lorag_nb.data.knowledge import load_knowledge
 
         missing = [k for k in ("base", "full", "lora", "rag", "rag_swap") if results.get(k) is None]
         if missing:
@@ -762,7 +748,6 @@ class Comparison:
                 comp.samples[k] = {"mc": C.scores(test_rows("lora", results[k]), "mc_correct", lab)}
                 extra[k] = {"train s": _get(results[k].metrics, "training", "seconds"), "steps": _get(results[k].metrics, "training", "steps"), "n_examples": _get(results[k].metrics, "training", "n_examples")}
         if results.get("frontier_full") and results.get("frontier_lora"):
-            from lorag_nb.experiments.nb02 import frontier_series, frontier_verdict
 
             extra["frontier_verdict"] = frontier_verdict(results["frontier_full"], results["frontier_lora"])
             extra["frontier_verdict_gen"] = frontier_verdict(results["frontier_full"], results["frontier_lora"], control="gen")
@@ -1241,7 +1226,6 @@ def display_headline(comp: Comparison) -> None:
     for ``index.html``."""
     from IPython.display import Markdown, display
 
-    from lorag_nb.core.config import json_ready
 
     display(Markdown(headline_markdown(comp)), metadata={HEADLINE_KEY: json_ready({"condition": comp.condition(), "rows": comp.headline()})})
 

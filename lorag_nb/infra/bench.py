@@ -42,6 +42,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from lorag_nb.core.fmt import percentile
 from lorag_nb.core.paths import REPO_ROOT
+from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
+from lorag_nb.data.knowledge import Document, load_knowledge, load_python_docs
+from lorag_nb.data.prompts import make_prompt
+from lorag_nb.infra.runner import run_notebooks
+from lorag_nb.methods import models, training
+from lorag_nb.methods.evaluation import generate, multiple_choice_scores
+from lorag_nb.methods.models import load_embeddings, load_model
+from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, make_client
+from lorag_nb.methods.training import PeakMemory
+from lorag_nb.methods.adapters import wrap
 
 
 #: Benchmarks run by a plain ``lorag-nb bench``; ``notebooks`` is run only when named.
@@ -233,7 +243,6 @@ def recorded_batches():
     so the plain loop can replay exactly the Trainer's batches. Yields the list the batches go into
     (the dataloader may prefetch one batch beyond the last step).
     """
-    from lorag_nb.methods import training
 
     batches: list[dict] = []
     original = training.make_collator
@@ -345,7 +354,6 @@ def docs_examples(tokenizer, seq_len: int, n: int) -> list[dict]:
     The text is tokenized once, joined with EOS and cut into windows (cycled if ``n`` exceeds them):
     no padding at all, one fixed shape (what a compiled GPU run wants).
     """
-    from lorag_nb.data.knowledge import load_python_docs
 
     ids: list[int] = []
     for doc in load_python_docs():
@@ -413,10 +421,6 @@ def bench_training(
     """
     import torch
 
-    from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
-    from lorag_nb.methods import training
 
     t_start = time.perf_counter()
     cuda = device.startswith("cuda")
@@ -472,7 +476,6 @@ def bench_training(
             continue
         batches = runs[(method, "ours")][0]
         bf16 = cuda and torch.cuda.is_bf16_supported()
-        from lorag_nb.methods.training import PeakMemory
 
         for path in ("plain", "plain+fused") if plain_fused else ("plain",):
             seed_everything(0)
@@ -481,7 +484,6 @@ def bench_training(
                 for p in plain_model.parameters():
                     p.requires_grad_(True)
             else:
-                from lorag_nb.methods.adapters import wrap
 
                 plain_model = wrap(model, lora)
             plain_model.config.use_cache = False
@@ -566,7 +568,6 @@ def synthetic_chunks(n: int, seed: int = 0, n_entities: int | None = None) -> li
     """``n`` distinct chunk texts: 2–3 sentences of the knowledge set's documents recombined (seeded)."""
     import re
 
-    from lorag_nb.data.knowledge import load_knowledge
 
     ks = load_knowledge(n_entities=n_entities)
     sentences = [s.strip() for d in list(ks.documents) + list(ks.distractors) for s in re.split(r"(?<=[.!?])\s+", d.text) if len(s.strip()) > 20]
@@ -622,9 +623,6 @@ def bench_retrieval(sizes: Sequence[int] = (1000, 10000, 100000), n_queries: int
     """
     import numpy as np
 
-    from lorag_nb.data.knowledge import Document, load_knowledge
-    from lorag_nb.methods.models import load_embeddings
-    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, make_client
 
     t_start = time.perf_counter()
     texts = synthetic_chunks(embed_chunks, seed)
@@ -741,10 +739,6 @@ def bench_evaluation(n_entities: int = 4, max_questions: int = 24, max_new_token
     batched without it, vs one prompt+option sequence per forward pass; accuracies compared and the
     largest per-option score difference reported.
     """
-    from lorag_nb.methods.evaluation import generate, multiple_choice_scores
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
-    from lorag_nb.data.prompts import make_prompt
 
     t_start = time.perf_counter()
     if model is None:
@@ -809,7 +803,6 @@ def bench_notebooks(smoke: bool = True, prefixes: list[str] | None = None, out_d
     ``fresh_store``: point ``LORAG_NB_RESULTS`` at an empty temporary store so nothing is read from
     earlier runs (the notebooks still share that store among themselves, as in ``make demo``).
     """
-    from lorag_nb.infra.runner import run_notebooks
 
     t_start = time.perf_counter()
     old = os.environ.get("LORAG_NB_RESULTS")
@@ -842,7 +835,6 @@ def notebooks_report(res: dict) -> str:
 
 def bench_model_load(reloads: int = 3) -> dict:
     """First load of the embedded model (GGUF → safetensors conversion, in a temporary cache) vs cached reload."""
-    from lorag_nb.methods import models
 
     old = os.environ.get("LORAG_NB_CACHE")
     t_start = time.perf_counter()
@@ -912,7 +904,6 @@ def run(names: Sequence[str] | None = None, options: dict[str, dict] | None = No
         if name in ("training", "evaluation") and "model" not in kw:
             dev = kw.get("device") or "cpu"
             if ("model", dev) not in shared:
-                from lorag_nb.methods.models import load_model
 
                 shared[("model", dev)] = load_model("embedded", device=dev, dtype="float32")
             kw["model"], kw["tokenizer"] = shared[("model", dev)]

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
+from lorag_nb.infra import bench
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +61,6 @@ def add_bench_parser(sub) -> None:
 
 def bench_command(args) -> int:
     """Run ``lorag-nb bench``; returns 0 (targets missed are reported in the tables, not as failures)."""
-    from lorag_nb.infra import bench
 
     options: dict = {k: dict(v) for k, v in bench.TINY.items()} if args.tiny else {}
     if args.device:

@@ -21,6 +21,7 @@ from typing import Any
 from pathlib import Path
 
 from lorag_nb.core.config import ALL_LINEAR_MODULES, LoraSettings
+from lorag_nb.methods.models import count_parameters, resolve_model_source
 
 #: Name of the folder (inside a result's artifact folder) that holds a saved adapter.
 ADAPTER_DIRNAME = "adapter"
@@ -133,7 +134,6 @@ def _quiet_peft():
 
 def parameter_counts(model) -> dict:
     """``{"trainable", "total", "trainable_fraction"}`` (counts of parameters; tied weights once)."""
-    from lorag_nb.methods.models import count_parameters
 
     trainable, total = count_parameters(model)
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
@@ -245,7 +245,6 @@ def meta_model(name: str = "embedded"):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from lorag_nb.methods.models import resolve_model_source
 
     source, _ = resolve_model_source(name)
     cfg = AutoConfig.from_pretrained(source, local_files_only=True)
@@ -385,7 +384,6 @@ def count_table(model, ranks, targets=("all-linear", "attention")) -> "Any":
     """
     import pandas as pd
 
-    from lorag_nb.methods.models import count_parameters
 
     _, total = count_parameters(model)
     rows = []

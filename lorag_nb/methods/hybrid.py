@@ -20,6 +20,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.methods import rag
+from lorag_nb.methods.adapters import load_adapter
+from lorag_nb.methods.training import ADAPTER_DIR, default_eval, find_training, run_training, settings_of, stale_rate
+from lorag_nb.methods.rag import get_model
 
 #: The three methods compared (contract with notebook 05).
 METHODS = ("rag", "naive_hybrid", "raft_hybrid")
@@ -62,7 +68,6 @@ def adapter_settings_for(method: str, adapter_settings: TrainingSettings | None 
 def adapter_eval(adapter: TrainingSettings, eval_settings: EvalSettings | None = None) -> EvalSettings:
     """Evaluation of an adapter's training run: ``eval_settings`` if given, else notebook 02's
     (``training.default_eval(n_entities)``), so the naive adapter is notebook 02's stored LoRA run."""
-    from lorag_nb.methods.training import default_eval
 
     return eval_settings if eval_settings is not None else default_eval(adapter.n_entities)
 
@@ -70,14 +75,12 @@ def adapter_eval(adapter: TrainingSettings, eval_settings: EvalSettings | None =
 def train_adapter(adapter: TrainingSettings, store=None, model=None, tokenizer=None, progress: bool = False, eval_settings: EvalSettings | None = None):
     """The adapter's training Result (``training.run_training`` with :func:`adapter_eval`; read from the
     store if trained before, without loading anything)."""
-    from lorag_nb.methods.training import find_training, run_training
 
     ev = adapter_eval(adapter, eval_settings)
     hit = find_training(adapter, store, ev)
     if hit is not None:
         return hit
     if model is None:
-        from lorag_nb.methods.rag import get_model
 
         model, tokenizer = get_model(adapter.model)
     return run_training(adapter, store=store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
@@ -89,16 +92,12 @@ _MERGED: dict[str, tuple[Any, Any]] = {}
 def merged_model(train_result, store=None, model=None, tokenizer=None):
     """``(model, tokenizer)``: the base model with the stored adapter of ``train_result`` loaded
     (``adapters.load_adapter`` on a copy of the base) and merged (``merge_and_unload``); kept per process."""
-    from lorag_nb.methods.adapters import load_adapter
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.methods.training import ADAPTER_DIR, settings_of
 
     if train_result.key in _MERGED:
         return _MERGED[train_result.key]
     store = store or ResultsStore()
     settings, _ = settings_of(train_result)
     if model is None:
-        from lorag_nb.methods.rag import get_model
 
         model, tokenizer = get_model(settings.model)
     folder = store.artifact_dir("train", train_result.key) / ADAPTER_DIR
@@ -137,10 +136,6 @@ def _forgetting(train_result) -> dict:
 
 
 def _run(method, rag_settings, adapter_settings, store, eval_settings, model, tokenizer, client, multiple_choice, knowledge: str, force: bool = False, progress: bool = False, model_name: str = "embedded", adapter_eval_settings: EvalSettings | None = None):
-    from lorag_nb.methods import rag
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.training import stale_rate
 
     _check_method(method)
     store = store or ResultsStore()
@@ -181,14 +176,12 @@ def _run(method, rag_settings, adapter_settings, store, eval_settings, model, to
 
 def _trained_entities(adapter: TrainingSettings | None, default_n: int = 2) -> list[str]:
     """Entity ids an adapter was trained on (for "rag": those of notebook 02's adapter, for comparison)."""
-    from lorag_nb.data.knowledge import load_knowledge
 
     n = adapter.n_entities if adapter is not None else default_n
     return [e["id"] for e in load_knowledge(n_entities=n).entities]
 
 
 def _subset_metrics(rows: Sequence[dict], revised_qas) -> dict:
-    from lorag_nb.methods.training import stale_rate
 
     n = len(rows)
     if not n:

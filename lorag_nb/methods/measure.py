@@ -10,6 +10,10 @@ from lorag_nb.core.config import BaselineSettings, EvalSettings, seed_everything
 from lorag_nb.core.fmt import cap
 from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.worldgen import CONTROL, CONTROL_CANDIDATES, normalize
+from lorag_nb.data.knowledge import document_for, load_knowledge, perplexity_texts
+from lorag_nb.data.prompts import closed_book_prompt
+from lorag_nb.methods.evaluation import evaluate_qa, perplexity
+from lorag_nb.methods.models import load_model
 
 
 def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -> tuple[dict, dict]:
@@ -23,8 +27,6 @@ def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -
         ``(metrics, details)``: metrics ``{"test": {...}, "oracle": {...}, "revised": {...},
         "control_accuracy": float, "perplexity": float}``; details holds per-question rows.
     """
-    from lorag_nb.methods.evaluation import evaluate_qa, perplexity
-    from lorag_nb.data.knowledge import document_for, perplexity_texts
 
     kw = dict(max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size)
     test = cap(ks.test_qa, ev.max_questions)
@@ -55,8 +57,6 @@ def run_baseline(settings: BaselineSettings = BaselineSettings(), store: Results
     Returns:
         :class:`Result` of kind ``"baseline"`` with :func:`measure_model`'s metrics.
     """
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
 
     store = store or ResultsStore()
 
@@ -109,8 +109,6 @@ def select_control(candidates=CONTROL_CANDIDATES, model_name: str = "embedded", 
     """
     import torch
 
-    from lorag_nb.methods.models import load_model
-    from lorag_nb.data.prompts import closed_book_prompt
 
     model, tokenizer = load_model(model_name)
     tokenizer.padding_side = "left"

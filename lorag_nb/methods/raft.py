@@ -30,6 +30,10 @@ import re
 from typing import Sequence
 
 from lorag_nb.core.config import RagSettings, TrainingSettings
+from lorag_nb.data.knowledge import document_for, load_knowledge
+from lorag_nb.data.prompts import CONTEXT_VARIANTS, DEFAULT_CONTEXT_VARIANT, completion, make_prompt
+from lorag_nb.methods import rag
+from lorag_nb.methods.examples import IGNORE_INDEX, qa_example, select_qa
 
 
 #: Every entity of the knowledge set: the RAG knowledge base RAFT's distractors come from.
@@ -50,7 +54,6 @@ def validate_raft(raft: dict | None) -> dict:
         ValueError: an unknown key, ``p_oracle`` outside [0, 1], ``k`` < 1, an unknown distractor
             source, an unknown prompt variant or ``kb_entities`` < 1 — naming the value and what is valid.
     """
-    from lorag_nb.data.prompts import CONTEXT_VARIANTS
 
     raft = dict(raft or {})
     unknown = sorted(set(raft) - set(RAFT_DEFAULTS))
@@ -95,8 +98,6 @@ def raft_target(answer: str, oracle_text: str | None, cite: bool) -> str:
 
 
 def _open_kb(kb_entities: int | None, client=None):
-    from lorag_nb.methods import rag
-    from lorag_nb.data.knowledge import load_knowledge
 
     kb, _ = rag.open_knowledge_base(RagSettings(), load_knowledge(n_entities=kb_entities), kb_entities, client=client)
     return kb
@@ -125,9 +126,6 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         ValueError: bad RAFT knobs; an example longer than ``settings.max_length`` (it would be cut:
             raise ``max_length`` or lower ``k``); not enough distractors for ``k``; no training questions.
     """
-    from lorag_nb.data.knowledge import document_for, load_knowledge
-    from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, completion, make_prompt
-    from lorag_nb.methods.examples import IGNORE_INDEX, qa_example, select_qa
 
     raft = validate_raft(settings.raft)
     k, p = raft["k"], raft["p_oracle"]
@@ -204,8 +202,6 @@ def raft_preview(tokenizer, settings: TrainingSettings, kb=None, client=None, ma
     label tokens, decoded), prompt tokens, label tokens)."""
     import pandas as pd
 
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.examples import IGNORE_INDEX
 
     recs = raft_records(tokenizer, load_knowledge(n_entities=settings.n_entities), settings, kb=kb, client=client)
     picks = {}

@@ -35,6 +35,11 @@ from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.prompts import context_prompt
 from lorag_nb.methods.retrieval import MAX_K, KnowledgeBase, chunk_statistics, evaluate_retrieval
 from lorag_nb.core.fmt import cap, mean, p50
+from lorag_nb.core.store import settings_key
+from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.data.prompts import make_prompt
+from lorag_nb.methods.evaluation import evaluate_qa, generate
+from lorag_nb.methods.models import load_model
 
 #: Default EvalSettings for RAG runs: few questions (each costs a generation and 4 option scorings).
 DEFAULT_EVAL = EvalSettings(max_questions=12, max_new_tokens=24, batch_size=8)
@@ -50,7 +55,6 @@ def get_model(model_name: str = "embedded", model=None, tokenizer=None):
         _MODELS.setdefault(model_name, (model, tokenizer))
         return model, tokenizer
     if model_name not in _MODELS:
-        from lorag_nb.methods.models import load_model
 
         _MODELS[model_name] = load_model(model_name)
     return _MODELS[model_name]
@@ -132,7 +136,6 @@ class GenerateRunnable(Runnable):
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
 
     def _run(self, inputs: list[dict]) -> list[dict]:
-        from lorag_nb.methods.evaluation import generate
 
         gens = generate(self.model, self.tokenizer, [x["prompt"] for x in inputs], max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
         return [dict(x, answer=g.text, raw=g.raw, generation_ms=g.latency_s * 1000) for x, g in zip(inputs, gens)]
@@ -239,7 +242,6 @@ def run_retrieval(settings: RagSettings, store: ResultsStore | None = None, eval
         :class:`Result` with metrics ``{"retrieval": retrieval_metrics, "chunks": chunk statistics,
         "ingest": IngestReport}`` and details ``{"rows": [{"id", "gold_doc", "rank", "top3"}]}``.
     """
-    from lorag_nb.data.knowledge import load_knowledge
 
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
@@ -294,8 +296,6 @@ def run_rag(
     Raises:
         ValueError: bad settings, an empty knowledge base.
     """
-    from lorag_nb.methods.evaluation import evaluate_qa
-    from lorag_nb.data.knowledge import load_knowledge
 
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
@@ -349,7 +349,6 @@ def run_rag(
 
 
 def stored_rag(store: ResultsStore, settings: RagSettings, ev: EvalSettings, model_name: str, multiple_choice: bool) -> Result | None:
-    from lorag_nb.core.store import settings_key
 
     key = {"rag": settings.to_dict(), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
     return store.get("rag", settings_key("rag", key))
@@ -364,7 +363,6 @@ def answer_one(settings: RagSettings, question: str, top_k: int, eval_settings: 
     Returns:
         the chain's output dict (answer, sources, chunks, contexts, prompt, generation_ms).
     """
-    from lorag_nb.data.knowledge import load_knowledge
 
     ev = resolve_eval(eval_settings)
     m, tok = get_model(model_name, model, tokenizer)
@@ -387,9 +385,6 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
     """
     import os
 
-    from lorag_nb.methods.evaluation import generate
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.data.prompts import make_prompt
 
     if reps < 2 or n_questions < 1:
         raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")

@@ -37,6 +37,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
+from lorag_nb.data.knowledge import Document, QA, load_python_docs
+from lorag_nb.core.paths import cache_dir
+from lorag_nb.methods.models import EMBEDDING_DIM, load_embeddings
 
 #: Largest k of every hit@k / recall@k curve.
 MAX_K = 20
@@ -137,7 +140,6 @@ def get_embeddings() -> CachedEmbeddings:
     """The process-wide cached embeddings over the packaged all-MiniLM-L6-v2 (loaded on first call, ~4 s)."""
     global _EMBEDDINGS
     if _EMBEDDINGS is None:
-        from lorag_nb.methods.models import EMBEDDING_DIM, load_embeddings
 
         _EMBEDDINGS = CachedEmbeddings(load_embeddings(), _PACKAGED_EMBEDDINGS, EMBEDDING_DIM)
     return _EMBEDDINGS
@@ -195,7 +197,6 @@ def make_client(kind: str = "persistent", path: str | Path | None = None, chroma
         return chromadb.EphemeralClient(settings=chroma_settings())
     if kind == "persistent":
         if path is None:
-            from lorag_nb.core.paths import cache_dir
 
             path = cache_dir() / "chroma"
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -747,7 +748,6 @@ def python_docs_benchmark(n_topics: int = 40, max_chars: int = 6000) -> tuple[li
     Raises:
         ValueError: ``n_topics`` < 1 or ``max_chars`` < 200.
     """
-    from lorag_nb.data.knowledge import QA, Document, load_python_docs
 
     if n_topics < 1 or max_chars < 200:
         raise ValueError(f"n_topics={n_topics} must be >= 1 and max_chars={max_chars} >= 200")

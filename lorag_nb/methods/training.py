@@ -40,6 +40,14 @@ from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings, s
 from lorag_nb.core.fmt import cap
 from lorag_nb.methods import raft
 from lorag_nb.methods.examples import IGNORE_INDEX, document_example, qa_example, select_qa  # noqa: F401  (training.qa_example etc. stay importable)
+from lorag_nb.core.config import BaselineSettings
+from lorag_nb.core.store import ResultsStore, settings_key
+from lorag_nb.data.knowledge import load_knowledge, perplexity_texts
+from lorag_nb.data.prompts import completion, make_prompt
+from lorag_nb.methods.adapters import load_adapter, save_adapter, wrap
+from lorag_nb.methods.evaluation import evaluate_qa, forgetting, gold_contained, multiple_choice_scores, perplexity
+from lorag_nb.methods.measure import measure_model, run_baseline
+from lorag_nb.methods.models import count_parameters, load_model
 
 
 # --------------------------------------------------------------------------- shared defaults
@@ -77,7 +85,6 @@ def build_examples(tokenizer, ks, settings: TrainingSettings) -> list[dict]:
     Raises:
         ValueError: no example to train on.
     """
-    from lorag_nb.data.prompts import completion, make_prompt
 
     if settings.context == "raft":  # RAFT-style examples (question + retrieved documents), lorag_nb.methods.raft
         return raft.raft_examples(tokenizer, ks, settings)
@@ -183,7 +190,6 @@ def _rss_peak() -> int:
 
 class TrainingDivergedError(RuntimeError):
     """Training diverged (see :func:`divergence_reason`); training stopped and nothing was saved."""
-
 
 #: A loss within this fraction of the uniform-distribution loss ln |vocab| counts as "at" it (in fp32 a
 #: model whose every logit is 0 logs 10.802672, just below ln 49,152 = 10.802673).
@@ -461,9 +467,6 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
     """
     from transformers import PrinterCallback, ProgressCallback, Trainer
 
-    from lorag_nb.methods.adapters import save_adapter, wrap
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import count_parameters, load_model
 
     seed_everything(settings.seed)
     if model is None:
@@ -603,14 +606,12 @@ def _resolve_eval(settings: TrainingSettings, eval_settings: EvalSettings | None
 
 def training_key(settings: TrainingSettings, eval_settings: EvalSettings | None = None, oracle: bool = False) -> str:
     """The results-store key of ``run_training(settings, eval_settings=..., oracle=...)``."""
-    from lorag_nb.core.store import settings_key
 
     return settings_key("train", _store_settings(settings, _resolve_eval(settings, eval_settings), oracle))
 
 
 def find_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, oracle: bool = False):
     """The stored :class:`~lorag_nb.core.store.Result` of this run, or None (never trains; < 10 ms)."""
-    from lorag_nb.core.store import ResultsStore
 
     store = store or ResultsStore()
     return store.get("train", training_key(settings, eval_settings, oracle))
@@ -658,12 +659,6 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
     A run killed mid-way (even by SIGKILL) stores no record; an artifact folder it left without a
     record is deleted before the rerun trains.
     """
-    from lorag_nb.core.config import BaselineSettings
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.methods.measure import measure_model, run_baseline
-    from lorag_nb.methods.evaluation import forgetting
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
 
     store = store or ResultsStore()
     ev = _resolve_eval(settings, eval_settings)
@@ -741,9 +736,6 @@ def load_trained(result, store=None, device: str | None = None):
         FileNotFoundError: the artifact is missing (full fine-tuning run without ``keep_checkpoint``,
             or a store folder that was cleaned); the message says how to recreate it.
     """
-    from lorag_nb.methods.adapters import load_adapter
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.methods.models import load_model
 
     store = store or ResultsStore()
     settings, _ = settings_of(result)
@@ -772,7 +764,6 @@ def stale_rate(rows: Sequence[dict], revised_qas: Sequence) -> float | None:
     ``rows`` are :func:`~lorag_nb.methods.evaluation.evaluate_qa` rows in the order of ``revised_qas``
     (as :func:`~lorag_nb.methods.measure.measure_model` makes them). None when there are none.
     """
-    from lorag_nb.methods.evaluation import gold_contained
 
     by_id = {q.id: q for q in revised_qas}
     hits = [gold_contained(r["prediction"], by_id[r["id"]].old_answer) for r in rows if r["id"] in by_id and by_id[r["id"]].old_answer]
@@ -824,10 +815,6 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
 
     import torch
 
-    from lorag_nb.methods.adapters import wrap
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
 
     if lora.lora is None or full.lora is not None:
         raise ValueError("interleaved_speed needs a full fine-tuning settings (lora=None) and a LoRA settings")
@@ -896,9 +883,6 @@ def checkpoint_measure(model, tokenizer, ks, ev: EvalSettings) -> tuple[dict, di
         ``(metrics, rows)``: fractions / perplexity, and per-question rows ``{"test": [{id, fact,
         mc_correct}], "control": [{id, mc_correct, contains}]}`` for intervals.
     """
-    from lorag_nb.methods.evaluation import evaluate_qa, multiple_choice_scores, perplexity
-    from lorag_nb.data.knowledge import perplexity_texts
-    from lorag_nb.data.prompts import make_prompt
 
     test = [q for q in cap(ks.test_qa, ev.max_questions) if q.options]
     scores = multiple_choice_scores(model, tokenizer, [make_prompt(tokenizer, q.question) for q in test], [q.options for q in test], batch_size=ev.batch_size)
@@ -964,9 +948,6 @@ def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSett
         ValueError: ``checkpoints`` < 1.
         TrainingDivergedError: the loss became NaN or infinite.
     """
-    from lorag_nb.core.store import ResultsStore
-    from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.models import load_model
 
     if not isinstance(checkpoints, int) or checkpoints < 1:
         raise ValueError(f"checkpoints must be an int ≥ 1; got {checkpoints!r}")
@@ -996,7 +977,6 @@ def sweep(runs: dict, store=None, eval_settings: EvalSettings | None = None, mod
 
     Returns ``label → Result`` in the same order. One base model is loaded once and reused.
     """
-    from lorag_nb.methods.models import load_model
 
     out = {}
     for label, settings in runs.items():

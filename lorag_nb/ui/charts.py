@@ -7,18 +7,17 @@ from typing import Sequence
 from lorag_nb.experiments.nb05 import COLUMNS, Comparison
 from lorag_nb.core import claims as C
 from lorag_nb.experiments.nb05 import COLORS, COLUMN_HELP, NO_WEIGHT_CHANGE, pareto_front
+from lorag_nb.ui.plots import METHOD_COLORS, frontier_figure, interval_figure, learning_forgetting_figure, metric_bars_figure, pareto_figure
 
 
 def colors(comp: Comparison) -> dict[str, str]:
     """Method label → colour (:data:`lorag_nb.ui.plots.METHOD_COLORS`, the same in every notebook)."""
-    from lorag_nb.ui.plots import METHOD_COLORS
 
     return {comp.label(m): METHOD_COLORS[COLORS[m]] for m in comp.methods}
 
 
 def pareto_chart(comp: Comparison, accuracy: str = "test MC acc", cost: str = "setup s"):
     """Accuracy (``accuracy`` column) against set-up cost (``cost`` column), Pareto front marked (plotly figure)."""
-    from lorag_nb.ui.plots import pareto_figure
 
     points = {comp.label(m): (comp.rows[m].get(cost), comp.rows[m].get(accuracy)) for m in comp.methods}
     chance = 0.25 if accuracy == "test MC acc" else None
@@ -27,7 +26,6 @@ def pareto_chart(comp: Comparison, accuracy: str = "test MC acc", cost: str = "s
 
 def forgetting_chart(comp: Comparison, learned: str = "test MC acc"):
     """New-knowledge accuracy against forgetting (control drop, perplexity change), one point per method."""
-    from lorag_nb.ui.plots import learning_forgetting_figure
 
     pts = {comp.label(m): {"learned": comp.rows[m].get(learned), "control_drop": comp.rows[m].get("control drop"), "perplexity_change": comp.rows[m].get("perplexity change"),
                            "note": NO_WEIGHT_CHANGE if comp.rows[m].get("weights unchanged") else None} for m in comp.methods}
@@ -37,7 +35,6 @@ def forgetting_chart(comp: Comparison, learned: str = "test MC acc"):
 def frontier_chart(comp: Comparison):
     """Notebook 02's learning-vs-forgetting curves (:func:`lorag_nb.experiments.nb02.frontier_series`), or an
     empty chart saying none were measured."""
-    from lorag_nb.ui.plots import frontier_figure
 
     series = comp.extra.get("frontier_series") or {}
     fig = frontier_figure(series)
@@ -49,7 +46,6 @@ def frontier_chart(comp: Comparison):
 def intervals_chart(comp: Comparison, metric: str = "mc"):
     """Each method's held-out accuracy (``"mc"`` multiple choice, or ``"contains"``) with its 95% bootstrap
     interval over facts (the same per-fact scores the verdicts use)."""
-    from lorag_nb.ui.plots import interval_figure
 
     pts = {}
     for m in comp.methods:
@@ -72,7 +68,6 @@ def bars_chart(comp: Comparison, metrics: Sequence[str] = DEFAULT_BAR_METRICS, m
     Raises:
         ValueError: an unknown metric or method.
     """
-    from lorag_nb.ui.plots import metric_bars_figure
 
     bad = [m for m in metrics if m not in COLUMNS]
     if bad:

@@ -12,6 +12,16 @@ from typing import Any
 import plotly.graph_objects as go
 from lorag_nb.ui import charts
 from lorag_nb.experiments import nb02
+from lorag_nb.core.config import LoraSettings, RagSettings
+from lorag_nb.core.store import ResultsStore
+from lorag_nb.experiments import nb05 as compare
+from lorag_nb.experiments.nb03 import explorer_data
+from lorag_nb.methods import adapters, training
+from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS
+from lorag_nb.methods.models import load_model
+from lorag_nb.methods.training import find_training, run_training
+from lorag_nb.ui import plots
+from lorag_nb.methods.rag import answer_one
 
 
 class Dashboard:
@@ -128,8 +138,6 @@ class TopKExplorer(Dashboard):
     ):
         import ipywidgets as W
 
-        from lorag_nb.core.config import RagSettings
-        from lorag_nb.core.store import ResultsStore
 
         super().__init__()
         self.settings = settings or RagSettings()
@@ -154,7 +162,6 @@ class TopKExplorer(Dashboard):
 
     def data(self, search_type: str, chunk_size: int, with_answers: bool | None = None) -> dict:
         """The measurements of one (search type, chunk size), measured on first use and kept in memory."""
-        from lorag_nb.experiments.nb03 import explorer_data
 
         key = (search_type, int(chunk_size))
         want_answers = self.compute_missing if with_answers is None else with_answers
@@ -174,7 +181,6 @@ class TopKExplorer(Dashboard):
             return d["example"]["answers"][k]
         key = (search_type, int(chunk_size), int(k))
         if key not in self._live and self.live_answers:
-            from lorag_nb.methods.rag import answer_one
 
             s = self.settings.replace(**{kk: v for kk, v in d["settings"].items() if kk in ("search_type", "chunk_size", "chunk_overlap")})
             self._live[key] = answer_one(s, d["example"]["question"], k, self.eval_settings, self.model_name, self.model, self.tokenizer, self.client)["answer"]
@@ -182,7 +188,6 @@ class TopKExplorer(Dashboard):
 
     def build_figures(self, top_k: int, search_type: str, chunk_size: int) -> dict[str, go.Figure]:
         """The four charts for these control values, as plain figures."""
-        from lorag_nb.ui import plots
 
         d = self.data(search_type, chunk_size)
         label = f"{'MMR' if search_type == 'mmr' else 'similarity'}, chunk {chunk_size}"
@@ -248,10 +253,6 @@ class RankExplorer(Dashboard):
     def __init__(self, base=None, eval_settings=None, store=None, ranks=(2, 8, 32), alphas=(16,), targets=("all-linear", "attention"), variants=("LoRA", "rsLoRA", "DoRA"), full_result=None, model=None, tokenizer=None):
         import ipywidgets as W
 
-        from lorag_nb.methods import adapters
-        from lorag_nb.methods import training
-        from lorag_nb.core.config import LoraSettings
-        from lorag_nb.core.store import ResultsStore
 
         super().__init__()
         self.base = base or nb02.default_lora()
@@ -292,7 +293,6 @@ class RankExplorer(Dashboard):
 
     def settings_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
         """The TrainingSettings of one control combination."""
-        from lorag_nb.core.config import LoraSettings
 
         rs, dora = LORA_VARIANTS[variant]
         lora = LoraSettings(r=int(r), lora_alpha=lora_alpha, lora_dropout=self.base.lora.lora_dropout, target_modules=target_modules, use_rslora=rs, use_dora=dora)
@@ -300,7 +300,6 @@ class RankExplorer(Dashboard):
 
     def result_for(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA"):
         """The stored run of that combination, or None (reads one JSON file; never trains)."""
-        from lorag_nb.methods.training import find_training
 
         return find_training(self.settings_for(r, lora_alpha, target_modules, variant), self.store, self.eval_settings)
 
@@ -308,7 +307,6 @@ class RankExplorer(Dashboard):
 
     def build_figures(self, r: int, lora_alpha: float, target_modules: str, variant: str = "LoRA") -> dict[str, go.Figure]:
         """The four charts for these control values, as plain figures (stored runs only)."""
-        from lorag_nb.ui import plots
 
         results = [self.result_for(rr, lora_alpha, target_modules, variant) for rr in self.ranks]
         chosen = results[self.ranks.index(int(r))]
@@ -372,8 +370,6 @@ class RankExplorer(Dashboard):
 
         Returns the :class:`~lorag_nb.core.store.Result`.
         """
-        from lorag_nb.methods.models import load_model
-        from lorag_nb.methods.training import run_training
 
         v = self.values
         settings = self.settings_for(int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"])
@@ -423,7 +419,6 @@ class HybridExplorer(Dashboard):
     def __init__(self, data: dict, top_k: int | None = None, references: dict | None = None):
         import ipywidgets as W
 
-        from lorag_nb.methods.hybrid import METHOD_LABELS
 
         super().__init__()
         if not data.get("ks") or not data.get("series"):
@@ -444,8 +439,6 @@ class HybridExplorer(Dashboard):
 
     def build_figures(self, top_k: int, methods, example: int = 0) -> dict[str, go.Figure]:
         """The two charts for these control values, as plain figures."""
-        from lorag_nb.ui import plots
-        from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS
 
         d = self.data
         chosen = [m for m in d["series"] if m in set(methods)]
@@ -491,7 +484,6 @@ class ComparisonExplorer(Dashboard):
     def __init__(self, comparison, metrics=None, methods=None):
         import ipywidgets as W
 
-        from lorag_nb.experiments import nb05 as compare
 
         super().__init__()
         self.comparison = comparison
@@ -511,8 +503,6 @@ class ComparisonExplorer(Dashboard):
         """The bars and the table for this selection, as plain figures."""
         import pandas as pd
 
-        from lorag_nb.experiments import nb05 as compare
-        from lorag_nb.ui import plots
 
         metrics = [m for m in compare.COLUMNS if m in set(metrics)]
         methods = [m for m in self.comparison.methods if m in set(methods)]
