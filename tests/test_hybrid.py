@@ -253,3 +253,14 @@ def test_sweep_series_intervals_bracket_the_values(runs):
 
     fig = plots.lines_figure(with_ci, "t", "k", "contains")
     assert all(tr.error_y.array is not None for tr in fig.data)
+
+
+def test_missing_settings_raise_naming_them(runs):
+    """A method has no notebook defaults: a missing retriever, evaluation or adapter is one clear error."""
+    kw = {k: v for k, v in runs["kw"].items() if k != "eval_settings"}
+    with pytest.raises(ValueError, match="method='raft_hybrid' needs adapter_settings"):
+        hybrid.run_hybrid("raft_hybrid", runs["rs"], None, eval_settings=runs["ev"], **kw)
+    with pytest.raises(ValueError, match="rag_settings=None"):
+        hybrid.run_hybrid("rag", None, None, eval_settings=runs["ev"], **kw)
+    with pytest.raises(ValueError, match="eval_settings=None"):
+        hybrid.run_hybrid("rag", runs["rs"], None, **kw)

@@ -6,7 +6,7 @@ from lorag_nb.methods.measure import BaselineSettings, run_baseline  # noqa: F40
 
 
 def metrics_table(results: dict) -> "pandas.DataFrame":  # noqa: F821
-    """One row per (name → metrics dict from :func:`measure_model`): answer metrics per split,
+    """One row per (name → metrics dict from :func:`~lorag_nb.methods.measure.measure_model`): answer metrics per split,
     control accuracy and perplexity. Columns are fractions in [0, 1] except perplexity."""
     import pandas as pd
 

@@ -89,7 +89,7 @@ def _m(metrics: dict, split: str, name: str):
 
 
 def comparison_table(runs: dict, pretty: bool = False) -> "Any":
-    """One row per run (label → :class:`Result` or a metrics dict), training cost and measurements.
+    """One row per run (label → :class:`~lorag_nb.core.store.Result` or a metrics dict), training cost and measurements.
 
     Columns: method, trainable params, train s, s/step, tokens/s, peak memory MiB, memory added MiB
     (peak minus the memory in use when training started), artifact MiB, last-epoch loss (mean
@@ -163,7 +163,7 @@ def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
 
 
 def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
-    """``{seed: per-question rows of split}`` of :func:`run_seeds`'s results (for :func:`lorag_nb.core.claims.scores`)."""
+    """``{seed: per-question rows of split}`` of :func:`~lorag_nb.methods.training.run_seeds`'s results (for :func:`lorag_nb.core.claims.scores`)."""
     return {s: (r.details.get("rows") or {}).get(split, []) for s, r in runs.items()}
 
 
@@ -189,8 +189,8 @@ def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: 
     """The claims notebooks 01 and 02 can judge from their own runs, by :mod:`lorag_nb.core.claims`.
 
     Args:
-        full_runs, lora_runs: ``{seed: Result}`` of :func:`run_seeds` (either may be None).
-        speed: a :func:`interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
+        full_runs, lora_runs: ``{seed: Result}`` of :func:`~lorag_nb.methods.training.run_seeds` (either may be None).
+        speed: a :func:`~lorag_nb.methods.training.interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
 
     Per-fact scores average each fact's held-out wordings, then the seeds; the base model's come from
     the stored baseline the runs were compared with (same questions). Claims: full fine-tuning / LoRA

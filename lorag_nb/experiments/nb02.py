@@ -73,7 +73,7 @@ def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, A
     interval over control questions of LoRA's drop − full fine-tuning's at that level.
 
     Args:
-        full_runs, lora_runs: learning rate → :func:`frontier_run` Result.
+        full_runs, lora_runs: learning rate → :func:`~lorag_nb.methods.training.frontier_run` Result.
         control: how the control set is scored (:data:`CONTROL_SCORING`): ``"mc"`` gives the claim
             ``lora_forgets_less``, ``"gen"`` (generated answers) ``lora_forgets_less_gen``.
 
@@ -136,7 +136,7 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
         epochs, so fewer steps); one_paraphrase_same_steps: one wording, epochs raised to give as many
         optimizer steps as the all-wordings run (separates variety of wordings from amount of training).
         full_runs, lora_runs: ``{seed: Result}`` of the headline runs (default: ``{seed: full}``, ``{seed: lora}``).
-        speed: :func:`interleaved_speed` Result for the speed and memory verdicts.
+        speed: :func:`~lorag_nb.methods.training.interleaved_speed` Result for the speed and memory verdicts.
     """
 
     lm, fm = lora.metrics, full.metrics

@@ -255,7 +255,7 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
       top_k of the sweep − RAG's change, per fact;
     - *a hybrid updates by re-indexing* (``hybrid_update``): naive hybrid − RAG on the revised facts.
 
-    ``seeds`` (``{method: {seed: Result}}``, :func:`run_seeds` at the main top_k) replaces a method's
+    ``seeds`` (``{method: {seed: Result}}``, :func:`~lorag_nb.methods.training.run_seeds` at the main top_k) replaces a method's
     main rows by the per-fact mean over its training seeds in the first two claims.
 
     Returns:

@@ -195,11 +195,12 @@ def run_hybrid(method: str, rag_settings: RagSettings | None = None, adapter_set
     Args:
         method: ``"rag"`` (base model), ``"naive_hybrid"`` (notebook 02's closed-book LoRA, merged, in
             the chain) or ``"raft_hybrid"`` (the RAFT adapter, merged, in the chain).
-        rag_settings: retriever and prompt (default :func:`default_rag_settings`).
-        adapter_settings: the adapter's ``TrainingSettings`` (default: :func:`naive_settings` /
-            :func:`raft_settings` with the chain's prompt variant). Trained (``training.run_training``,
-            evaluation ``training.default_eval``) if not stored.
-        eval_settings: questions and generation budget (default :func:`default_hybrid_eval`).
+        rag_settings: retriever and prompt (required; notebook 04's: :func:`~lorag_nb.experiments.nb04.default_rag_settings`).
+        adapter_settings: the adapter's ``TrainingSettings`` (required for the hybrids; notebook 04's:
+            :func:`~lorag_nb.experiments.nb04.naive_settings` / :func:`~lorag_nb.experiments.nb04.raft_settings`
+            with the chain's prompt variant). Trained (``training.run_training``, evaluation
+            ``training.default_eval``) if not stored.
+        eval_settings: questions and generation budget (required; notebook 04's: :func:`~lorag_nb.experiments.nb04.default_hybrid_eval`).
         model, tokenizer: the loaded base model (loaded once per process if None).
         client: a ``chromadb`` client (tests: ``EphemeralClient``).
         multiple_choice: also score the 4 options with the retrieved context (4 forward passes per question).
@@ -217,7 +218,8 @@ def run_hybrid(method: str, rag_settings: RagSettings | None = None, adapter_set
         Details: ``rows`` (per question: prediction, scores, retrieved chunk ids, sources, latencies).
 
     Raises:
-        ValueError: an unknown method, bad settings.
+        ValueError: an unknown method, bad settings, or a missing ``rag_settings`` / ``eval_settings`` /
+            hybrid ``adapter_settings`` (naming which).
     """
     return _run(method, rag_settings, adapter_settings, store, eval_settings, model, tokenizer, client, multiple_choice, "original", force, progress, model_name, adapter_eval_settings)
 

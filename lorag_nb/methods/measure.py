@@ -97,7 +97,7 @@ def select_control(candidates=CONTROL_CANDIDATES, model_name: str = "embedded", 
                    max_new_tokens: int = 16) -> list[dict]:
     """Ask the real model every control candidate closed book; report which it answers correctly.
 
-    This is how :data:`CONTROL_KEPT` was chosen; it is never called by :func:`generate`. Each batch
+    This is how :data:`~lorag_nb.data.worldgen.CONTROL_KEPT` was chosen; it is never called by :func:`~lorag_nb.data.worldgen.generate`. Each batch
     size is a separate greedy run (left padding, ``lorag_nb.data.prompts.closed_book_prompt``,
     ``max_new_tokens`` tokens, continuation cut at ``<|im_end|>`` and at its first line). A candidate
     passes a run when its normalized answer or an alias occurs as whole words in the normalized

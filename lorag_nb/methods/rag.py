@@ -14,10 +14,10 @@ answers (exact match, token F1, gold contained, multiple-choice accuracy, throug
 ``evaluation.evaluate_qa`` with the retrieved passages as contexts — the same evaluator every method
 uses) and the latency of each stage per question (embedding, search, generation, in ms).
 
-The experiments of notebook 03 are here too: answer accuracy against top_k (:func:`sweep_k`), the
-prompt-variant comparison on the dev split (:func:`compare_prompt_variants`), swapping the knowledge
-base for the revised facts (:func:`swap_experiment`), real documents (:func:`python_docs_retrieval`),
-and the article's claims with a verdict each (:func:`article_claims`).
+The experiments of notebook 03 are here too: answer accuracy against top_k (:func:`~lorag_nb.methods.hybrid.sweep_k`), the
+prompt-variant comparison on the dev split (:func:`~lorag_nb.experiments.nb03.compare_prompt_variants`), swapping the knowledge
+base for the revised facts (:func:`~lorag_nb.experiments.nb03.swap_experiment`), real documents (:func:`~lorag_nb.experiments.nb03.python_docs_retrieval`),
+and the article's claims with a verdict each (:func:`~lorag_nb.experiments.nb03.article_claims`).
 
 Retrieve-then-generate: Lewis et al. 2020, *Retrieval-Augmented Generation for Knowledge-Intensive
 NLP Tasks*; the fine-tuning vs retrieval comparison follows Ovadia et al. 2023.
