@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lorag_nb.methods import adapters
 from lorag_nb.core.config import LoraSettings, TrainingSettings
+from lorag_nb.methods import adapters
 from lorag_nb.methods.models import load_model
 
 #: Trainable parameters per unit of rank with LoRA on all seven projections of SmolLM2-135M:

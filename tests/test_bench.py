@@ -77,9 +77,12 @@ def test_derived_vectors_are_unit_and_keep_real_ones():
 @pytest.mark.bench
 def test_shared_prompt_mc_scores_equal_separate(embedded):
     """The KV-cache-sharing fast path gives the per-option log-probs of the old path within 1e-4."""
-    from lorag_nb.methods.evaluation import continuation_logprobs, shared_prompt_logprobs
     from lorag_nb.data.knowledge import document_for, load_knowledge
     from lorag_nb.data.prompts import make_prompt
+    from lorag_nb.methods.evaluation import (
+        continuation_logprobs,
+        shared_prompt_logprobs,
+    )
 
     model, tok = embedded
     ks = load_knowledge(n_entities=1)

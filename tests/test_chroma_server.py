@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from lorag_nb.methods import rag
-from lorag_nb.methods import retrieval as R
 from lorag_nb.core.config import EvalSettings, RagSettings
 from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.methods import rag
+from lorag_nb.methods import retrieval as R
 
 
 def _chroma_cli() -> str | None:

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from lorag_nb.core.config import EvalSettings, LoraSettings, RagSettings, TrainingSettings
+from lorag_nb.core.config import (
+    EvalSettings,
+    LoraSettings,
+    RagSettings,
+    TrainingSettings,
+)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ import math
 
 import pytest
 
+from lorag_nb.data.knowledge import QA
+from lorag_nb.data.prompts import closed_book_prompt, context_prompt
 from lorag_nb.methods.evaluation import (
     clean_answer,
     continuation_logprobs,
@@ -18,8 +20,6 @@ from lorag_nb.methods.evaluation import (
     perplexity,
     token_f1,
 )
-from lorag_nb.data.knowledge import QA
-from lorag_nb.data.prompts import closed_book_prompt, context_prompt
 
 
 def test_normalize_answer_squad_rules():

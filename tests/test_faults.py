@@ -18,12 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
+from test_robustness import (  # the same tiny evaluation and timing-free comparison
+    TINY_EVAL,
+    scores,
+)
 
+from lorag_nb.core.store import ResultsStore
 from lorag_nb.experiments import nb02
 from lorag_nb.methods import training
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.methods.models import load_model
-from test_robustness import TINY_EVAL, scores  # the same tiny evaluation and timing-free comparison
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -152,7 +155,12 @@ def test_training_killed_mid_run_leaves_nothing_that_breaks_the_rerun(where, bas
 
 def test_ingestion_killed_mid_way_is_completed_by_the_rerun(tmp_path):
     from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+    from lorag_nb.methods.retrieval import (
+        CachedEmbeddings,
+        KnowledgeBase,
+        get_embeddings,
+        make_client,
+    )
 
     path = tmp_path / "chroma"
     written = int(_run_and_kill(INGEST_VICTIM, [str(path)], tmp_path))

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from lorag_nb.methods import hybrid
-from lorag_nb.methods import training
 from lorag_nb.core.config import EvalSettings, RagSettings
 from lorag_nb.data.knowledge import document_for, load_knowledge
 from lorag_nb.data.prompts import completion
-from lorag_nb.experiments import nb02
-from lorag_nb.experiments import nb04
-from lorag_nb.methods import raft
+from lorag_nb.experiments import nb02, nb04
+from lorag_nb.methods import hybrid, raft, training
 
 VARIANT = "context_then_question"
 

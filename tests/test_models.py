@@ -37,9 +37,9 @@ def test_embedded_cache_roundtrip(tmp_path, monkeypatch):
 
 
 def test_embedded_answers_a_control_question(embedded):
-    from lorag_nb.methods.evaluation import gold_contained, generate
     from lorag_nb.data.knowledge import load_knowledge
     from lorag_nb.data.prompts import closed_book_prompt
+    from lorag_nb.methods.evaluation import generate, gold_contained
 
     model, tok = embedded
     control = load_knowledge(n_entities=1).control_qa

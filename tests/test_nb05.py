@@ -9,11 +9,18 @@ import time
 
 import pytest
 
-from lorag_nb.experiments import nb05 as compare
-from lorag_nb.experiments.nb05 import COLUMNS, CompareSettings, Comparison, best_lora_rank, check_same_questions, claims, pareto_front
 from lorag_nb.core.store import Result, ResultsStore
-from lorag_nb.experiments import nb01
-from lorag_nb.experiments import nb02
+from lorag_nb.experiments import nb01, nb02
+from lorag_nb.experiments import nb05 as compare
+from lorag_nb.experiments.nb05 import (
+    COLUMNS,
+    CompareSettings,
+    Comparison,
+    best_lora_rank,
+    check_same_questions,
+    claims,
+    pareto_front,
+)
 
 # 20 facts asked in 3 wordings each (60 questions): enough facts for the claims engine to decide large gaps
 FACTS = [f"e{i:03d}" for i in range(1, 21)]

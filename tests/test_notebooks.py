@@ -12,7 +12,12 @@ import json
 import papermill as pm
 import pytest
 
-from lorag_nb.infra.runner import NOTEBOOKS_DIR, check_notebook, notebook_paths, smoke_parameters
+from lorag_nb.infra.runner import (
+    NOTEBOOKS_DIR,
+    check_notebook,
+    notebook_paths,
+    smoke_parameters,
+)
 
 NOTEBOOKS = notebook_paths(NOTEBOOKS_DIR)
 
@@ -114,7 +119,12 @@ def test_check_overrides_accepts_a_parameter_of_any_selected_notebook():
 def test_executed_notebooks_drop_the_live_widget_state(tmp_path):
     """The saved widget state (MBs of plotly bundle per chart, useless without a kernel) is removed and
     the dashboard's place says how to get it live; the static outputs stay."""
-    from lorag_nb.infra.runner import LIVE_NOTE, WIDGET_VIEW, drop_live_widgets, export_html
+    from lorag_nb.infra.runner import (
+        LIVE_NOTE,
+        WIDGET_VIEW,
+        drop_live_widgets,
+        export_html,
+    )
 
     nb = json.loads(_write(tmp_path, [_code(COLAB), _code("n: int = 3  # e\n", tags=["parameters"])]).read_text())
     nb["cells"].append(_code("dash.widget()", outputs=[{"output_type": "display_data", "metadata": {}, "data": {WIDGET_VIEW: {"model_id": "m1", "version_major": 2, "version_minor": 0}, "text/plain": "VBox(...)"}}]))

@@ -11,8 +11,8 @@ import warnings
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from lorag_nb.methods import retrieval as R
 from lorag_nb.data.knowledge import Document, load_knowledge
+from lorag_nb.methods import retrieval as R
 
 
 def _name(prefix: str = "t") -> str:

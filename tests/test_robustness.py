@@ -20,15 +20,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorag_nb.infra import cli
-from lorag_nb.methods import training
-from lorag_nb.core.config import EvalSettings, LoraSettings, RagSettings, TrainingSettings
-from lorag_nb.core.config import BaselineSettings
+from lorag_nb.core.config import (
+    BaselineSettings,
+    EvalSettings,
+    LoraSettings,
+    RagSettings,
+    TrainingSettings,
+)
 from lorag_nb.core.store import ResultsStore
+from lorag_nb.experiments import nb01, nb02
+from lorag_nb.infra import cli, runner
+from lorag_nb.methods import training
 from lorag_nb.methods.models import load_model
-from lorag_nb.experiments import nb01
-from lorag_nb.experiments import nb02
-from lorag_nb.infra import runner
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
@@ -271,7 +274,12 @@ def test_qa_file_reports_its_first_bad_line(tmp_path):
 def test_reopened_knowledge_base_embeds_nothing_again(tmp_path):
     """A new process has an empty embedding cache: chunks already stored (same id = same text) are skipped."""
     from lorag_nb.data.knowledge import load_knowledge
-    from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+    from lorag_nb.methods.retrieval import (
+        CachedEmbeddings,
+        KnowledgeBase,
+        get_embeddings,
+        make_client,
+    )
 
     shared = get_embeddings()
     docs = load_knowledge(n_entities=3).documents

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorag_nb.methods import training
 from lorag_nb.core.config import EvalSettings, LoraSettings
 from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
-from lorag_nb.methods.models import load_model
 from lorag_nb.data.prompts import completion, make_prompt
-from lorag_nb.experiments import nb01
-from lorag_nb.experiments import nb02
+from lorag_nb.experiments import nb01, nb02
+from lorag_nb.methods import training
+from lorag_nb.methods.models import load_model
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)

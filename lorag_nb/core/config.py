@@ -14,6 +14,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
 from lorag_nb.data.knowledge import load_python_docs, perplexity_texts
 from lorag_nb.data.prompts import CONTEXT_VARIANTS
 

@@ -23,8 +23,8 @@ from typing import Callable
 
 from lorag_nb import __version__
 from lorag_nb.core.config import json_ready
-from lorag_nb.data.knowledge import DATA_DIR
 from lorag_nb.core.paths import cache_dir
+from lorag_nb.data.knowledge import DATA_DIR
 
 #: Bump when a change to the code makes stored results stale.
 RESULTS_VERSION = 1

@@ -36,6 +36,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+
 from lorag_nb.data.knowledge import DATA_DIR
 
 SEED = "lorag_nb-world-v1"

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from lorag_nb.core import claims as C
 from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings
 from lorag_nb.core.fmt import pct
-from lorag_nb.methods.training import final_loss, run_training, settings_of, sweep
 from lorag_nb.experiments.nb01 import fine_tuning_verdicts
-from lorag_nb.core import claims as C
-
+from lorag_nb.methods.training import final_loss, run_training, settings_of, sweep
 
 #: LoRA defaults (notebook 02's parameters cell mirrors these).
 LORA_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=1e-3, batch_size=4, max_length=128)

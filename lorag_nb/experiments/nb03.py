@@ -2,6 +2,7 @@
 the closed-book references, the explorer's data and the article's RAG claims."""
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -9,14 +10,33 @@ from lorag_nb.core import claims as C
 from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
 from lorag_nb.core.fmt import cap, mean
 from lorag_nb.core.store import Result, ResultsStore
-from lorag_nb.methods.rag import get_model, open_knowledge_base, questions_for, run_rag, run_retrieval, stored_rag
-import statistics
-from lorag_nb.data.prompts import CONTEXT_VARIANTS
-from lorag_nb.methods.retrieval import MAX_K, KnowledgeBase, chunk_statistics, evaluate_retrieval, split_documents
-from lorag_nb.methods.rag import answers_frame, build_chain, collection_name, contexts_of, resolve_eval, retriever_for, sources_of
 from lorag_nb.data.knowledge import document_for, load_knowledge
+from lorag_nb.data.prompts import CONTEXT_VARIANTS
 from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
-from lorag_nb.methods.retrieval import curve, python_docs_benchmark
+from lorag_nb.methods.rag import (
+    answers_frame,
+    build_chain,
+    collection_name,
+    contexts_of,
+    get_model,
+    open_knowledge_base,
+    questions_for,
+    resolve_eval,
+    retriever_for,
+    run_rag,
+    run_retrieval,
+    sources_of,
+    stored_rag,
+)
+from lorag_nb.methods.retrieval import (
+    MAX_K,
+    KnowledgeBase,
+    chunk_statistics,
+    curve,
+    evaluate_retrieval,
+    python_docs_benchmark,
+    split_documents,
+)
 
 
 def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: ResultsStore | None = None, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, client=None, multiple_choice: bool = True) -> dict[int, Result]:

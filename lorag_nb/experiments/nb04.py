@@ -5,19 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings, seed_everything
+from lorag_nb.core import claims as C
+from lorag_nb.core.config import (
+    EvalSettings,
+    RagSettings,
+    TrainingSettings,
+    seed_everything,
+)
 from lorag_nb.core.fmt import cap, pct
 from lorag_nb.core.store import ResultsStore
-from lorag_nb.methods import training
-from lorag_nb.methods.hybrid import METHOD_LABELS
-from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
-from lorag_nb.experiments import nb03
-from lorag_nb.core import claims as C
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
+from lorag_nb.experiments import nb03
 from lorag_nb.experiments.nb02 import default_lora
-from lorag_nb.methods import rag
-
+from lorag_nb.methods import rag, training
+from lorag_nb.methods.hybrid import METHOD_LABELS
+from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
 
 RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 

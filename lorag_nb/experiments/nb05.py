@@ -1,11 +1,12 @@
 """Every method side by side (notebook 05): one table, the article's claims with verdicts, a decision guide.
 
 One mechanism: :func:`gather` asks each method's own runner for its result — the same functions and
-the same default settings notebooks 00–04 use (``experiments.run_baseline``, ``training.run_training``
-with ``training.default_full_ft`` / ``training.default_lora``, ``rag.run_rag`` / ``rag.swap_experiment``,
-``hybrid.run_hybrid`` / ``hybrid.run_hybrid_revised``) — so after ``make demo`` every call is a
-results-store hit, and run alone it trains and measures whatever is missing. :meth:`Comparison.from_results`
-then turns the stored results into numbers without running anything (tests feed it synthetic records).
+the same default settings notebooks 00–04 use (``measure.run_baseline``, ``training.run_training`` with
+:func:`~lorag_nb.experiments.nb01.default_full_ft` / :func:`~lorag_nb.experiments.nb02.default_lora`,
+``rag.run_rag`` / :func:`~lorag_nb.experiments.nb03.swap_experiment`, ``hybrid.run_hybrid`` /
+``hybrid.run_hybrid_revised``) — so after ``make demo`` every call is a results-store hit, and run alone
+it trains and measures whatever is missing. :meth:`Comparison.from_results` then turns the stored
+results into numbers without running anything (tests feed it synthetic records).
 
 Methods (rows): the base model (closed book), full fine-tuning, LoRA (the rank with the best
 multiple-choice accuracy on the **dev** questions: :func:`best_lora_rank`), RAG, the naive hybrid
@@ -13,14 +14,15 @@ multiple-choice accuracy on the **dev** questions: :func:`best_lora_rank`), RAG,
 answer from retrieved passages with distractors; Zhang et al. 2024, *RAFT*). Every method is scored
 on the same test questions (:func:`check_same_questions` raises otherwise).
 
-Claims and verdicts (:func:`claims`) are computed from the numbers with explicit rules: a difference of
-one question or less (1/n) is a tie, a ratio threshold is an argument. Each verdict carries the
-condition it was measured under (model size, facts, steps, questions, device).
+Claims and verdicts (:func:`claims`) come from the one claims engine (:mod:`lorag_nb.core.claims`):
+per-fact scores, a paired 95% bootstrap interval for each difference, one rule per claim; the RAG
+claims are judged by notebook 03's own :func:`~lorag_nb.experiments.nb03.article_claims`, so the two
+notebooks agree on the same numbers. Each verdict carries the condition it was measured under (model
+size, facts, steps, questions, device).
 """
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import shutil
 import statistics
@@ -30,28 +32,38 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
-from lorag_nb.methods import hybrid
-from lorag_nb.core.config import EvalSettings, RagSettings, check, Settings
+from lorag_nb.core.config import (
+    BaselineSettings,
+    EvalSettings,
+    RagSettings,
+    Settings,
+    check,
+    json_ready,
+)
 from lorag_nb.core.fmt import cap, mib, pct
 from lorag_nb.core.paths import NOTEBOOKS_DIR
-from lorag_nb.core import config
-from lorag_nb.methods import measure
-from lorag_nb.experiments import nb01
-from lorag_nb.experiments import nb03
-from lorag_nb.experiments import nb04
-from lorag_nb.core.config import json_ready
 from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.experiments import nb01, nb03, nb04
 from lorag_nb.experiments.nb01 import default_full_ft
-from lorag_nb.experiments.nb02 import LORA_DEFAULT_ADAPTER, default_lora
-from lorag_nb.methods import rag, training
+from lorag_nb.experiments.nb02 import (
+    LORA_DEFAULT_ADAPTER,
+    default_lora,
+    frontier_series,
+    frontier_verdict,
+)
+from lorag_nb.methods import hybrid, measure, rag, training
 from lorag_nb.methods.adapters import load_adapter
 from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
 from lorag_nb.methods.models import load_model
 from lorag_nb.methods.rag import knowledge_documents
-from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, get_embeddings, make_client
+from lorag_nb.methods.retrieval import (
+    CachedEmbeddings,
+    KnowledgeBase,
+    get_embeddings,
+    make_client,
+)
 from lorag_nb.methods.training import ADAPTER_DIR, default_eval, settings_of
-from lorag_nb.experiments.nb02 import frontier_series, frontier_verdict
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")
@@ -402,7 +414,7 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     ev = settings.train_eval()
     out: dict[str, Any] = {}
     seeds = settings.seeds
-    out["base"] = measure.run_baseline(config.BaselineSettings(model=settings.model, eval=ev), store, model=model, tokenizer=tokenizer)
+    out["base"] = measure.run_baseline(BaselineSettings(model=settings.model, eval=ev), store, model=model, tokenizer=tokenizer)
     out["full_seeds"] = training.run_seeds(settings.full_settings(), seeds, store, ev, model, tokenizer, progress)
     out["full"] = out["full_seeds"][seeds[0]]
     ranks = {r: training.run_training(settings.lora_settings(r).replace(seed=seeds[0]), store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress) for r in settings.lora_ranks}

@@ -40,19 +40,19 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
 from lorag_nb.core.fmt import percentile
 from lorag_nb.core.paths import REPO_ROOT
-from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
 from lorag_nb.data.knowledge import Document, load_knowledge, load_python_docs
 from lorag_nb.data.prompts import make_prompt
 from lorag_nb.infra.runner import run_notebooks
 from lorag_nb.methods import models, training
+from lorag_nb.methods.adapters import wrap
 from lorag_nb.methods.evaluation import generate, multiple_choice_scores
 from lorag_nb.methods.models import load_embeddings, load_model
 from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, make_client
 from lorag_nb.methods.training import PeakMemory
-from lorag_nb.methods.adapters import wrap
-
 
 #: Benchmarks run by a plain ``lorag-nb bench``; ``notebooks`` is run only when named.
 DEFAULT_BENCHES = ("training", "retrieval", "evaluation", "model_load")

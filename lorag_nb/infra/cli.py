@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from lorag_nb.infra.runner import parse_parameter, run_notebooks
+
 from lorag_nb.infra import bench
+from lorag_nb.infra.runner import parse_parameter, run_notebooks
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from lorag_nb.core.config import ALL_LINEAR_MODULES, LoraSettings
 from lorag_nb.methods.models import count_parameters, resolve_model_source

@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
 from lorag_nb.core.fmt import percentile
+from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
 
 # --------------------------------------------------------------------------- answer metrics
 

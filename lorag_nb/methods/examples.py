@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-
 IGNORE_INDEX = -100
 
 

@@ -24,8 +24,15 @@ from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
 from lorag_nb.methods.adapters import load_adapter
-from lorag_nb.methods.training import ADAPTER_DIR, default_eval, find_training, run_training, settings_of, stale_rate
 from lorag_nb.methods.rag import get_model
+from lorag_nb.methods.training import (
+    ADAPTER_DIR,
+    default_eval,
+    find_training,
+    run_training,
+    settings_of,
+    stale_rate,
+)
 
 #: The three methods compared (contract with notebook 05).
 METHODS = ("rag", "naive_hybrid", "raft_hybrid")

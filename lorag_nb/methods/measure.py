@@ -9,9 +9,9 @@ from typing import Any
 from lorag_nb.core.config import BaselineSettings, EvalSettings, seed_everything
 from lorag_nb.core.fmt import cap
 from lorag_nb.core.store import Result, ResultsStore
-from lorag_nb.data.worldgen import CONTROL, CONTROL_CANDIDATES, normalize
 from lorag_nb.data.knowledge import document_for, load_knowledge, perplexity_texts
 from lorag_nb.data.prompts import closed_book_prompt
+from lorag_nb.data.worldgen import CONTROL, CONTROL_CANDIDATES, normalize
 from lorag_nb.methods.evaluation import evaluate_qa, perplexity
 from lorag_nb.methods.models import load_model
 

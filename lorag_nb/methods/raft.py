@@ -31,10 +31,14 @@ from typing import Sequence
 
 from lorag_nb.core.config import RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import document_for, load_knowledge
-from lorag_nb.data.prompts import CONTEXT_VARIANTS, DEFAULT_CONTEXT_VARIANT, completion, make_prompt
+from lorag_nb.data.prompts import (
+    CONTEXT_VARIANTS,
+    DEFAULT_CONTEXT_VARIANT,
+    completion,
+    make_prompt,
+)
 from lorag_nb.methods import rag
 from lorag_nb.methods.examples import IGNORE_INDEX, qa_example, select_qa
-
 
 #: Every entity of the knowledge set: the RAG knowledge base RAFT's distractors come from.
 KB_ENTITIES = 80

@@ -28,18 +28,26 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableLambda,
+    RunnableParallel,
+    RunnablePassthrough,
+)
 
 from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
-from lorag_nb.core.store import Result, ResultsStore
-from lorag_nb.data.prompts import context_prompt
-from lorag_nb.methods.retrieval import MAX_K, KnowledgeBase, chunk_statistics, evaluate_retrieval
 from lorag_nb.core.fmt import cap, mean, p50
-from lorag_nb.core.store import settings_key
+from lorag_nb.core.store import Result, ResultsStore, settings_key
 from lorag_nb.data.knowledge import load_knowledge
-from lorag_nb.data.prompts import make_prompt
+from lorag_nb.data.prompts import context_prompt, make_prompt
 from lorag_nb.methods.evaluation import evaluate_qa, generate
 from lorag_nb.methods.models import load_model
+from lorag_nb.methods.retrieval import (
+    MAX_K,
+    KnowledgeBase,
+    chunk_statistics,
+    evaluate_retrieval,
+)
 
 #: Default EvalSettings for RAG runs: few questions (each costs a generation and 4 option scorings).
 DEFAULT_EVAL = EvalSettings(max_questions=12, max_new_tokens=24, batch_size=8)

@@ -37,8 +37,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
-from lorag_nb.data.knowledge import Document, QA, load_python_docs
+
 from lorag_nb.core.paths import cache_dir
+from lorag_nb.data.knowledge import QA, Document, load_python_docs
 from lorag_nb.methods.models import EMBEDDING_DIM, load_embeddings
 
 #: Largest k of every hit@k / recall@k curve.

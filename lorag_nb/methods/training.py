@@ -36,19 +36,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings, seed_everything
+from lorag_nb.core.config import (
+    BaselineSettings,
+    EvalSettings,
+    LoraSettings,
+    TrainingSettings,
+    seed_everything,
+)
 from lorag_nb.core.fmt import cap
-from lorag_nb.methods import raft
-from lorag_nb.methods.examples import IGNORE_INDEX, document_example, qa_example, select_qa  # noqa: F401  (training.qa_example etc. stay importable)
-from lorag_nb.core.config import BaselineSettings
 from lorag_nb.core.store import ResultsStore, settings_key
 from lorag_nb.data.knowledge import load_knowledge, perplexity_texts
 from lorag_nb.data.prompts import completion, make_prompt
+from lorag_nb.methods import raft
 from lorag_nb.methods.adapters import load_adapter, save_adapter, wrap
-from lorag_nb.methods.evaluation import evaluate_qa, forgetting, gold_contained, multiple_choice_scores, perplexity
+from lorag_nb.methods.evaluation import (
+    evaluate_qa,
+    forgetting,
+    gold_contained,
+    multiple_choice_scores,
+    perplexity,
+)
+from lorag_nb.methods.examples import (  # noqa: F401  (training.qa_example etc. stay importable)
+    IGNORE_INDEX,
+    document_example,
+    qa_example,
+    select_qa,
+)
 from lorag_nb.methods.measure import measure_model, run_baseline
 from lorag_nb.methods.models import count_parameters, load_model
-
 
 # --------------------------------------------------------------------------- shared defaults
 

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lorag_nb.experiments.nb05 import COLUMNS, Comparison
 from lorag_nb.core import claims as C
-from lorag_nb.experiments.nb05 import COLORS, COLUMN_HELP, NO_WEIGHT_CHANGE, pareto_front
-from lorag_nb.ui.plots import METHOD_COLORS, frontier_figure, interval_figure, learning_forgetting_figure, metric_bars_figure, pareto_figure
+from lorag_nb.experiments.nb05 import (
+    COLORS,
+    COLUMN_HELP,
+    COLUMNS,
+    NO_WEIGHT_CHANGE,
+    Comparison,
+    pareto_front,
+)
+from lorag_nb.ui.plots import (
+    METHOD_COLORS,
+    frontier_figure,
+    interval_figure,
+    learning_forgetting_figure,
+    metric_bars_figure,
+    pareto_figure,
+)
 
 
 def colors(comp: Comparison) -> dict[str, str]:

@@ -591,6 +591,10 @@ def table_figure(frame, title: str = "", height: int | None = None) -> go.Figure
 
 def series_colors() -> dict[str, str]:
     """Notebook 04's method label → colour (:data:`METHOD_COLORS`)."""
-    from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS, METHODS  # lazy: plotting alone needs no method stack
+    from lorag_nb.methods.hybrid import (  # lazy: plotting alone needs no method stack
+        METHOD_COLOR_KEYS,
+        METHOD_LABELS,
+        METHODS,
+    )
 
     return {METHOD_LABELS[m]: METHOD_COLORS[METHOD_COLOR_KEYS[m]] for m in METHODS}

@@ -10,18 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import plotly.graph_objects as go
-from lorag_nb.ui import charts
-from lorag_nb.experiments import nb02
+
 from lorag_nb.core.config import LoraSettings, RagSettings
 from lorag_nb.core.store import ResultsStore
+from lorag_nb.experiments import nb02
 from lorag_nb.experiments import nb05 as compare
 from lorag_nb.experiments.nb03 import explorer_data
 from lorag_nb.methods import adapters, training
 from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS
 from lorag_nb.methods.models import load_model
-from lorag_nb.methods.training import find_training, run_training
-from lorag_nb.ui import plots
 from lorag_nb.methods.rag import answer_one
+from lorag_nb.methods.training import find_training, run_training
+from lorag_nb.ui import charts, plots
 
 
 class Dashboard:
