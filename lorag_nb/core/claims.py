@@ -447,6 +447,7 @@ CLAIMS: dict[str, tuple[str, str, float, str]] = {
     "ovadia_rag_beats_docs": ("For new knowledge, RAG beats fine-tuning on the documents (Ovadia et al. 2023)", "greater", 0.0, "RAG − LoRA fine-tuned on the documents, test MC accuracy"),
     "ovadia_paraphrases_help": ("Adding paraphrased questions to the documents helps fine-tuning learn the facts (Ovadia et al. 2023)", "greater", 0.0, "LoRA on documents + paraphrased QA − LoRA on documents only, test MC accuracy"),
     "paraphrase_helps": ("Paraphrased training questions help a model learn facts (Ovadia et al. 2023)", "greater", 0.0, "all training wordings − one wording, test MC accuracy"),
+    "paraphrase_helps_same_steps": ("Paraphrases help beyond more training: all wordings vs one wording for as many steps", "greater", 0.0, "all training wordings − one wording at the same number of steps, test MC accuracy"),
 }
 
 

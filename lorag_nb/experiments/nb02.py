@@ -120,6 +120,22 @@ def _n_test(result) -> int:
     return int(result.metrics["test"].get("n") or 1)
 
 
+def paraphrase_reference(one_wording, budgets: Mapping[int, Any] | None, lora=None):
+    """The run the one-wording run is compared with: every training wording, on the same world — the
+    budget run with the most examples (all of them), else ``lora`` if it is on that world; None if
+    there is none.
+
+    Args:
+        one_wording: the LoRA run trained on one wording per fact (``paraphrases=1``).
+        budgets: number of training examples → Result (:func:`data_efficiency`'s ``"budgets"``).
+    """
+    n = settings_of(one_wording)[0].n_entities
+    same_world = {k: x for k, x in (budgets or {}).items() if x is not None and settings_of(x)[0].n_entities == n and settings_of(x)[0].paraphrases is None}
+    if same_world:
+        return same_world[max(same_world)]
+    return lora if lora is not None and settings_of(lora)[0].n_entities == n else None
+
+
 def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None = None, dora: tuple | None = None, budgets: dict | None = None, one_paraphrase=None, one_paraphrase_same_steps=None,
                   full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, speed=None, store=None) -> str:
     """Markdown bullets stating what notebook 02 measured (numbers from the stored results), then the
@@ -202,23 +218,27 @@ def lora_findings(lora, full, ranks: dict, attention=None, rslora: dict | None =
     if budgets and len(budgets) >= 2:
         xs, _, accs = sweep_series(budgets)
         out.append(f"- **Data efficiency.** With {', '.join(str(x) for x in xs)} training examples, held-out MC accuracy was {', '.join(pct(a) for a in accs)}.")
-    if one_paraphrase is not None:
-        om = one_paraphrase.metrics
-        text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better). One training wording per fact "
+    # the reference for the paraphrase claim: every training wording, on the same world as the one-wording run
+    # (the all-examples entry of the data budgets, else the headline LoRA run if it is on that world)
+    ref = paraphrase_reference(one_paraphrase, budgets, lora) if one_paraphrase is not None else None
+    if one_paraphrase is not None and ref is not None:
+        om, rm = one_paraphrase.metrics, ref.metrics
+        text = (f"- **Paraphrases** (Ovadia et al. 2023: facts seen in several wordings are learned better), on the same world: one training wording per fact "
                 f"({om['training']['steps']} steps): MC accuracy {pct(om['test']['mc_accuracy'])}, exact match {pct(om['test']['exact_match'])}; "
-                f"all wordings ({lt['steps']} steps): {pct(lmc)}, {pct(lm['test']['exact_match'])}.")
+                f"all wordings ({rm['training']['steps']} steps): {pct(rm['test']['mc_accuracy'])}, {pct(rm['test']['exact_match'])}.")
         if one_paraphrase_same_steps is not None:
             sm = one_paraphrase_same_steps.metrics
             text += (f" One wording repeated for as many steps ({sm['training']['steps']}): MC accuracy {pct(sm['test']['mc_accuracy'])}, exact match "
                      f"{pct(sm['test']['exact_match'])}.")
         out.append(text)
     verdicts = fine_tuning_verdicts(full_runs or {settings_of(full)[0].seed: full}, lora_runs or {settings_of(lora)[0].seed: lora}, store=store, speed=speed)
-    if one_paraphrase is not None:
-        ref = next((x for x in (budgets or {}).values() if x is not None and settings_of(x)[0].n_entities == settings_of(one_paraphrase)[0].n_entities and settings_of(x)[0].paraphrases is None), None)
-        ref = ref or (lora if settings_of(lora)[0].n_entities == settings_of(one_paraphrase)[0].n_entities else None)
-        if ref is not None:
-            verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
-                                             C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
+    if one_paraphrase is not None and ref is not None:
+        verdicts.append(C.compare_scores("paraphrase_helps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
+                                         C.scores(one_paraphrase.details["rows"]["test"], "mc_correct", "one wording"), "the same epochs, so one wording also means fewer steps"))
+        if one_paraphrase_same_steps is not None:  # variety vs amount: the same number of optimizer steps
+            verdicts.append(C.compare_scores("paraphrase_helps_same_steps", C.scores(ref.details["rows"]["test"], "mc_correct", "all training wordings"),
+                                             C.scores(one_paraphrase_same_steps.details["rows"]["test"], "mc_correct", "one wording, as many steps"),
+                                             "the same number of optimizer steps: only the variety of wordings differs"))
     return "\n".join(out) + "\n\n" + C.markdown(verdicts, links=False) + "\n\n" + C.summary(verdicts)
 
 

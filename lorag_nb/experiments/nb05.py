@@ -903,6 +903,7 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
     "ovadia_paraphrases_help": [("05_comparison", "Fine-tuning on the documents or retrieval?"), ("02_lora", None)],
     "raft_robust": [("04_hybrid", None), ("04_hybrid", None)],
     "paraphrase_helps": [("02_lora", None), ("02_lora", None)],
+    "paraphrase_helps_same_steps": [("02_lora", None), ("02_lora", None)],
 }
 
 #: Notebook file name prefix → file stem, for sections whose notebook name is only known by its number.
@@ -1163,7 +1164,6 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
         h = {m: R[m] for m in HYBRID_METHODS if m in R}
         kb = comp.extra.get("revised_kb") or {}
         parts = ", ".join(f"{comp.label(m)} {pct(v.get(acc))} (after a knowledge-base update: revised facts {pct((kb.get(m) or {}).get('acc'))}, old value {pct((kb.get(m) or {}).get('stale'))})" for m, v in h.items())
-        nk, rk = kb.get("naive_hybrid") or {}, kb.get("raft_hybrid") or {}
         note = ""
         nrev, rrev = (comp.samples.get("naive_hybrid") or {}).get("revised"), (comp.samples.get("raft_hybrid") or {}).get("revised")
         if nrev and rrev:
