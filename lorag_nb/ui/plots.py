@@ -476,9 +476,12 @@ def frontier_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]
     """One curve per run (``series[label] = (learned, forgot)`` per checkpoint, the first = before
     training), the end point marked with a star; a dotted vertical line at the ``matched`` learning level."""
     fig = go.Figure()
+    dashes, used = ("solid", "dash", "dot", "dashdot"), {}
     for label, (xs, ys) in series.items():
         color = (colors or {}).get(label) or next((c for k, c in METHOD_COLORS.items() if label.lower().startswith(k)), None)
-        fig.add_scatter(x=list(xs), y=list(ys), mode="lines+markers", name=label, line=dict(color=color), marker=dict(size=7))
+        dash = dashes[used.get(color, 0) % len(dashes)]  # runs of one method (one colour) differ by dash
+        used[color] = used.get(color, 0) + 1
+        fig.add_scatter(x=list(xs), y=list(ys), mode="lines+markers", name=label, line=dict(color=color, dash=dash), marker=dict(size=7))
         fig.add_scatter(x=[xs[-1]], y=[ys[-1]], mode="markers", marker=dict(symbol="star", size=16, color=color, line=dict(width=1, color="#222")), showlegend=False, hovertemplate=f"{label}: end point<extra></extra>")
     if matched is not None:
         fig.add_vline(x=matched, line_dash="dot", line_color="#444", annotation_text=f"matched learning {matched:.2f}", annotation_position="top left")
