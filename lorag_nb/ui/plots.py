@@ -512,10 +512,13 @@ def verdicts_figure(verdicts: Sequence, title: str = "Every verdict: the differe
             fig.add_scatter(x=[v.threshold * scale], y=[name], mode="markers", marker=dict(symbol="line-ns-open", size=18, color="#222"), showlegend=False, hoverinfo="skip", row=1, col=ci)
         if k == "ratio":
             fig.update_xaxes(type="log", row=1, col=ci)
+        names = [v.claim if len(v.claim) <= 48 else v.claim[:46] + "…" for v in groups[k]]
+        # every claim's label, even when the rows are dense (plotly would skip category ticks otherwise)
+        fig.update_yaxes(type="category", tickmode="array", tickvals=names, ticktext=names, categoryorder="array", categoryarray=names[::-1], automargin=True, row=1, col=ci)
     for verdict, c in colour.items():
         fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(size=10, color=c), name=verdict)
     n_rows = max((len(g) for g in groups.values()), default=1)
-    fig.update_layout(title=title, template=TEMPLATE, height=max(260, 90 + 34 * n_rows), legend=dict(orientation="h", y=-0.15), margin=dict(l=10))
+    fig.update_layout(title=title, template=TEMPLATE, height=max(280, 150 + 42 * n_rows), legend=dict(orientation="h", y=-0.12 - 1.5 / max(n_rows, 4)), margin=dict(l=10))
     return fig
 
 
