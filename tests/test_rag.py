@@ -185,3 +185,20 @@ def test_top_k_explorer_updates_from_stored_sweeps(embedded, store, client):
     assert "answers not computed for this setting" in [a.text for a in dash.figures["answers"].layout.annotations]
     assert len(dash.figures["hit"].data[0].x) >= 3
     assert len(dash.static_figures()) == 4
+
+
+def test_sweep_frame_carries_an_interval_per_answer_metric():
+    """The top_k sweep's table (and its chart) carry each answer metric's 95% interval over facts."""
+    from lorag_nb.ui import plots
+
+    rows = [dict(r, em=0.0, f1=0.5 * r["contains"]) for r in _qrows(20, 12)]  # 20 facts, 12 answered
+    res = _result("rag", {"answers": {"n": len(rows), "exact_match": 0.0, "f1": 0.3, "contains": 0.6, "mc_accuracy": None},
+                          "latency_ms": {"embedding": 10.0, "search": 2.0, "generation": 300.0, "total": 312.0},
+                          "retrieval": {"hit@k": {"1": 0.9, "3": 1.0}}, "prompt_tokens_mean": 200.0})
+    res.details = {"rows": rows}
+    row = nb03.sweep_frame({3: res}).iloc[0]
+    assert row["contains_low"] < 0.6 < row["contains_high"] and row["f1_low"] < 0.3 < row["f1_high"]
+    assert row["exact_match_low"] == row["exact_match_high"] == 0.0  # no variation: a zero-width interval
+    fig = plots.answers_vs_k_figure(nb03.sweep_frame({3: res}).to_dict("records"))
+    bars = {tr.name: tr.error_y.array for tr in fig.data if tr.name}
+    assert bars and all(b is not None for b in bars.values())

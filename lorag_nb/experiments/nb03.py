@@ -55,8 +55,27 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
     return out
 
 
+#: Answer metrics of the top_k sweep that get a 95% interval: table column → per-question row field.
+INTERVAL_METRICS = {"exact_match": "em", "f1": "f1", "contains": "contains"}
+
+
+def _intervals(rows: list) -> dict:
+    """``{"<metric>_low", "<metric>_high"}``: the 95% bootstrap interval over facts of each
+    :data:`INTERVAL_METRICS` mean (:func:`lorag_nb.core.claims.mean_estimate`); NaN with one fact."""
+    out = {}
+    for col, field in INTERVAL_METRICS.items():
+        try:
+            e = C.mean_estimate(C.scores(rows, field))
+        except ValueError:  # no row carries the field
+            continue
+        out[f"{col}_low"], out[f"{col}_high"] = e.low, e.high
+    return out
+
+
 def sweep_frame(results: dict[int, Result]):
-    """One row per top_k: answer metrics, hit@k at that k, retrieved-gold rate, stage latencies (ms), prompt tokens."""
+    """One row per top_k: answer metrics (exact match, F1 and gold contained with their 95% interval over
+    facts: ``<metric>_low`` / ``<metric>_high``), hit@k at that k, retrieved-gold rate, stage latencies
+    (ms), prompt tokens."""
     import pandas as pd
 
     rows = []
@@ -76,6 +95,7 @@ def sweep_frame(results: dict[int, Result]):
                 "total_ms": lat["total"],
                 "prompt_tokens": r.metrics["prompt_tokens_mean"],
                 "n": a["n"],
+                **_intervals(r.details.get("rows") or []),
             }
         )
     return pd.DataFrame(rows)

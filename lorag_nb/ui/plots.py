@@ -144,13 +144,16 @@ def hit_at_k_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
 
 
 def answers_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, references: Mapping[str, float] | None = None, metrics: Sequence[str] = ("exact_match", "f1", "contains", "mc_accuracy"), title: str = "Answers vs top_k") -> go.Figure:
-    """Answer metrics (rows of ``rag.sweep_frame``) against top_k; dashed reference lines (e.g. the oracle ceiling)."""
+    """Answer metrics (rows of ``nb03.sweep_frame``) against top_k, with error bars where a row carries
+    ``<metric>_low`` / ``<metric>_high`` (95% intervals over facts); dashed reference lines (e.g. the oracle ceiling)."""
     fig = go.Figure()
     rows = sorted(rows, key=lambda r: r["top_k"])
     for m in metrics:
-        pts = [(r["top_k"], r[m]) for r in rows if r.get(m) is not None and r[m] == r[m]]  # skip None and NaN
+        pts = [r for r in rows if r.get(m) is not None and r[m] == r[m]]  # skip None and NaN
         if pts:
-            fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=RAG_ANSWER_METRICS.get(m, m), line_color=_RAG_METRIC_COLORS.get(m))
+            ok = [r.get(f"{m}_low") is not None and r.get(f"{m}_high") is not None and r[f"{m}_low"] == r[f"{m}_low"] for r in pts]
+            err = dict(type="data", symmetric=False, array=[r[f"{m}_high"] - r[m] if o else 0 for r, o in zip(pts, ok)], arrayminus=[r[m] - r[f"{m}_low"] if o else 0 for r, o in zip(pts, ok)], thickness=1.2, width=5) if any(ok) else None
+            fig.add_scatter(x=[r["top_k"] for r in pts], y=[r[m] for r in pts], mode="lines+markers", name=RAG_ANSWER_METRICS.get(m, m), line_color=_RAG_METRIC_COLORS.get(m), error_y=err)
     for label, y in (references or {}).items():
         if y is not None:
             add_reference_line(fig, y, label)
