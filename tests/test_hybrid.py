@@ -115,8 +115,11 @@ def test_raft_settings_are_notebook_02_lora_with_raft_context():
     assert s.lora == lora.lora and s.n_entities == lora.n_entities == 10 and s.learning_rate == lora.learning_rate
     assert s.paraphrases == 2 and lora.paraphrases is None  # RAFT: 2 of the 5 wordings (examples are ~3.5× longer)
     assert s.raft == {"p_oracle": 0.8, "k": 3, "distractors": "both", "cite": False, "prompt_variant": VARIANT, "kb_entities": 80}
-    assert hybrid.adapter_settings_for("naive_hybrid") == lora
+    assert nb04.naive_settings() == lora  # notebook 04's naive adapter is notebook 02's LoRA
+    assert hybrid.adapter_settings_for("naive_hybrid", lora) is lora
     assert hybrid.adapter_settings_for("rag") is None
+    with pytest.raises(ValueError, match="needs adapter_settings"):  # a method has no notebook defaults
+        hybrid.adapter_settings_for("naive_hybrid")
 
 
 @pytest.fixture(scope="module")
