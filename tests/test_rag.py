@@ -80,7 +80,7 @@ def test_generation_is_one_batched_call(monkeypatch):
         calls.append(list(prompts))
         return [evaluation.Generation(text=p.upper(), raw=p, latency_s=0.001, new_tokens=1) for p in prompts]
 
-    monkeypatch.setattr(evaluation, "generate", fake_generate)
+    monkeypatch.setattr(rag, "generate", fake_generate)  # the name the chain calls (imported from evaluation)
     llm = rag.GenerateRunnable(None, None)
     out = llm.batch([{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c"}])
     assert calls == [["a", "b", "c"]] and [o["answer"] for o in out] == ["A", "B", "C"]

@@ -160,7 +160,7 @@ def test_a_dead_kernel_fails_its_notebook_and_the_run_goes_on(tmp_path, monkeypa
     nbs.mkdir()
     _notebook(nbs / "00_dies.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does")
     _notebook(nbs / "01_fine.ipynb", "print(6 * 7)")
-    monkeypatch.setattr(cli, "notebook_paths", lambda folder=None, prefixes=None: sorted(nbs.glob("*.ipynb")))
+    monkeypatch.setattr(runner, "notebook_paths", lambda folder=None, prefixes=None: sorted(nbs.glob("*.ipynb")))
     out = tmp_path / "run"
     assert cli.main(["run", "-o", str(out)]) == 1  # exit non-zero: a notebook failed
     printed = capsys.readouterr().out
