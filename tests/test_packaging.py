@@ -44,3 +44,13 @@ def test_an_installed_copy_loads_the_knowledge_set_from_itself(installed, tmp_pa
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout.split()
     assert Path(out[0]).is_relative_to(site)  # the installed copy, not the checkout
     assert int(out[1]) == 2 * 6 * 3  # 2 entities × 6 facts × 3 held-out wordings
+
+
+def test_an_installed_copy_runs_from_the_current_checkout(installed, tmp_path):
+    """Installed (not editable), the package has no checkout around it: lorag-nb uses the current
+    folder's notebooks/ and runs/; in a checkout it uses the checkout's."""
+    _, site = installed
+    code = "from lorag_nb.core.paths import NOTEBOOKS_DIR, REPO_ROOT; print(REPO_ROOT); print(NOTEBOOKS_DIR)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}, check=True, capture_output=True, text=True).stdout.split()
+    assert Path(out[0]) == tmp_path.resolve() and Path(out[1]) == tmp_path.resolve() / "notebooks"
+    assert (REPO_ROOT / "notebooks").is_dir()  # here, a checkout: its own notebooks

@@ -5,8 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: The repository root of a source checkout (``notebooks/``, ``runs/`` live here).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+def _repo_root() -> Path:
+    """The checkout the package runs from (a source tree or an editable install); for a non-editable
+    install (``pip install .``), the current folder: run ``lorag-nb`` from a checkout and it uses that
+    checkout's ``notebooks/`` and ``runs/``."""
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+#: The repository root (``notebooks/``, ``runs/`` live here): :func:`_repo_root`.
+REPO_ROOT = _repo_root()
 #: The numbered notebooks.
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
