@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+
 def _repo_root() -> Path:
     """The checkout the package runs from (a source tree or an editable install); for a non-editable
     install (``pip install .``), the current folder: run ``lorag-nb`` from a checkout and it uses that
