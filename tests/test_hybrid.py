@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lorag_nb.core.config import EvalSettings, RagSettings
+from lorag_nb.core.config import EvalSettings, RaftSettings, RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import document_for, load_knowledge
 from lorag_nb.data.prompts import completion
 from lorag_nb.experiments import nb02, nb04
@@ -99,11 +99,13 @@ def test_bad_raft_knobs_raise(kw, match):
 
 
 def test_unknown_raft_key_and_method_raise(tok):
-    with pytest.raises(ValueError, match=r"\['colour'\].*valid keys"):
-        raft.validate_raft({"colour": 1})
-    bad = nb02.default_lora(n_entities=2).replace(context="raft", raft={"p_oracle": 2})
+    with pytest.raises(ValueError, match=r"\['colour'\].*fields of RaftSettings"):
+        nb02.default_lora(n_entities=2).replace(context="raft", raft={"colour": 1})
+    # a bad knob is refused when the settings are built, before any training data is made
     with pytest.raises(ValueError, match="p_oracle=2"):
-        training.build_examples(tok, load_knowledge(n_entities=2), bad)
+        nb02.default_lora(n_entities=2).replace(context="raft", raft={"p_oracle": 2})
+    with pytest.raises(ValueError, match="None unless context='raft'"):
+        nb02.default_lora(n_entities=2).replace(raft={"k": 2})
     with pytest.raises(ValueError, match="method='lora'"):
         hybrid.run_hybrid("lora")
 
@@ -114,7 +116,10 @@ def test_raft_settings_are_notebook_02_lora_with_raft_context():
     assert s.method == "raft" and s.context == "raft"
     assert s.lora == lora.lora and s.n_entities == lora.n_entities == 10 and s.learning_rate == lora.learning_rate
     assert s.paraphrases == 2 and lora.paraphrases is None  # RAFT: 2 of the 5 wordings (examples are ~3.5× longer)
-    assert s.raft == {"p_oracle": 0.8, "k": 3, "distractors": "both", "cite": False, "prompt_variant": VARIANT, "kb_entities": 80}
+    assert s.raft == RaftSettings(p_oracle=0.8, k=3, distractors="both", cite=False, prompt_variant=VARIANT, kb_entities=80)
+    # the stored form is the plain dict it always was, so results keyed before RaftSettings keep their keys
+    assert s.to_dict()["raft"] == {"p_oracle": 0.8, "k": 3, "distractors": "both", "cite": False, "prompt_variant": VARIANT, "kb_entities": 80}
+    assert TrainingSettings(**s.to_dict()) == s
     assert nb04.naive_settings() == lora  # notebook 04's naive adapter is notebook 02's LoRA
     assert hybrid.adapter_settings_for("naive_hybrid", lora) is lora
     assert hybrid.adapter_settings_for("rag") is None

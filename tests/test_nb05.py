@@ -361,6 +361,28 @@ def test_a_claim_judged_in_03_and_in_05_on_the_same_stored_numbers_gets_the_same
     assert in05["rag_grounded"].diff.value == pytest.approx(15 / 20 - 0.0)  # RAG contains 15 of 20 facts, the base model none
 
 
+def test_the_hybrid_claims_judged_in_04_and_in_05_on_the_same_stored_numbers_agree(tmp_path):
+    """Notebook 04's verdicts and notebook 05's table judge "combine both" and "update by re-indexing" with
+    one rule (nb04.combine_claims): on the same stored runs, with the same single methods to beat, they
+    give the same verdict, difference and interval."""
+    from lorag_nb.experiments import nb04
+
+    results = synthetic_results(tmp_path)
+    comp = Comparison.from_results(results, CompareSettings())
+    in05 = {v.id: v for v in claims(comp)}
+    rag_after = Result("rag", "r1", {}, {}, {"rows": results["rag_swap"].details["after"]})
+    main = {m: results[m] for m in ("rag", "naive_hybrid", "raft_hybrid")}
+    in04 = {v.id: v for v in nb04.verdicts({}, main, {"naive_hybrid": results["naive_hybrid_revised"], "rag": rag_after}, closed_book_lora=results["lora"])}
+    # the most accurate single method is RAG in both (20 of 20 facts by MC; full FT and LoRA 18), so
+    # notebook 04's parts (RAG, closed-book LoRA) and notebook 05's singles (full FT, LoRA, RAG) pick the same side
+    for cid in ("hybrid_best", "hybrid_update"):
+        a, b = in04[cid], in05[cid]
+        assert (a.verdict, a.diff.value, a.diff.low, a.diff.high, a.diff.n_facts) == (b.verdict, b.diff.value, b.diff.low, b.diff.high, b.diff.n_facts), cid
+    assert in05["hybrid_best"].diff.value == pytest.approx(0.0)  # RAFT 20 − RAG 20
+    assert in05["hybrid_update"].diff.value == pytest.approx(-1.0)  # naive hybrid 0 of 2 revised facts, RAG 2 of 2
+    assert "RAG" in in04["hybrid_best"].why and "closed-book LoRA" in in04["hybrid_best"].why and "full fine-tuning" in in05["hybrid_best"].why
+
+
 def test_forgetting_that_is_zero_by_construction_reads_as_such(comp):
     """RAG and the base model change no weights: the table says so instead of showing a measured 0."""
     t = comp.table(pretty=True)

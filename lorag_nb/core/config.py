@@ -148,6 +148,55 @@ class LoraSettings(Settings):
 
 
 #: Training speed knobs (``TrainingSettings``) and their defaults; left out of store keys at these values.
+#: Every entity of the knowledge set: the RAG knowledge base that RAFT's distractors come from.
+KB_ENTITIES = 80
+#: Where RAFT's distractor documents come from (:class:`RaftSettings`).
+DISTRACTOR_SOURCES = ("near_duplicates", "retrieved", "both")
+
+
+@dataclass(frozen=True)
+class RaftSettings(Settings):
+    """RAFT knobs (Zhang et al. 2024, *RAFT: Adapting Language Model to Domain Specific RAG*): how the
+    training examples of a hybrid adapter (``TrainingSettings(context="raft", raft=...)``) are built by
+    :func:`lorag_nb.methods.raft.raft_examples`.
+
+    Attributes:
+        p_oracle: probability in [0, 1] that an example's documents include the oracle (gold) document
+            (the paper's P; it reports 0.8 as a good value for in-domain RAG).
+        k: documents per example, >= 1 (oracle + k − 1 distractors, or k distractors). k = 3 documents
+            of ~110 tokens keep an example under 512 tokens (checked, never cut).
+        distractors: ``"near_duplicates"`` (the knowledge set's look-alike documents of that entity first,
+            then of other entities), ``"retrieved"`` (non-gold chunks the real retriever returns for the
+            question: hard negatives) or ``"both"`` (alternating, near-duplicates first).
+        cite: the target is ``answer (from: "sentence")``, quoting the oracle sentence that holds the
+            answer (the paper's chain-of-thought answers quote the document); off by default, because
+            exact match then needs the answer alone.
+        prompt_variant: the with-context prompt variant (the RAG chain's, chosen on the dev split by
+            notebook 03); None = :data:`lorag_nb.data.prompts.DEFAULT_CONTEXT_VARIANT`.
+        kb_entities: entities of the knowledge base the distractors come from (None = all).
+
+    Raises:
+        ValueError: a value out of range, naming the field, the value and what is valid (at construction,
+            so a bad knob never reaches training).
+    """
+
+    p_oracle: float = 0.8
+    k: int = 3
+    distractors: Literal["near_duplicates", "retrieved", "both"] = "both"
+    cite: bool = False
+    prompt_variant: str | None = None
+    kb_entities: int | None = KB_ENTITIES
+
+    def __post_init__(self):
+        _check_number(self, "p_oracle", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        object.__setattr__(self, "p_oracle", float(self.p_oracle))
+        _check_int(self, "k", "an integer >= 1 (documents per training example)", low=1)
+        check(self.distractors in DISTRACTOR_SOURCES, "distractors", self.distractors, f"one of {DISTRACTOR_SOURCES}")
+        _check_bool(self, "cite")
+        check(self.prompt_variant is None or self.prompt_variant in CONTEXT_VARIANTS, "prompt_variant", self.prompt_variant, f"None or one of {sorted(CONTEXT_VARIANTS)}")
+        _check_int(self, "kb_entities", "None (all) or an integer >= 1", low=1, optional=True)
+
+
 SPEED_KNOB_DEFAULTS = {"group_by_length": False, "bf16": True, "torch_compile": False, "fused_adamw": True, "gradient_checkpointing": False}
 
 
@@ -166,8 +215,9 @@ class TrainingSettings(Settings):
         max_length (tokens), seed: as in ``transformers.TrainingArguments``.
         max_steps: if > 0, overrides epochs (smoke runs).
         lora: LoRA settings, or None for full fine-tuning.
-        context: "closed_book" or "raft" (hybrid RAFT-style examples; see ``hybrid.py``).
-        raft: dict of RAFT knobs (``p_oracle``, ``k``, ``distractors``) when ``context == "raft"``.
+        context: "closed_book" or "raft" (hybrid RAFT-style examples; see :mod:`lorag_nb.methods.raft`).
+        raft: the RAFT knobs (a :class:`RaftSettings` or a dict of its fields) when ``context == "raft"``
+            (None there means ``RaftSettings()``); must be None otherwise.
         group_by_length: batch examples of similar length together (transformers' length-grouped
             sampler) to cut padding. Off by default: at the default QA data padding is 4-6% of the
             tokens (2.5% grouped), and the sampler orders each mega-batch (a quarter of an epoch or
@@ -203,7 +253,7 @@ class TrainingSettings(Settings):
     seed: int = 0
     lora: LoraSettings | None = None
     context: Literal["closed_book", "raft"] = "closed_book"
-    raft: dict | None = None
+    raft: RaftSettings | None = None
     group_by_length: bool = False
     bf16: bool = True
     torch_compile: bool = False
@@ -235,7 +285,12 @@ class TrainingSettings(Settings):
         _check_int(self, "max_examples", "None or an integer >= 1", low=1, optional=True)
         _check_int(self, "paraphrases", "None or an integer >= 1", low=1, optional=True)
         check(self.context in ("closed_book", "raft"), "context", self.context, "'closed_book' or 'raft'")
-        check(self.raft is None or isinstance(self.raft, dict), "raft", self.raft, "None or a dict of RAFT knobs")
+        if isinstance(self.raft, dict):
+            unknown = sorted(set(self.raft) - {f.name for f in dataclasses.fields(RaftSettings)})
+            check(not unknown, "raft keys", unknown, f"fields of RaftSettings: {[f.name for f in dataclasses.fields(RaftSettings)]}")
+            object.__setattr__(self, "raft", RaftSettings(**self.raft))
+        check(self.raft is None or isinstance(self.raft, RaftSettings), "raft", self.raft, "None, a RaftSettings or a dict of its fields")
+        check(self.raft is None or self.context == "raft", "raft", self.raft, "None unless context='raft' (RAFT knobs shape RAFT examples only)")
         if isinstance(self.lora, dict):
             object.__setattr__(self, "lora", LoraSettings(**self.lora))
         check(self.lora is None or isinstance(self.lora, LoraSettings), "lora", self.lora, "None (full fine-tuning), a LoraSettings or a dict of its fields")

@@ -3,11 +3,13 @@ tables of the naive and RAFT hybrids, the top_k sweep with intervals, and the hy
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
 from lorag_nb.core.config import (
+    KB_ENTITIES,
     EvalSettings,
+    RaftSettings,
     RagSettings,
     TrainingSettings,
     seed_everything,
@@ -20,7 +22,6 @@ from lorag_nb.experiments import nb03
 from lorag_nb.experiments.nb02 import default_lora
 from lorag_nb.methods import rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
-from lorag_nb.methods.raft import KB_ENTITIES, RAFT_DEFAULTS, validate_raft
 
 RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 
@@ -66,7 +67,7 @@ def default_rag_settings(prompt_variant: str | None = None, store=None, model=No
     return RagSettings(prompt_variant=variant, **overrides)
 
 
-def raft_settings(p_oracle: float = RAFT_DEFAULTS["p_oracle"], k: int = RAFT_DEFAULTS["k"], distractors: str = RAFT_DEFAULTS["distractors"], cite: bool = False, prompt_variant: str | None = None, kb_entities: int | None = KB_ENTITIES, **overrides) -> TrainingSettings:
+def raft_settings(p_oracle: float = RaftSettings.p_oracle, k: int = RaftSettings.k, distractors: str = RaftSettings.distractors, cite: bool = False, prompt_variant: str | None = None, kb_entities: int | None = KB_ENTITIES, **overrides) -> TrainingSettings:
     """RAFT adapter settings: notebook 02's LoRA (``training.default_lora()``: 2 entities, r=8 on all
     linear layers, lr 1e-3, batch 4) with ``context="raft"``, the RAFT knobs, ``max_length`` 512 and one
     epoch (:data:`RAFT_TRAINING`), and ``overrides`` (any ``TrainingSettings`` field).
@@ -75,10 +76,10 @@ def raft_settings(p_oracle: float = RAFT_DEFAULTS["p_oracle"], k: int = RAFT_DEF
     chain's (``default_rag_settings().prompt_variant``) so training and test prompts match.
 
     Raises:
-        ValueError: bad RAFT knobs (:func:`validate_raft`) or training settings.
+        ValueError: bad RAFT knobs (:class:`~lorag_nb.core.config.RaftSettings`) or training settings.
     """
 
-    raft = validate_raft(dict(p_oracle=p_oracle, k=k, distractors=distractors, cite=cite, prompt_variant=prompt_variant or DEFAULT_CONTEXT_VARIANT, kb_entities=kb_entities))
+    raft = RaftSettings(p_oracle=p_oracle, k=k, distractors=distractors, cite=cite, prompt_variant=prompt_variant or DEFAULT_CONTEXT_VARIANT, kb_entities=kb_entities)
     kw = dict(RAFT_TRAINING)
     kw.update(overrides)
     kw.update(context="raft", raft=raft)
@@ -247,6 +248,46 @@ def robustness(sweep: dict[str, dict[int, Any]], metric: str = "contains") -> di
     return out
 
 
+def combine_claims(hybrids: Mapping[str, C.Scores], singles: Mapping[str, C.Scores], revised: tuple[C.Scores, C.Scores] | None = None, metric: str = "mc_correct",
+                   singles_are: str = "the most accurate single method", condition: str = "", links=None) -> list:
+    """The two hybrid claims, one rule for notebook 04 and notebook 05 (so they agree on the same numbers):
+
+    - ``hybrid_best`` (*combine both for the best results*): the most accurate hybrid − the most
+      accurate of ``singles``, a paired bootstrap over facts (:func:`lorag_nb.core.claims.compare_scores`).
+      Notebook 04 passes its parts (RAG and the closed-book LoRA); notebook 05 passes every single method
+      of its run, full fine-tuning included. "Most accurate" is the highest mean over facts.
+    - ``hybrid_update`` (*a hybrid updates by re-indexing alone*): ``revised = (naive hybrid, RAG)``, gold
+      contained on the revised facts after the swap; holds when the hybrid is at most
+      :data:`~lorag_nb.core.claims.MATCH_MARGIN` below RAG (its closed-book adapter still holds the old facts).
+
+    Args:
+        hybrids, singles: label → per-fact :class:`~lorag_nb.core.claims.Scores` of ``metric``
+            (seeds already averaged per fact).
+        metric: the row field the scores were computed from (named in the verdict's text).
+        singles_are: how the verdict names what it compared with.
+        links: ``claim_id → markdown links`` (notebook 05's section links), or None.
+
+    Returns:
+        ``[Verdict]``: always both claims; ``undetermined`` with the reason when a side is missing.
+    """
+    links = links or (lambda cid: "")
+    out = []
+    if hybrids and singles:
+        hb = max(hybrids, key=lambda m: hybrids[m].mean)
+        sb = max(singles, key=lambda m: singles[m].mean)
+        out.append(C.compare_scores("hybrid_best", hybrids[hb], singles[sb],
+                                    f"{metric.replace('_', ' ')}: the most accurate hybrid ({hb}) against {singles_are} ({sb}; compared: {', '.join(singles)})", condition, links("hybrid_best")))
+    else:
+        out.append(C.no_sample("hybrid_best", "no hybrid in this run" if not hybrids else "no single method to compare with", condition, links("hybrid_best")))
+    if revised is not None:
+        out.append(C.compare_scores("hybrid_update", revised[0], revised[1],
+                                    f"revised facts answered with the new value after re-indexing: the naive hybrid is said to update by re-indexing when at most {100 * C.MATCH_MARGIN:.0f} points below RAG "
+                                    "(its closed-book adapter still holds the old facts)", condition, links("hybrid_update")))
+    else:
+        out.append(C.no_sample("hybrid_update", "no revised-facts runs of the naive hybrid and RAG in this run", condition, links("hybrid_update")))
+    return out
+
+
 def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, condition: str = "", seeds: dict[str, dict[int, Any]] | None = None) -> list:
     """Notebook 04's claims, judged by the one claims engine (:mod:`lorag_nb.core.claims`) on per-fact scores:
 
@@ -272,14 +313,14 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     cb = [r for r in ((closed_book_lora.details.get("rows") or {}).get("test", []) if closed_book_lora is not None else []) if r["id"] in ids]
     metric = "mc_correct" if all(any(r.get("mc_correct") is not None for r in rs) for rs in [*rows.values(), *([cb] if cb else [])]) else "contains"
     S = {m: C.scores(seeded.get(m, rs), metric, METHOD_LABELS[m]) for m, rs in rows.items() if rs}
-    parts = {m: S[m] for m in ("rag",) if m in S}
+    parts = {METHOD_LABELS[m]: S[m] for m in ("rag",) if m in S}
     if cb:
-        parts["closed_book"] = C.scores(cb, metric, "closed-book LoRA")
-    hyb = {m: S[m] for m in ("naive_hybrid", "raft_hybrid") if m in S}
+        parts["closed-book LoRA"] = C.scores(cb, metric, "closed-book LoRA")
+    hyb = {METHOD_LABELS[m]: S[m] for m in ("naive_hybrid", "raft_hybrid") if m in S}
+    rev = tuple(C.scores(revised[m].details["rows"], "contains", METHOD_LABELS[m]) for m in ("naive_hybrid", "rag")) if "naive_hybrid" in revised and "rag" in revised else None
+    combined = {v.id: v for v in combine_claims(hyb, parts, rev, metric, "the most accurate of its parts", condition)}
     if hyb and parts:
-        hb = max(hyb, key=lambda m: hyb[m].mean)
-        pb = max(parts, key=lambda m: parts[m].mean)
-        out.append(C.compare_scores("hybrid_best", hyb[hb], parts[pb], f"{metric.replace('_', ' ')}: the most accurate hybrid against the most accurate of its parts", condition))
+        out.append(combined["hybrid_best"])
     if "raft_hybrid" in rows and "rag" in rows:
         out.append(C.compare_scores("raft_beats_rag", C.scores(seeded.get("raft_hybrid", rows["raft_hybrid"]), "contains", METHOD_LABELS["raft_hybrid"]), C.scores(rows["rag"], "contains", METHOD_LABELS["rag"]),
                                     f"the same retrieved chunks at top_k={next(iter(main.values())).metrics['top_k']}, gold contained", condition))
@@ -288,9 +329,8 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
         if len(ks) >= 2:
             ch = {m: C.scores(sweep[m][ks[-1]].details["rows"], "contains", m).minus(C.scores(sweep[m][ks[0]].details["rows"], "contains", m), f"{METHOD_LABELS[m]}, k={ks[-1]} − k={ks[0]}") for m in ("raft_hybrid", "rag")}
             out.append(C.compare_scores("raft_robust", ch["raft_hybrid"], ch["rag"], f"change in gold contained from top_k={ks[0]} to top_k={ks[-1]}", condition))
-    if "naive_hybrid" in revised and "rag" in revised:
-        out.append(C.compare_scores("hybrid_update", C.scores(revised["naive_hybrid"].details["rows"], "contains", METHOD_LABELS["naive_hybrid"]), C.scores(revised["rag"].details["rows"], "contains", METHOD_LABELS["rag"]),
-                                    f"revised facts answered with the new value after re-indexing; the naive hybrid is said to update by re-indexing when at most {100 * C.MATCH_MARGIN:.0f} points below RAG", condition))
+    if rev is not None:
+        out.append(combined["hybrid_update"])
     return out
 
 
@@ -381,12 +421,12 @@ class Setup:
         import pandas as pd
 
         return pd.Series({"prompt variant (notebook 03's dev-split choice)": self.variant, "knowledge base": f"{self.n_entities} entities + distractors, chunks of {self.chunk_size} characters",
-                          "test questions": self.rag_eval.max_questions, "adapters trained on": f"{self.naive_settings.n_entities} entities", "RAFT knobs": self.raft_settings.raft}).to_frame("setting")
+                          "test questions": self.rag_eval.max_questions, "adapters trained on": f"{self.naive_settings.n_entities} entities", "RAFT knobs": self.raft_settings.raft.to_dict()}).to_frame("setting")
 
 
 def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = 180, n_dev_questions: int = DEV_QUESTIONS, top_k: int = 3, chunk_size: int = 500, chunk_overlap: int = 50,
-          train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RAFT_DEFAULTS["p_oracle"], raft_k: int = RAFT_DEFAULTS["k"],
-          raft_distractors: str = RAFT_DEFAULTS["distractors"], raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
+          train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RaftSettings.p_oracle, raft_k: int = RaftSettings.k,
+          raft_distractors: str = RaftSettings.distractors, raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
           max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None) -> Setup:
     """Notebook 04's set-up from its parameters (the notebook's ``parameters`` cell, same names): loads the
     model once, reads (or measures) notebook 03's prompt-variant choice, and builds the retriever, the

@@ -1073,17 +1073,11 @@ def claims(comp: Comparison) -> list:
             add(cid, None, {}, "not measured in this run (no RAG runs, no fine-tuned run or no interleaved latency measurement)")
     after = (comp.samples.get("rag_swap") or {}).get("after")
 
-    # --- hybrid
-    hb = best_by(comp, [m for m in HYBRID_METHODS if m in comp.methods])
-    sb = best_by(comp, ["full", "lora", "rag"])
-    if hb and sb:
-        add("hybrid_best", _diff(comp, hb, sb), {lab(hb): mc(hb), lab(sb): mc(sb)}, f"the most accurate hybrid ({lab(hb)}) against the most accurate single method ({lab(sb)})")
-    else:
-        add("hybrid_best", None, {}, "no hybrid in this run")
-    nr, rr = (comp.samples.get("naive_hybrid") or {}).get("revised"), after
-    add("hybrid_update", C.difference(nr, rr) if nr and rr else None, {lab("naive_hybrid"): C.mean_estimate(nr), "RAG": C.mean_estimate(rr)} if nr and rr else {},
-        "revised facts answered with the new value after re-indexing: the naive hybrid is said to update by re-indexing when at most "
-        f"{100 * C.MATCH_MARGIN:.0f} points below RAG (its closed-book adapter still holds the old facts)")
+    # --- hybrid: notebook 04's rule (nb04.combine_claims), against every single method of this run
+    hyb = {lab(m): comp.samples[m]["mc"] for m in HYBRID_METHODS if m in comp.methods and (comp.samples.get(m) or {}).get("mc") is not None}
+    singles = {lab(m): comp.samples[m]["mc"] for m in ("full", "lora", "rag") if (comp.samples.get(m) or {}).get("mc") is not None}
+    nr = (comp.samples.get("naive_hybrid") or {}).get("revised")
+    out.extend(nb04.combine_claims(hyb, singles, (nr, after) if nr and after else None, "mc_correct", "the most accurate single method", cond, section_links))
     if "docs_ft" in comp.samples:
         add("ovadia_rag_beats_docs", _diff(comp, "rag", "docs_ft"), {lab("rag"): mc("rag"), OVADIA_ARMS["docs_ft"]: mc("docs_ft")},
             f"continued pretraining on the {comp.context.get('n_entities')} taught entities' documents ({(comp.extra.get('docs_ft') or {}).get('steps')} steps) against retrieval from the knowledge base")

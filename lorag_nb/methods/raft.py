@@ -3,20 +3,8 @@ each example is a question, ``k`` documents in the prompt — the oracle (gold) 
 ``p_oracle``, otherwise distractors only — and the answer. The prompt is the RAG chain's own
 with-context prompt (``prompts.make_prompt(..., contexts, variant)``), so train and test prompts match.
 
-RAFT knobs (``TrainingSettings.raft``, validated by :func:`validate_raft`):
-
-- ``p_oracle`` in [0, 1]: probability that an example's contexts include the oracle document (the
-  paper's P; it reports 0.8 as a good value for in-domain RAG).
-- ``k`` ≥ 1: documents per example (oracle + k − 1 distractors, or k distractors).
-- ``distractors``: ``"near_duplicates"`` (the knowledge set's look-alike documents of that entity first,
-  then of other entities), ``"retrieved"`` (non-gold chunks the real retriever returns for the
-  question — hard negatives), or ``"both"`` (alternating, near-duplicates first).
-- ``cite``: the target is ``answer (from: "sentence")``, the oracle sentence containing the answer
-  (the paper's chain-of-thought answers quote the document); off by default, because exact match then
-  needs the answer alone.
-- ``prompt_variant``: the with-context prompt variant (the RAG chain's, chosen on the dev split by
-  notebook 03).
-- ``kb_entities``: entities of the knowledge base the distractors come from (the RAG knowledge base).
+The knobs (``p_oracle``, ``k``, ``distractors``, ``cite``, ``prompt_variant``, ``kb_entities``) are
+:class:`lorag_nb.core.config.RaftSettings` (``TrainingSettings.raft``), validated at construction.
 
 The training data are examples of :func:`lorag_nb.methods.examples.qa_example` (labels only on the answer and
 its end-of-turn token); :func:`lorag_nb.methods.training.build_examples` calls :func:`raft_examples` when
@@ -29,58 +17,15 @@ import random
 import re
 from typing import Sequence
 
-from lorag_nb.core.config import RagSettings, TrainingSettings
+from lorag_nb.core.config import RaftSettings, RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import document_for, load_knowledge
 from lorag_nb.data.prompts import (
-    CONTEXT_VARIANTS,
     DEFAULT_CONTEXT_VARIANT,
     completion,
     make_prompt,
 )
 from lorag_nb.methods import rag
 from lorag_nb.methods.examples import IGNORE_INDEX, qa_example, select_qa
-
-#: Every entity of the knowledge set: the RAG knowledge base RAFT's distractors come from.
-KB_ENTITIES = 80
-
-
-DISTRACTOR_SOURCES = ("near_duplicates", "retrieved", "both")
-
-
-#: RAFT defaults. k = 3 documents of ~110 tokens keep an example under 512 tokens (checked, never cut).
-RAFT_DEFAULTS = dict(p_oracle=0.8, k=3, distractors="both", cite=False, prompt_variant=None, kb_entities=KB_ENTITIES)
-
-
-def validate_raft(raft: dict | None) -> dict:
-    """The RAFT knobs with defaults filled in (see the module docstring).
-
-    Raises:
-        ValueError: an unknown key, ``p_oracle`` outside [0, 1], ``k`` < 1, an unknown distractor
-            source, an unknown prompt variant or ``kb_entities`` < 1 — naming the value and what is valid.
-    """
-
-    raft = dict(raft or {})
-    unknown = sorted(set(raft) - set(RAFT_DEFAULTS))
-    if unknown:
-        raise ValueError(f"raft keys {unknown} are unknown; valid keys: {sorted(RAFT_DEFAULTS)}")
-    out = dict(RAFT_DEFAULTS, **raft)
-    p = out["p_oracle"]
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"raft p_oracle={p!r} is invalid; valid: a number in [0, 1]")
-    k = out["k"]
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"raft k={k!r} is invalid; valid: an integer >= 1 (documents per training example)")
-    if out["distractors"] not in DISTRACTOR_SOURCES:
-        raise ValueError(f"raft distractors={out['distractors']!r} is invalid; valid: one of {DISTRACTOR_SOURCES}")
-    if not isinstance(out["cite"], bool):
-        raise ValueError(f"raft cite={out['cite']!r} is invalid; valid: True or False")
-    if out["prompt_variant"] is not None and out["prompt_variant"] not in CONTEXT_VARIANTS:
-        raise ValueError(f"raft prompt_variant={out['prompt_variant']!r} is invalid; valid: one of {sorted(CONTEXT_VARIANTS)}")
-    kbe = out["kb_entities"]
-    if kbe is not None and (isinstance(kbe, bool) or not isinstance(kbe, int) or kbe < 1):
-        raise ValueError(f"raft kb_entities={kbe!r} is invalid; valid: None (all) or an integer >= 1")
-    out["p_oracle"] = float(p)
-    return out
 
 
 def _sentence_with(text: str, answer: str) -> str | None:
@@ -131,19 +76,19 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
             raise ``max_length`` or lower ``k``); not enough distractors for ``k``; no training questions.
     """
 
-    raft = validate_raft(settings.raft)
-    k, p = raft["k"], raft["p_oracle"]
-    variant = raft["prompt_variant"] or DEFAULT_CONTEXT_VARIANT
+    raft = settings.raft or RaftSettings()
+    k, p = raft.k, raft.p_oracle
+    variant = raft.prompt_variant or DEFAULT_CONTEXT_VARIANT
     qas = select_qa(ks.train_qa, settings.paraphrases, settings.seed)
     if not qas:
         raise ValueError(f"no training questions for n_entities={settings.n_entities}")
-    pool_ks = ks if raft["kb_entities"] == settings.n_entities else load_knowledge(n_entities=raft["kb_entities"])
+    pool_ks = ks if raft.kb_entities == settings.n_entities else load_knowledge(n_entities=raft.kb_entities)
     lookalikes = list(pool_ks.distractors)
     rng = random.Random(settings.seed)
-    need_retrieved = raft["distractors"] in ("retrieved", "both")
+    need_retrieved = raft.distractors in ("retrieved", "both")
     ranked: dict[str, list] = {}
     if need_retrieved:
-        kb = kb if kb is not None else _open_kb(raft["kb_entities"], client)
+        kb = kb if kb is not None else _open_kb(raft.kb_entities, client)
         questions = [q.question for q in qas]
         for q, docs in zip(questions, kb.rank(questions, min(kb.count(), k + 12))):
             ranked[q] = docs
@@ -158,9 +103,9 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         rng.shuffle(others)
         near = [(d.id, d.text) for d in own + others]
         retrieved = [(c.id, c.page_content) for c in ranked.get(q.question, []) if c.metadata.get("doc_id") != gold.id]
-        if raft["distractors"] == "near_duplicates":
+        if raft.distractors == "near_duplicates":
             pool = near
-        elif raft["distractors"] == "retrieved":
+        elif raft.distractors == "retrieved":
             pool = retrieved
         else:
             pool = [x for pair in zip(near, retrieved) for x in pair] + near[len(retrieved):] + retrieved[len(near):]
@@ -170,10 +115,10 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
                 chosen.append((cid, text))
                 seen.add(text.strip())
         if len(chosen) < n_dis:
-            raise ValueError(f"raft k={k}: only {len(chosen)} distractors available for {q.id} from {raft['distractors']!r}; lower k")
+            raise ValueError(f"raft k={k}: only {len(chosen)} distractors available for {q.id} from {raft.distractors!r}; lower k")
         contexts = chosen + ([(gold.id, gold.text)] if with_oracle else [])
         rng.shuffle(contexts)
-        target_text = raft_target(q.answer, gold.text, raft["cite"])
+        target_text = raft_target(q.answer, gold.text, raft.cite)
         prompt = make_prompt(tokenizer, q.question, [t for _, t in contexts], variant=variant)
         target = completion(tokenizer, target_text)
         n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + len(tokenizer(target, add_special_tokens=False)["input_ids"])
