@@ -30,6 +30,11 @@ def default_lora(r: int | None = None, lora_alpha: float | None = None, target_m
     return TrainingSettings(**kw)
 
 
+#: Notebook 02's sweep world (the rank, data-budget and frontier sweeps train on 2 entities for 2 epochs),
+#: the learning rates and checkpoints of its learning-vs-forgetting frontier, and the interleaved
+#: repetitions of its speed measurement (its ``parameters`` cell has the same values; a test checks).
+SWEEP_DEFAULTS = dict(sweep_entities=2, sweep_epochs=2.0, frontier_full_lrs=(5e-5, 2e-4), frontier_lora_lrs=(2e-4, 1e-3), frontier_checkpoints=4, speed_reps=5)
+
 #: How a frontier checkpoint's control question is scored: the row field and its description.
 CONTROL_SCORING = {"mc": ("mc_correct", "multiple-choice log-likelihood"), "gen": ("contains", "gold contained in the generated answer")}
 
@@ -257,8 +262,8 @@ class LoraPlan:
     r: int = LORA_DEFAULT_ADAPTER["r"]
     lora_alpha: float = LORA_DEFAULT_ADAPTER["lora_alpha"]
     learning_rate: float = LORA_DEFAULTS["learning_rate"]
-    sweep_entities: int = 2
-    sweep_epochs: float = 2.0
+    sweep_entities: int = SWEEP_DEFAULTS["sweep_entities"]
+    sweep_epochs: float = SWEEP_DEFAULTS["sweep_epochs"]
 
     def lora(self, **changes) -> TrainingSettings:
         """The notebook's LoRA settings with ``changes`` (adapter fields ``r``, ``lora_alpha``,

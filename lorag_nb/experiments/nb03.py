@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from lorag_nb.core import claims as C
-from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
+from lorag_nb.core.config import KB_ENTITIES, EvalSettings, RagSettings, seed_everything
 from lorag_nb.core.fmt import cap, mean
 from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.knowledge import document_for, load_knowledge
@@ -56,6 +56,12 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
 
 
 #: Answer metrics of the top_k sweep that get a 95% interval: table column → per-question row field.
+#: Notebook 03's defaults (its ``parameters`` cell has the same values; a test checks): the knowledge
+#: base (``n_entities``: all 80), the test questions (the first 180: every wording of the 10 entities the
+#: fine-tuned methods learn), the dev questions of the prompt-variant choice, the answer budget and batch,
+#: and the interleaved latency measurement. Notebooks 04 and 05 take them from here.
+RAG_DEFAULTS = dict(n_entities=KB_ENTITIES, n_questions=180, n_dev_questions=10, max_new_tokens=16, batch_size=16, latency_reps=3, latency_questions=6)
+
 INTERVAL_METRICS = {"exact_match": "em", "f1": "f1", "contains": "contains"}
 
 

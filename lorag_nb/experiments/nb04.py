@@ -23,11 +23,11 @@ from lorag_nb.experiments.nb02 import default_lora
 from lorag_nb.methods import rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 
-RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
+RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=nb03.RAG_DEFAULTS["max_new_tokens"], batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
 
 
 #: Notebook 03's dev-split prompt comparison (its winner is the chain's prompt variant).
-DEV_QUESTIONS = 10
+DEV_QUESTIONS = nb03.RAG_DEFAULTS["n_dev_questions"]
 
 
 #: Training knobs of the RAFT adapter that differ from notebook 02's LoRA: longer examples need more room,
@@ -45,7 +45,7 @@ def default_hybrid_eval(**overrides) -> EvalSettings:
     return EvalSettings(**kw)
 
 
-def chosen_prompt_variant(store=None, model_name: str = "embedded", model=None, tokenizer=None, n_entities: int = KB_ENTITIES, n_dev_questions: int = DEV_QUESTIONS, max_new_tokens: int = 16, batch_size: int = 16, client=None, settings: RagSettings | None = None) -> str:
+def chosen_prompt_variant(store=None, model_name: str = "embedded", model=None, tokenizer=None, n_entities: int = KB_ENTITIES, n_dev_questions: int = DEV_QUESTIONS, max_new_tokens: int = RAG_EVAL["max_new_tokens"], batch_size: int = RAG_EVAL["batch_size"], client=None, settings: RagSettings | None = None) -> str:
     """The with-context prompt variant notebook 03 chose on the dev split (:func:`lorag_nb.experiments.nb03.compare_prompt_variants`
     with retriever ``settings``, default ``RagSettings()``: top_k 3, chunks of 500 characters).
 
@@ -424,7 +424,7 @@ class Setup:
                           "test questions": self.rag_eval.max_questions, "adapters trained on": f"{self.naive_settings.n_entities} entities", "RAFT knobs": self.raft_settings.raft.to_dict()}).to_frame("setting")
 
 
-def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = 180, n_dev_questions: int = DEV_QUESTIONS, top_k: int = 3, chunk_size: int = 500, chunk_overlap: int = 50,
+def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = nb03.RAG_DEFAULTS["n_questions"], n_dev_questions: int = DEV_QUESTIONS, top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap,
           train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RaftSettings.p_oracle, raft_k: int = RaftSettings.k,
           raft_distractors: str = RaftSettings.distractors, raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
           max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None) -> Setup:

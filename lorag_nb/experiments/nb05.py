@@ -48,6 +48,8 @@ from lorag_nb.experiments import nb01, nb03, nb04
 from lorag_nb.experiments.nb01 import default_full_ft
 from lorag_nb.experiments.nb02 import (
     LORA_DEFAULT_ADAPTER,
+    LORA_DEFAULTS,
+    SWEEP_DEFAULTS,
     default_lora,
     frontier_series,
     frontier_verdict,
@@ -63,7 +65,13 @@ from lorag_nb.methods.retrieval import (
     get_embeddings,
     make_client,
 )
-from lorag_nb.methods.training import ADAPTER_DIR, default_eval, settings_of
+from lorag_nb.methods.training import (
+    ADAPTER_DIR,
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_SEEDS,
+    default_eval,
+    settings_of,
+)
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")
@@ -131,7 +139,10 @@ NOT_SETTINGS = ("accuracy_metric",)
 
 @dataclass(frozen=True)
 class CompareSettings(Settings):
-    """The settings of every run notebook 05 compares; defaults are those of notebooks 01–04.
+    """The settings of every run notebook 05 compares; the defaults are taken from notebooks 01–04's
+    (``nb02.LORA_DEFAULTS``, ``LORA_DEFAULT_ADAPTER``, ``SWEEP_DEFAULTS``, ``nb03.RAG_DEFAULTS``,
+    ``RagSettings``, ``training.DEFAULT_SEEDS``), not copied, so a default changed there changes here
+    (a test checks that notebook 05's parameters cell agrees with notebooks 01–04's).
 
     Attributes:
         model: ``"embedded"`` or a Hugging Face id / folder.
@@ -163,29 +174,29 @@ class CompareSettings(Settings):
     """
 
     model: str = "embedded"
-    n_entities: int = 10
-    max_questions: int | None = None
-    batch_size: int = 4
+    n_entities: int = LORA_DEFAULTS["n_entities"]
+    max_questions: int | None = DEFAULT_MAX_QUESTIONS
+    batch_size: int = LORA_DEFAULTS["batch_size"]
     max_steps: int = -1
-    lora_ranks: tuple = (8,)
-    naive_rank: int = 8
-    rag_entities: int | None = 80
-    rag_questions: int = 180
-    n_dev_questions: int = 10
-    top_k: int = 3
-    chunk_size: int = 500
-    chunk_overlap: int = 50
-    max_new_tokens: int = 16
-    rag_batch_size: int = 16
-    seeds: tuple = (0, 1)
-    speed_reps: int = 5
-    latency_reps: int = 3
-    latency_questions: int = 6
-    frontier_entities: int = 2
-    frontier_epochs: float = 2.0
-    frontier_full_lrs: tuple = (5e-5, 2e-4)
-    frontier_lora_lrs: tuple = (2e-4, 1e-3)
-    frontier_checkpoints: int = 4
+    lora_ranks: tuple = (LORA_DEFAULT_ADAPTER["r"],)
+    naive_rank: int = LORA_DEFAULT_ADAPTER["r"]
+    rag_entities: int | None = nb03.RAG_DEFAULTS["n_entities"]
+    rag_questions: int = nb03.RAG_DEFAULTS["n_questions"]
+    n_dev_questions: int = nb03.RAG_DEFAULTS["n_dev_questions"]
+    top_k: int = RagSettings.top_k
+    chunk_size: int = RagSettings.chunk_size
+    chunk_overlap: int = RagSettings.chunk_overlap
+    max_new_tokens: int = nb03.RAG_DEFAULTS["max_new_tokens"]
+    rag_batch_size: int = nb03.RAG_DEFAULTS["batch_size"]
+    seeds: tuple = DEFAULT_SEEDS
+    speed_reps: int = SWEEP_DEFAULTS["speed_reps"]
+    latency_reps: int = nb03.RAG_DEFAULTS["latency_reps"]
+    latency_questions: int = nb03.RAG_DEFAULTS["latency_questions"]
+    frontier_entities: int = SWEEP_DEFAULTS["sweep_entities"]
+    frontier_epochs: float = SWEEP_DEFAULTS["sweep_epochs"]
+    frontier_full_lrs: tuple = SWEEP_DEFAULTS["frontier_full_lrs"]
+    frontier_lora_lrs: tuple = SWEEP_DEFAULTS["frontier_lora_lrs"]
+    frontier_checkpoints: int = SWEEP_DEFAULTS["frontier_checkpoints"]
     docs_epochs: float = 5.0
     ovadia: bool = True
     seed: int = 0
@@ -218,7 +229,7 @@ class CompareSettings(Settings):
     # ---- the runs of notebooks 01-04, with these values
 
     @classmethod
-    def from_parameters(cls, model_name: str = "embedded", max_questions: int = 0, lora_ranks=(8,), seeds=(0, 1), frontier_full_lrs=(5e-5,), frontier_lora_lrs=(1e-3,), **params) -> "CompareSettings":
+    def from_parameters(cls, model_name: str = "embedded", max_questions: int = 0, **params) -> "CompareSettings":
         """The settings from notebook 05's parameters (same names): ``model_name`` → ``model``,
         ``max_questions`` 0 → None (all), lists → tuples; parameters that are not settings
         (``accuracy_metric``) are ignored.
@@ -230,8 +241,8 @@ class CompareSettings(Settings):
         unknown = sorted(k for k in params if k not in names and k not in NOT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown notebook 05 parameter(s) {unknown}; valid: {sorted(names - {'model'} | {'model_name', *NOT_SETTINGS})}")
-        kw = {k: v for k, v in params.items() if k in names}
-        return cls(model=model_name, max_questions=max_questions or None, lora_ranks=tuple(lora_ranks), seeds=tuple(seeds), frontier_full_lrs=tuple(frontier_full_lrs), frontier_lora_lrs=tuple(frontier_lora_lrs), **kw)
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
+        return cls(model=model_name, max_questions=max_questions or None, **kw)
 
     def _training_common(self) -> dict:
         return dict(model=self.model, n_entities=self.n_entities, batch_size=self.batch_size, max_steps=self.max_steps, seed=self.seed)
