@@ -30,3 +30,40 @@ def embedded():
     from lorag_nb.methods.models import load_model
 
     return load_model("embedded")
+
+
+@pytest.fixture(scope="session")
+def hybrid_base():
+    """A float32 copy of the embedded model for the hybrid tests (their adapters are merged into a copy)."""
+    from lorag_nb.methods.models import load_model
+
+    return load_model("embedded", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def hybrid_runs(hybrid_base, tmp_path_factory):
+    """Every hybrid method once, tiny (2 questions, 2 optimizer steps per adapter, an in-memory Chroma), shared by
+    test_hybrid.py (the methods) and test_nb04.py (notebook 04's tables and verdicts on them)."""
+    import chromadb
+
+    from lorag_nb.core.config import EvalSettings, RagSettings
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.experiments import nb04
+    from lorag_nb.methods import hybrid
+    from lorag_nb.methods.retrieval import chroma_settings
+
+    model, tokenizer = hybrid_base
+    store = ResultsStore(tmp_path_factory.mktemp("hybrid-store"))
+    client = chromadb.EphemeralClient(settings=chroma_settings())
+    ev = EvalSettings(n_entities=4, max_questions=2, max_new_tokens=6, batch_size=4)
+    adapter_ev = EvalSettings(n_entities=2, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
+    rs = RagSettings(top_k=2, prompt_variant="context_then_question")
+    adapters = {
+        "naive_hybrid": nb04.naive_settings(n_entities=2, max_steps=2),
+        "raft_hybrid": nb04.raft_settings(n_entities=2, max_steps=2, k=2, kb_entities=4, prompt_variant="context_then_question"),
+    }
+    kw = dict(store=store, eval_settings=ev, model=model, tokenizer=tokenizer, client=client, adapter_eval_settings=adapter_ev)
+    main = {m: hybrid.run_hybrid(m, rs, adapters.get(m), multiple_choice=True, **kw) for m in hybrid.METHODS}
+    sweep = hybrid.sweep_k(hybrid.METHODS, (1, 2), rs, adapters=adapters, multiple_choice=False, **kw)  # k=2 reuses main's runs
+    revised = {m: hybrid.run_hybrid_revised(m, rs, adapters.get(m), multiple_choice=False, **kw) for m in hybrid.METHODS}
+    return dict(store=store, client=client, ev=ev, rs=rs, adapters=adapters, kw=kw, sweep=sweep, main=main, revised=revised)

@@ -1,10 +1,13 @@
 """Notebook 02's experiment module (lorag_nb.experiments.nb02): its settings plan and the choice of the
-runs its claims compare (the runs themselves are tested in test_training.py and by the notebook)."""
+runs its claims compare, and the notebooks' parameters against the package defaults (the runs themselves are
+tested in test_training.py and by the notebook)."""
 from __future__ import annotations
 
 from lorag_nb.core.config import EvalSettings
+from lorag_nb.core.paths import NOTEBOOKS_DIR
 from lorag_nb.core.store import Result
-from lorag_nb.experiments import nb02
+from lorag_nb.experiments import nb01, nb02
+from lorag_nb.methods import training
 
 
 def _run(settings, key):
@@ -31,3 +34,29 @@ def test_paraphrase_claim_compares_with_all_wordings_on_the_same_world():
     # without budgets, the headline run only if it is on the same world
     assert nb02.paraphrase_reference(one, None, headline) is None
     assert nb02.paraphrase_reference(_run(plan.lora(paraphrases=1), "one10"), None, headline).key == "lora"
+
+
+def _parameters(name: str) -> dict:
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values: dict = {}
+    exec(cell.source, {}, values)
+    return values
+
+
+def test_notebook_defaults_match_package_defaults():
+    p1, p2 = _parameters("01_full_finetuning.ipynb"), _parameters("02_lora.ipynb")
+    for key in ("n_entities", "epochs", "learning_rate", "batch_size"):
+        assert p1[key] == nb01.FULL_FT_DEFAULTS[key], key
+        assert p2[key] == nb02.LORA_DEFAULTS[key], key
+    assert p2["r"] == nb02.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == nb02.LORA_DEFAULT_ADAPTER["lora_alpha"]
+    # the same evaluation in both notebooks, so notebook 02 finds notebook 01's full fine-tuning run
+    assert (p1["max_questions"] or None) == (p2["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS
+    # the same headline seeds in 01, 02 and 05, so 05 reads the runs 01 and 02 trained
+    from lorag_nb.experiments.nb05 import CompareSettings
+
+    p5 = _parameters("05_comparison.ipynb")
+    assert p1["seeds"] == p2["seeds"] == p5["seeds"] == list(training.DEFAULT_SEEDS) == list(CompareSettings().seeds)
+    assert p5["n_entities"] == p1["n_entities"] == CompareSettings().n_entities

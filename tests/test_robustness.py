@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from lorag_nb.core.config import (
     BaselineSettings,

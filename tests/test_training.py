@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +18,6 @@ from lorag_nb.experiments import nb01, nb02
 from lorag_nb.methods import training
 from lorag_nb.methods.models import load_model
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TINY_EVAL = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=4, batch_size=4, perplexity_texts=1, perplexity_tokens=32)
 
 
@@ -177,33 +175,6 @@ def test_lora_run_reloads_to_the_same_answers(base, store):
     assert training.find_training(s.replace(seed=5), store, TINY_EVAL) is None
 
 
-# --------------------------------------------------------------------------- notebooks and defaults
-
-
-def _parameters(name: str) -> dict:
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    values: dict = {}
-    exec(cell.source, {}, values)
-    return values
-
-
-def test_notebook_defaults_match_package_defaults():
-    p1, p2 = _parameters("01_full_finetuning.ipynb"), _parameters("02_lora.ipynb")
-    for key in ("n_entities", "epochs", "learning_rate", "batch_size"):
-        assert p1[key] == nb01.FULL_FT_DEFAULTS[key], key
-        assert p2[key] == nb02.LORA_DEFAULTS[key], key
-    assert p2["r"] == nb02.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == nb02.LORA_DEFAULT_ADAPTER["lora_alpha"]
-    # the same evaluation in both notebooks, so notebook 02 finds notebook 01's full fine-tuning run
-    assert (p1["max_questions"] or None) == (p2["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS
-    # the same headline seeds in 01, 02 and 05, so 05 reads the runs 01 and 02 trained
-    from lorag_nb.experiments.nb05 import CompareSettings
-
-    p5 = _parameters("05_comparison.ipynb")
-    assert p1["seeds"] == p2["seeds"] == p5["seeds"] == list(training.DEFAULT_SEEDS) == list(CompareSettings().seeds)
-    assert p5["n_entities"] == p1["n_entities"] == CompareSettings().n_entities
 
 
 # --------------------------------------------------------------------------- rank explorer
