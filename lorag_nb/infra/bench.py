@@ -27,7 +27,6 @@ are noise — ratios measured in one run are what the targets are about.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as _dt
 import gc
@@ -235,33 +234,20 @@ class _StepClock:
         return StepClock()
 
 
-@contextlib.contextmanager
-def recorded_batches():
-    """Record every batch the training collator produces while the block runs.
+def recording_collator(tokenizer, batches: list) -> Any:
+    """The collator :func:`lorag_nb.methods.training.train` uses (:func:`~lorag_nb.methods.training.make_collator`),
+    appending a copy of every batch it produces to ``batches``, so the plain loop can replay exactly the
+    Trainer's batches (passed as ``train(..., data_collator=...)``; the dataloader may prefetch one batch
+    beyond the last step)."""
 
-    Wraps :func:`lorag_nb.methods.training.make_collator` (the collator :func:`~lorag_nb.methods.training.train` uses)
-    so the plain loop can replay exactly the Trainer's batches. Yields the list the batches go into
-    (the dataloader may prefetch one batch beyond the last step).
-    """
+    inner = training.make_collator(tokenizer)
 
-    batches: list[dict] = []
-    original = training.make_collator
+    def collate(features):
+        out = inner(features)
+        batches.append({k: v.clone() for k, v in out.items()})
+        return out
 
-    def make(tokenizer):
-        inner = original(tokenizer)
-
-        def collate(features):
-            out = inner(features)
-            batches.append({k: v.clone() for k, v in out.items()})
-            return out
-
-        return collate
-
-    training.make_collator = make
-    try:
-        yield batches
-    finally:
-        training.make_collator = original
+    return collate
 
 
 def plain_loop(model, batches: Sequence[dict], learning_rate: float, warmup_ratio: float = 0.0, weight_decay: float = 0.0, max_grad_norm: float = 1.0, bf16: bool = False, device: str = "cpu", fused: bool = False) -> dict:
@@ -453,8 +439,8 @@ def bench_training(
                 continue
             settings = base_settings.replace(lora=lora, learning_rate=lr, **knobs)
             clock = _StepClock(device)
-            with recorded_batches() as seen:
-                out = training.train(settings, model, tokenizer, examples=examples, callbacks=[clock.callback()])
+            seen: list[dict] = []
+            out = training.train(settings, model, tokenizer, examples=examples, callbacks=[clock.callback()], data_collator=recording_collator(tokenizer, seen))
             n_steps = out.steps
             step_tokens = [int(b["attention_mask"].sum()) for b in seen[:n_steps]]
             padded = sum(int(b["attention_mask"].numel()) for b in seen[:n_steps])

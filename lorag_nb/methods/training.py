@@ -451,7 +451,8 @@ def _remove_stale_scratch() -> None:
             pass  # alive (another user's process) or unknowable: keep it
 
 
-def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: str | Path | None = None, progress: bool = False, callbacks: Sequence | None = None, ks=None, examples: list[dict] | None = None) -> TrainOutput:
+def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: str | Path | None = None, progress: bool = False, callbacks: Sequence | None = None, ks=None, examples: list[dict] | None = None,
+          data_collator=None) -> TrainOutput:
     """Fine-tune with ``transformers.Trainer``: full fine-tuning if ``settings.lora`` is None, else LoRA.
 
     Args:
@@ -467,6 +468,8 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
         ks: a loaded :class:`~lorag_nb.data.knowledge.KnowledgeSet` (default ``load_knowledge(settings.n_entities)``).
         examples: ready training examples (``{"input_ids", "attention_mask", "labels"}`` lists, e.g. from
             :func:`qa_example`), replacing :func:`build_examples` (the hybrid/RAFT runs use this).
+        data_collator: the ``Trainer``'s ``data_collator`` (default :func:`make_collator`; the benchmarks
+            pass one that also records the batches).
 
     Returns:
         :class:`TrainOutput`: loss per step, wall time (s), tokens/s over non-padding input tokens,
@@ -515,7 +518,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             model=trained,
             args=args,
             train_dataset=examples,
-            data_collator=make_collator(tokenizer),
+            data_collator=data_collator or make_collator(tokenizer),
             callbacks=[_non_finite_callback(int(trained.get_output_embeddings().weight.shape[0])), *([_tqdm_callback()] if progress else []), *(callbacks or [])],
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict (one per step)
