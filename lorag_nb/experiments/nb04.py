@@ -111,7 +111,7 @@ def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains", int
         if not intervals:
             out[METHOD_LABELS.get(m, m)] = (ks, [runs[k].metrics["answers"][metric] for k in ks])
             continue
-        row_metric = {"exact_match": "em"}.get(metric, metric)
+        row_metric = nb03.INTERVAL_METRICS.get(metric, metric)  # the per-question row field of an answers metric
         est = [C.mean_estimate(C.scores(runs[k].details["rows"], row_metric, METHOD_LABELS.get(m, m))) for k in ks]
         out[METHOD_LABELS.get(m, m)] = (ks, [e.value for e in est], [e.low for e in est], [e.high for e in est])
     return out
