@@ -32,6 +32,14 @@ def embedded():
     return load_model("embedded")
 
 
+@pytest.fixture(scope="module")
+def client():
+    """An in-memory Chroma client (``retrieval.make_client("ephemeral")``); one per test module."""
+    from lorag_nb.methods.retrieval import make_client
+
+    return make_client("ephemeral")
+
+
 @pytest.fixture(scope="session")
 def hybrid_base():
     """A float32 copy of the embedded model for the hybrid tests (their adapters are merged into a copy)."""

@@ -10,15 +10,9 @@ from lorag_nb.core.config import EvalSettings, RagSettings
 from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
-from lorag_nb.methods import retrieval as R
 
 EV = EvalSettings(n_entities=2, max_questions=2, max_new_tokens=12, batch_size=4)
 SETTINGS = RagSettings(top_k=2, prompt_variant="question_sandwich")
-
-
-@pytest.fixture(scope="module")
-def client():
-    return R.make_client("ephemeral")
 
 
 @pytest.fixture(scope="module")
