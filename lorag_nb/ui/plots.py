@@ -175,6 +175,31 @@ def latency_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, ti
     return _mark_k(fig, chosen_k)
 
 
+#: Table text: characters per line assumed for a column that gets ``share`` of a chart ~560 px wide (the
+#: narrowest grid cell of the dashboards) at plotly's 12 px font (about 6.5 px per character), and the
+#: height of one line (px). Estimated high on purpose: a taller table shows white space, a shorter one
+#: clips rows (plotly tables scroll inside a fixed-height figure).
+TABLE_LINE_PX = 19
+TABLE_CHART_PX = 560
+
+
+def table_rows_height(columns: Sequence[Sequence[str]], widths: Sequence[float], min_row_px: int = 28) -> int:
+    """Pixels that rows of wrapped text need: each row is as tall as its longest-wrapping cell.
+
+    Args:
+        columns: cell texts, one sequence per column (same length each).
+        widths: plotly's relative ``columnwidth`` of each column.
+    """
+    total = float(sum(widths))
+    per_line = [max(4, int(TABLE_CHART_PX * w / total / 6.5)) for w in widths]
+    n_rows = max((len(c) for c in columns), default=0)
+    height = 0
+    for i in range(n_rows):
+        lines = max(-(-len(str(col[i])) // n) if i < len(col) else 1 for col, n in zip(columns, per_line))
+        height += max(min_row_px, TABLE_LINE_PX * lines + 8)
+    return height
+
+
 def retrieved_chunks_figure(example: Mapping, k: int, answer: str | None = None, max_chars: int = 180) -> go.Figure:
     """A table of the top-k chunks retrieved for the example question; chunks of the gold document highlighted.
 
@@ -189,13 +214,15 @@ def retrieved_chunks_figure(example: Mapping, k: int, answer: str | None = None,
         ["" if r["distance"] is None else f"{r['distance']:.3f}" for r in ranked],
         [r["text"][:max_chars] + ("…" if len(r["text"]) > max_chars else "") for r in ranked],
     ]
+    widths, header = [50, 110, 90, 510], ["rank", "source", "cosine distance (lower = closer)", "chunk"]
     fig = go.Figure(go.Table(
-        columnwidth=[40, 110, 90, 520],
-        header=dict(values=["rank", "source", "cosine distance (lower = closer)", "chunk"], fill_color="#eeeeee", align="left"),
+        columnwidth=widths,
+        header=dict(values=header, fill_color="#eeeeee", align="left"),
         cells=dict(values=cells, fill_color=[fill] * 4, align="left", height=28),
     ))
     said = answer if answer is not None else "(not computed for this k)"
-    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']} · answer with top_k={k}: {said}", template=TEMPLATE, height=160 + 42 * max(1, len(ranked)), margin=dict(t=90))
+    height = 110 + table_rows_height([[h] for h in header], widths) + table_rows_height(cells, widths) + 30  # title, header, rows (grow with the wrapped text), bottom
+    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']} · answer with top_k={k}: {said}", template=TEMPLATE, height=height, margin=dict(t=90, b=20))
     return fig
 
 
@@ -406,9 +433,12 @@ def hybrid_example_figure(example: Mapping, k: int, methods: Sequence[str], labe
 
     ranked = list(example["ranked"])[:k]
     methods = list(methods)
-    fig = make_subplots(rows=2, cols=1, specs=[[{"type": "table"}], [{"type": "table"}]], row_heights=[0.3, 0.7], vertical_spacing=0.04)
     answers = [(example.get("answers", {}).get(m, {}) or {}).get(k) for m in methods]
     correct = [(example.get("correct", {}).get(m, {}) or {}).get(k) for m in methods]
+    chunk_texts = [r["text"][:max_chars] + ("…" if len(r["text"]) > max_chars else "") for r in ranked]
+    top = 40 + table_rows_height([[(labels or {}).get(m, m) for m in methods], ["(not measured at this k)" if a is None else str(a) for a in answers], ["yes"] * len(methods)], [220, 480, 80])
+    bottom = 40 + table_rows_height([[str(r["rank"]) for r in ranked], [str(r["doc_id"]) + " (gold)" for r in ranked], chunk_texts], [40, 120, 620])
+    fig = make_subplots(rows=2, cols=1, specs=[[{"type": "table"}], [{"type": "table"}]], row_heights=[top / (top + bottom), bottom / (top + bottom)], vertical_spacing=0.04)
     fig.add_trace(go.Table(
         columnwidth=[220, 480, 80],
         header=dict(values=["method", f"answer with top_k={k}", "right?"], fill_color="#eeeeee", align="left"),
@@ -419,9 +449,9 @@ def hybrid_example_figure(example: Mapping, k: int, methods: Sequence[str], labe
     fig.add_trace(go.Table(
         columnwidth=[40, 120, 620],
         header=dict(values=["rank", "source", "retrieved chunk"], fill_color="#eeeeee", align="left"),
-        cells=dict(values=[[r["rank"] for r in ranked], [str(r["doc_id"]) + (" (gold)" if r["gold"] else "") for r in ranked], [r["text"][:max_chars] + ("…" if len(r["text"]) > max_chars else "") for r in ranked]], fill_color=[fill] * 3, align="left"),
+        cells=dict(values=[[r["rank"] for r in ranked], [str(r["doc_id"]) + (" (gold)" if r["gold"] else "") for r in ranked], chunk_texts], fill_color=[fill] * 3, align="left"),
     ), row=2, col=1)
-    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']}", template=TEMPLATE, height=260 + 40 * max(1, len(ranked)) + 30 * len(methods), margin=dict(t=80))
+    fig.update_layout(title=f"Q: {example['question']}<br>gold: {example['gold']}", template=TEMPLATE, height=100 + top + bottom, margin=dict(t=80, b=20))
     return fig
 
 

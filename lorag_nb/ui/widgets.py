@@ -4,9 +4,22 @@ A dashboard keeps its state in plain Python: ``update(**values)`` recomputes eve
 results store and is what the widgets' observers call, so tests drive it without a browser.
 ``static_figures()`` returns the same charts as plain ``go.Figure`` for executed notebooks and HTML
 (a FigureWidget alone shows nothing there).
+
+Two things a real browser needs that plotly's FigureWidget does not do by itself inside a box:
+
+- **State for a reload.** plotly sends each change to the views on screen as a message and copies the
+  whole figure into the widget's synced state (``_widget_data`` / ``_widget_layout``) only when a
+  FigureWidget is displayed by itself. Inside a ``VBox`` that copy never happens, so a view created later
+  (page reload, the notebook reopened while its kernel runs) starts from the empty figure of
+  construction and the next message fails ("indices must be valid indices for gd.data").
+  :func:`_replace_figure` copies the state after every change.
+- **Width.** The figures sit in a CSS grid (:func:`figure_grid`): two columns when the output area is
+  at least :data:`GRID_MIN_WIDTH_PX` × 2 wide, one column below, each chart as wide as its cell
+  (plotly's ``autosize``, and ``responsive`` so it follows a resized window).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import plotly.graph_objects as go
@@ -69,7 +82,7 @@ class Dashboard:
         """The live dashboard: controls above, figures in a grid."""
         import ipywidgets as W
 
-        return W.VBox([W.HBox(list(self.controls.values())), *[W.HBox(list(self.figures.values())[i : i + 2]) for i in range(0, len(self.figures), 2)]])
+        return W.VBox([control_row(self.controls.values()), figure_grid(self.figures.values())], layout=W.Layout(width="100%"))
 
     def static_figures(self) -> list[go.Figure]:
         """Plain-figure copies of the current charts (for papermill output and HTML export)."""
@@ -85,17 +98,50 @@ class Dashboard:
 
 
 def _replace_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Rewrite a FigureWidget's traces and layout from ``fig`` in one batch update."""
+    """Rewrite a FigureWidget's traces and layout from ``fig`` in one batch update, then copy the whole
+    figure into its synced state, so a view created later (a reload) draws the current figure (see the
+    module docstring; plotly does this copy itself only for a FigureWidget displayed alone)."""
     with widget.batch_update():
         widget.data = ()
         widget.add_traces(list(fig.data))
         widget.layout = fig.layout
+        widget.layout.width = None  # as wide as its grid cell
+        widget.layout.autosize = True
+    widget._widget_layout = copy.deepcopy(widget._layout_obj._props)
+    widget._widget_data = copy.deepcopy(widget._data)
+
+
+#: Narrowest chart column (px): two columns need about twice this, so below ~1,200 px one column.
+GRID_MIN_WIDTH_PX = 560
+
+
+def new_figure() -> go.FigureWidget:
+    """An empty FigureWidget that resizes with its container (plotly's ``responsive`` config)."""
+    fw = go.FigureWidget()
+    fw._config = {**fw._config, "responsive": True}
+    return fw
+
+
+def figure_grid(figures) -> Any:
+    """The charts in a responsive CSS grid (``ipywidgets.GridBox``): as many columns of at least
+    :data:`GRID_MIN_WIDTH_PX` as fit (at most 2), each chart filling its cell."""
+    import ipywidgets as W
+
+    return W.GridBox(list(figures), layout=W.Layout(width="100%", grid_template_columns=f"repeat(auto-fit, minmax(min({GRID_MIN_WIDTH_PX}px, 100%), 1fr))", grid_gap="8px"))
+
+
+def control_row(controls) -> Any:
+    """Controls in a row that wraps on a narrow output area."""
+    import ipywidgets as W
+
+    return W.HBox(list(controls), layout=W.Layout(flex_flow="row wrap"))
 
 
 class TopKExplorer(Dashboard):
     """RAG top-k explorer: how many chunks to retrieve, by which search, from chunks of which size.
 
-    Controls: ``top_k`` (slider 1–20), ``search_type`` (similarity / MMR), ``chunk_size`` (a few choices).
+    Controls: ``top_k`` (slider from 1 to the largest k measured for the setting: 20, or the number of
+    chunks when the collection is smaller), ``search_type`` (similarity / MMR), ``chunk_size`` (a few choices).
     Charts: hit@k and recall@k for k = 1..20 with the chosen k marked; answer metrics against k (the
     oracle-document ceiling as a dashed line); latency per question against k (embedding, search,
     generation); the example question's top-k chunks (gold document highlighted) and the answer.
@@ -157,7 +203,7 @@ class TopKExplorer(Dashboard):
             "search_type": W.Dropdown(options=[("similarity", "similarity"), ("MMR", "mmr")], value=self.settings.search_type, description="search"),
             "chunk_size": W.Dropdown(options=list(self.chunk_sizes), value=self.settings.chunk_size, description="chunk size"),
         }
-        self.figures = {name: go.FigureWidget() for name in ("hit", "answers", "latency", "example")}
+        self.figures = {name: new_figure() for name in ("hit", "answers", "latency", "example")}
         self._wire()
 
     def data(self, search_type: str, chunk_size: int, with_answers: bool | None = None) -> dict:
@@ -200,9 +246,22 @@ class TopKExplorer(Dashboard):
             "example": plots.retrieved_chunks_figure(d["example"], k, self.example_answer(search_type, chunk_size, k)),
         }
 
+    def k_max(self, search_type: str, chunk_size: int) -> int:
+        """The largest k this setting can show: retrieval is measured for k = 1 … min(20, chunks)."""
+        ks = self.data(search_type, chunk_size)["hit"][0]
+        return int(max(ks)) if ks else 1
+
     def refresh(self) -> None:
         v = self.values
-        for name, fig in self.build_figures(int(v["top_k"]), v["search_type"], int(v["chunk_size"])).items():
+        slider = self.controls["top_k"]
+        k_max = self.k_max(v["search_type"], int(v["chunk_size"]))
+        if slider.max != k_max or int(v["top_k"]) > k_max:  # the slider spans only the k this setting can show
+            slider.unobserve(self._on_change, names="value")
+            slider.max = k_max
+            slider.value = min(int(v["top_k"]), k_max)
+            slider.observe(self._on_change, names="value")
+            self.values["top_k"] = slider.value
+        for name, fig in self.build_figures(int(self.values["top_k"]), v["search_type"], int(v["chunk_size"])).items():
             _replace_figure(self.figures[name], fig)
 
 
@@ -286,7 +345,7 @@ class RankExplorer(Dashboard):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="steps")
         self.status = W.HTML()
         self.train_button.on_click(lambda _b: self.train_current())
-        self.figures = {name: go.FigureWidget() for name in ("params", "accuracy", "forgetting", "loss")}
+        self.figures = {name: new_figure() for name in ("params", "accuracy", "forgetting", "loss")}
         self._wire()
 
     # ---- data
@@ -391,8 +450,7 @@ class RankExplorer(Dashboard):
         """Controls, the Train button with its progress bar and status, then the charts two by two."""
         import ipywidgets as W
 
-        figs = list(self.figures.values())
-        return W.VBox([W.HBox(list(self.controls.values())), W.HBox([self.train_button, self.progress, self.status]), *[W.HBox(figs[i : i + 2]) for i in range(0, len(figs), 2)]])
+        return W.VBox([control_row(self.controls.values()), control_row([self.train_button, self.progress, self.status]), figure_grid(self.figures.values())], layout=W.Layout(width="100%"))
 
 
 # --------------------------------------------------------------------------- notebook 04: the hybrid explorer
@@ -434,7 +492,7 @@ class HybridExplorer(Dashboard):
             "methods": W.SelectMultiple(options=[(self.labels[m], m) for m in methods], value=tuple(methods), description="methods", rows=len(methods)),
             "example": W.Dropdown(options=[(f"{i + 1}. {e['question']}", i) for i, e in enumerate(data["examples"])], value=0, description="question"),
         }
-        self.figures = {"accuracy": go.FigureWidget(), "example": go.FigureWidget()}
+        self.figures = {"accuracy": new_figure(), "example": new_figure()}
         self._wire()
 
     def build_figures(self, top_k: int, methods, example: int = 0) -> dict[str, go.Figure]:
@@ -496,7 +554,7 @@ class ComparisonExplorer(Dashboard):
             "metrics": W.SelectMultiple(options=list(compare.COLUMNS), value=metrics, description="metrics", rows=8),
             "methods": W.SelectMultiple(options=[(comparison.label(m), m) for m in comparison.methods], value=methods, description="methods", rows=6),
         }
-        self.figures = {"bars": go.FigureWidget(), "table": go.FigureWidget()}
+        self.figures = {"bars": new_figure(), "table": new_figure()}
         self._wire()
 
     def build_figures(self, metrics, methods) -> dict[str, go.Figure]:
