@@ -103,8 +103,10 @@ def test_top_k_explorer_updates_from_stored_sweeps(embedded, store, client):
     table = dash.figures["example"].data[0]
     assert len(table.cells.values[0]) == 1 and "(gold)" in table.cells.values[1][0]
     assert dash.figures["example"].layout.title.text.endswith(dash.data("similarity", 500)["example"]["answers"][1])
+    assert dash.controls["top_k"].max == 3  # the slider spans only the k retrieval measured (3 chunks), not 1-20
     dash.update(top_k=5)  # clamped to the 3 chunks
     assert len(dash.figures["example"].data[0].cells.values[0]) == 3 and _marked_k(dash.figures["hit"]) == [3]
+    assert dash.controls["top_k"].value == 3 == dash.values["top_k"]
     dash.update(search_type="mmr", chunk_size=200)  # not precomputed, compute_missing=False: retrieval only
     assert "answers not computed for this setting" in [a.text for a in dash.figures["answers"].layout.annotations]
     assert len(dash.figures["hit"].data[0].x) >= 3
