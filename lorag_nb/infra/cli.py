@@ -4,15 +4,20 @@
     lorag-nb run --smoke         # the small "smoke" parameters each notebook declares in its metadata
     lorag-nb run -n 00 -n 03     # only notebooks whose file name starts with 00 or 03
     lorag-nb run -p n_entities=20
+    lorag-nb train settings.json # one training run into the results store (also under accelerate launch)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from lorag_nb.core.config import EvalSettings, TrainingSettings
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
+from lorag_nb.methods import training
+from lorag_nb.methods.models import load_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-o", "--out", type=Path, help="output folder (default runs/<UTC timestamp>)")
     p_run.add_argument("-k", "--kernel", default="python3", help="Jupyter kernel name (default python3)")
     add_bench_parser(sub)
+    p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
+                             description="Train, measure and store one run (training.run_training) from a JSON file: "
+                                         '{"training": {TrainingSettings fields}, "eval": {EvalSettings fields}} (eval optional: the notebooks\' default). '
+                                         "Works unchanged under `accelerate launch --num_processes N` (data parallel; batch_size stays the effective batch; "
+                                         "only process 0 measures and writes the store).")
+    p_train.add_argument("settings", type=Path, help="the JSON settings file")
+    p_train.add_argument("--force", action="store_true", help="retrain even if the store has the run")
+    p_train.add_argument("--log-batches", type=Path, help="folder: each process writes the token ids of every batch it trained on to rank<R>.json")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return bench_command(args)
+    if args.command == "train":
+        return train_command(args)
     if args.command == "run":
         try:
             overrides = dict(parse_parameter(p) for p in args.parameter)
@@ -43,6 +58,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Open {out_dir / 'index.html'}")
         return 1 if failed else 0
     return 2  # pragma: no cover
+
+
+def train_command(args) -> int:
+    """Run ``lorag-nb train``: prints the stored key on process 0; returns 0, or 2 on bad input."""
+    try:
+        spec = json.loads(args.settings.read_text(encoding="utf-8"))
+        if not isinstance(spec, dict) or not isinstance(spec.get("training"), dict):
+            raise ValueError(f'{args.settings} must hold {{"training": {{...}}, "eval": {{...}}}} (eval optional)')
+        unknown = sorted(set(spec) - {"training", "eval"})
+        if unknown:
+            raise ValueError(f"{args.settings}: unknown key(s) {unknown}; valid: ['eval', 'training']")
+        settings = TrainingSettings(**spec["training"])
+        ev = EvalSettings(**spec["eval"]) if spec.get("eval") is not None else None
+    except (OSError, ValueError, TypeError) as err:
+        print(f"lorag-nb train: {err}", file=sys.stderr)
+        return 2
+    rank, world_size = training.process_world()
+    seen: list[dict] = []
+    collator = None
+    if args.log_batches:
+        model, tokenizer = load_model(settings.model, dtype="float32")
+        collator = bench.recording_collator(tokenizer, seen)
+    else:
+        model = tokenizer = None
+    result = training.run_training(settings, eval_settings=ev, force=args.force, model=model, tokenizer=tokenizer, data_collator=collator)
+    if args.log_batches:
+        args.log_batches.mkdir(parents=True, exist_ok=True)
+        (args.log_batches / f"rank{rank}.json").write_text(json.dumps([b["input_ids"].tolist() for b in seen]))
+    if result is not None:
+        tr = result.metrics["training"]
+        print(f"stored train/{result.key}: {tr['steps']} steps on {tr.get('processes', 1)} process(es) × {tr.get('per_device_batch_size', settings.batch_size)} examples, "
+              f"test MC acc {result.metrics['test']['mc_accuracy']:.3f}" + (" (cached)" if result.cached else ""))
+    return 0
 
 
 def add_bench_parser(sub) -> None:

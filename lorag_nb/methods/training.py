@@ -380,6 +380,28 @@ class TrainOutput:
         }
 
 
+def process_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: set by ``torchrun`` / ``accelerate launch`` (``RANK``,
+    ``WORLD_SIZE``); ``(0, 1)`` for a plain Python process."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def per_device_batch(settings: TrainingSettings, world_size: int) -> int:
+    """Examples each process takes per step so that the effective batch stays ``settings.batch_size``
+    (× ``gradient_accumulation_steps``) whatever the number of processes: data parallel training
+    (transformers ``Trainer`` under Hugging Face Accelerate) gives every process its own slice of each
+    global batch and averages the gradients over the tokens of all of them
+    (``TrainingArguments.average_tokens_across_devices``).
+
+    Raises:
+        ValueError: ``batch_size`` is not a multiple of the number of processes.
+    """
+    if settings.batch_size % world_size:
+        raise ValueError(f"batch_size={settings.batch_size} cannot be split over {world_size} processes; valid: a multiple of {world_size} "
+                         "(batch_size is the effective batch per optimizer step, split evenly across processes)")
+    return settings.batch_size // world_size
+
+
 def _training_arguments(settings: TrainingSettings, output_dir: str, device: str, progress: bool):
     import dataclasses as _dc
 
@@ -408,7 +430,7 @@ def _training_arguments(settings: TrainingSettings, output_dir: str, device: str
     return TrainingArguments(
         **speed,
         output_dir=output_dir,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=per_device_batch(settings, process_world()[1]),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
@@ -569,6 +591,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
         n_examples=len(examples),
         device=device,
         extra={"cpu_seconds": cpu_seconds, "threads": _threads(), "memory_before_bytes": mem.before,
+               "processes": process_world()[1], "per_device_batch_size": per_device_batch(settings, process_world()[1]),
                "steps_per_epoch": math.ceil(len(examples) / (settings.batch_size * settings.gradient_accumulation_steps))},
     )
 
@@ -635,7 +658,8 @@ def find_training(settings: TrainingSettings, store=None, eval_settings: EvalSet
     return store.get("train", training_key(settings, eval_settings, oracle))
 
 
-def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, force: bool = False, progress: bool = False, keep_checkpoint: bool = False, model=None, tokenizer=None, callbacks: Sequence | None = None, oracle: bool = False):
+def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, force: bool = False, progress: bool = False, keep_checkpoint: bool = False, model=None, tokenizer=None, callbacks: Sequence | None = None, oracle: bool = False,
+                 data_collator=None):
     """Train, measure and store one run; a stored run with the same settings is returned without training.
 
     Args:
@@ -654,6 +678,7 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
         oracle: also measure the trained model with the gold document in its prompt (does fine-tuning
             change how it reads a context? used by the hybrid notebook). Off by default: it doubles
             the evaluation time. Part of the stored key.
+        data_collator: passed to :func:`train` (``lorag-nb train --log-batches`` records the batches).
 
     The trained model is measured as deployed: a LoRA/DoRA adapter is merged into W0 first
     (``merge_and_unload``; same logits within 1e-4, see :func:`lorag_nb.methods.adapters.merge_check`), after
@@ -671,8 +696,15 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
         (``control_drop``, ``perplexity_change``; :func:`lorag_nb.methods.evaluation.forgetting`).
         ``details``: ``loss_history``, per-question ``rows``, ``artifact`` (folder name or None).
 
+    Under ``torchrun`` / ``accelerate launch --num_processes N`` (data parallel, :func:`per_device_batch`)
+    every process calls this; process 0 trains its slice, measures and stores as above, the others
+    train their slice and return None. The effective batch is ``settings.batch_size`` whatever N, so
+    the key (and the result) is the one a single process makes; ``metrics["training"]`` records
+    ``processes`` and ``per_device_batch_size``.
+
     Raises:
         TrainingDivergedError: the run diverged (:func:`train`); nothing is stored and no artifact is left behind.
+        ValueError: ``batch_size`` not a multiple of the number of processes.
 
     A run killed mid-way (even by SIGKILL) stores no record; an artifact folder it left without a
     record is deleted before the rerun trains.
@@ -681,6 +713,15 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
     store = store or ResultsStore()
     ev = _resolve_eval(settings, eval_settings)
     store_settings = _store_settings(settings, ev, oracle)
+    rank, world_size = process_world()
+    if world_size > 1 and rank != 0:  # data parallel: every process trains its slice; only process 0 measures and stores
+        hit = None if force else find_training(settings, store, ev, oracle)
+        if hit is not None:  # process 0 finds the same record and trains nothing either
+            return hit
+        if model is None:
+            model, tokenizer = load_model(settings.model, dtype="float32")
+        train(settings, model=model, tokenizer=tokenizer, callbacks=callbacks, data_collator=data_collator)
+        return None
     if keep_checkpoint and settings.lora is None and not force:
         hit = find_training(settings, store, ev, oracle)
         if hit is not None and not (store.artifact_dir("train", hit.key) / CHECKPOINT_DIRNAME).is_dir():
@@ -702,7 +743,7 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
             shutil.rmtree(artifact_dir)  # left by an interrupted run: no record owns it
         created = not artifact_dir.exists()
         try:
-            out = train(settings, model=model, tokenizer=tokenizer, output_dir=out_dir, progress=progress, callbacks=callbacks, ks=ks)
+            out = train(settings, model=model, tokenizer=tokenizer, output_dir=out_dir, progress=progress, callbacks=callbacks, ks=ks, data_collator=data_collator)
             # the base model is untouched by train(); measured after training so a diverged run stores nothing
             baseline = run_baseline(BaselineSettings(model=settings.model, eval=ev), store=store, model=model, tokenizer=tokenizer)
             seed_everything(settings.seed)
