@@ -133,8 +133,9 @@ OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on docume
 
 # --------------------------------------------------------------------------- settings
 
-#: Notebook 05 parameters that choose views, not runs.
-NOT_SETTINGS = ("accuracy_metric",)
+#: Notebook 05 parameters that are not run settings: a view (``accuracy_metric``) and the run profile
+#: (``profile``: resolved by :func:`lorag_nb.core.profiles.apply` before the settings are built).
+NOT_SETTINGS = ("accuracy_metric", "profile")
 
 
 @dataclass(frozen=True)

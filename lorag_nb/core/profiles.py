@@ -1,0 +1,120 @@
+"""Run profiles: the laptop sizes every notebook defaults to, and the full world on a GPU.
+
+Every notebook has ``profile: str = "auto"``. Its set-up cell calls :func:`apply`, which resolves the
+profile (``"auto"``: ``"gpu"`` when torch sees a CUDA device, else ``"cpu"``) and, for ``"gpu"``, replaces
+the parameters that are still at their CPU defaults by :data:`GPU` values: the whole fictional world
+(80 entities, every test question: 80 × 6 facts × 3 wordings = 1,440), 3 seeds for the headline methods,
+larger batches, the sweeps on 10 entities. A parameter the reader changed (in the cell, by papermill or
+``lorag-nb run -p``) is kept. bf16 follows from the device (``TrainingSettings.bf16`` is used on CUDA
+only). ``"cpu"`` changes nothing: today's sizes.
+
+:data:`CPU` holds each notebook's defaults for the parameters a profile changes; a test checks them
+against the notebooks' ``parameters`` cells.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROFILES = ("auto", "cpu", "gpu")
+ALL_TEST_QUESTIONS = 1440  # 80 entities × 6 facts × 3 held-out wordings
+
+#: Each notebook's CPU defaults of the parameters the GPU profile changes (= its ``parameters`` cell).
+CPU: dict[str, dict[str, Any]] = {
+    "00_overview_baseline": {"n_entities": 10, "batch_size": 16},
+    "01_full_finetuning": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1]},
+    "02_lora": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1], "sweep_entities": 2},
+    "03_rag": {"n_questions": 180, "sweep_questions": 60, "reference_entities": 10, "batch_size": 16},
+    "04_hybrid": {"n_questions": 180, "sweep_questions": 60, "train_entities": 10, "batch_size": 16, "seeds": [0, 1]},
+    "05_comparison": {"n_entities": 10, "batch_size": 4, "rag_questions": 180, "rag_batch_size": 16, "seeds": [0, 1]},
+}
+
+#: The GPU profile's values (the same keys as :data:`CPU`).
+GPU: dict[str, dict[str, Any]] = {
+    "00_overview_baseline": {"n_entities": 80, "batch_size": 64},
+    "01_full_finetuning": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2]},
+    "02_lora": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2], "sweep_entities": 10},
+    "03_rag": {"n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "reference_entities": 80, "batch_size": 64},
+    "04_hybrid": {"n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "train_entities": 80, "batch_size": 64, "seeds": [0, 1, 2]},
+    "05_comparison": {"n_entities": 80, "batch_size": 16, "rag_questions": ALL_TEST_QUESTIONS, "rag_batch_size": 64, "seeds": [0, 1, 2]},
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The profile a notebook runs with.
+
+    Attributes:
+        name: ``"cpu"`` or ``"gpu"``.
+        why: one sentence: what was asked and what the device is.
+        changed: parameter → ``(before, after)`` for every value the profile replaced.
+        values: every profile parameter's value to use (changed or not).
+    """
+
+    name: str
+    why: str
+    changed: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        moved = ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in self.changed.items())
+        return f"profile {self.name}: {self.why}" + (f"; changed {moved}" if moved else "; no parameter changed")
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False when torch is missing)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve(profile: str, cuda: bool | None = None) -> tuple[str, str]:
+    """``(name, why)``: ``"auto"`` → ``"gpu"`` on CUDA, else ``"cpu"``; an explicit name is kept.
+
+    Args:
+        cuda: whether a CUDA device is there (default :func:`cuda_available`; tests force it).
+
+    Raises:
+        ValueError: an unknown profile, or ``"gpu"`` without a CUDA device.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid; valid: one of {PROFILES}")
+    cuda = cuda_available() if cuda is None else bool(cuda)
+    if profile == "auto":
+        return ("gpu", "auto, and torch sees a CUDA device") if cuda else ("cpu", "auto, and torch sees no CUDA device")
+    if profile == "gpu" and not cuda:
+        raise ValueError("profile='gpu' needs a CUDA device, and torch sees none (torch.cuda.is_available() is False); valid here: 'auto' or 'cpu'")
+    return profile, f"{profile}, as asked" + (" (a CUDA device is there)" if cuda else "")
+
+
+def apply(notebook: str, profile: str, params: Mapping[str, Any], cuda: bool | None = None) -> Choice:
+    """The profile's values for ``notebook``'s parameters.
+
+    Args:
+        notebook: the notebook's stem (``"02_lora"``).
+        params: the notebook's current parameter values (``globals()`` works).
+
+    Returns:
+        :class:`Choice`; ``.values`` holds every profile parameter (the notebook assigns them back).
+        Under ``"gpu"`` a parameter is replaced only if it still has its CPU default.
+
+    Raises:
+        ValueError: an unknown notebook or profile, ``"gpu"`` without CUDA, or ``params`` lacking one of
+            the notebook's profile parameters.
+    """
+    if notebook not in CPU:
+        raise ValueError(f"notebook={notebook!r} has no profile; valid: {sorted(CPU)}")
+    missing = sorted(k for k in CPU[notebook] if k not in params)
+    if missing:
+        raise ValueError(f"{notebook}: parameters {missing} are missing; the profile changes {sorted(CPU[notebook])}")
+    name, why = resolve(profile, cuda)
+    values = {k: params[k] for k in CPU[notebook]}
+    changed = {}
+    if name == "gpu":
+        for k, gpu_value in GPU[notebook].items():
+            if values[k] == CPU[notebook][k] and gpu_value != values[k]:
+                changed[k] = (values[k], gpu_value)
+                values[k] = gpu_value
+    return Choice(name, why, changed, values)

@@ -1,0 +1,61 @@
+"""Run profiles (lorag_nb.core.profiles): every notebook has ``profile`` and a cell that applies it; with
+the device forced, "auto" picks cpu or gpu, the GPU values replace only what is still at its CPU
+default, and a notebook's own profile cell assigns them."""
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+
+from lorag_nb.core import profiles
+from lorag_nb.core.paths import NOTEBOOKS_DIR
+from lorag_nb.infra.runner import notebook_defaults
+
+STEMS = sorted(profiles.CPU)
+
+
+def _profile_cell(stem: str) -> str:
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and "profiles.apply(" in c.source]
+    assert len(cells) == 1, f"{stem}: want one cell calling profiles.apply, found {len(cells)}"
+    return cells[0]
+
+
+def test_every_notebook_has_a_profile():
+    assert STEMS == sorted(p.stem for p in NOTEBOOKS_DIR.glob("0*.ipynb"))
+    assert set(profiles.GPU) == set(profiles.CPU) and all(set(profiles.GPU[s]) == set(profiles.CPU[s]) for s in STEMS)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_cpu_values_are_the_notebook_defaults(stem):
+    d = notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb")
+    assert d["profile"] == "auto"
+    assert {k: d[k] for k in profiles.CPU[stem]} == profiles.CPU[stem]
+
+
+@pytest.mark.parametrize("cuda", [False, True], ids=["cpu", "cuda"])
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_notebooks_profile_cell_honours_the_device(stem, cuda, monkeypatch):
+    """Run the notebook's own profile cell on its defaults with the device forced."""
+    monkeypatch.setattr(profiles, "cuda_available", lambda: cuda)
+    ns = dict(notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb"))
+    exec(compile(ast.parse(_profile_cell(stem)), f"{stem}:profile", "exec"), ns)
+    want = profiles.GPU[stem] if cuda else profiles.CPU[stem]
+    assert {k: ns[k] for k in want} == want
+    assert ns["run_profile"].name == ("gpu" if cuda else "cpu") and "CUDA" in ns["run_profile"].why
+
+
+def test_gpu_keeps_what_the_reader_set_and_refuses_without_cuda():
+    params = dict(profiles.CPU["02_lora"], n_entities=3)  # set by the reader (or papermill's smoke values)
+    c = profiles.apply("02_lora", "auto", params, cuda=True)
+    assert c.values["n_entities"] == 3 and c.values["seeds"] == [0, 1, 2] and "n_entities" not in c.changed
+    assert c.changed["batch_size"] == (4, 16) and "batch_size 4 → 16" in str(c)
+    assert profiles.apply("02_lora", "auto", params, cuda=False).changed == {}
+    assert profiles.apply("02_lora", "cpu", params, cuda=True).values == params  # asked for cpu on a GPU machine
+    with pytest.raises(ValueError, match="profile='gpu' needs a CUDA device"):
+        profiles.apply("02_lora", "gpu", params, cuda=False)
+    with pytest.raises(ValueError, match=r"profile='laptop' is invalid; valid: one of \('auto', 'cpu', 'gpu'\)"):
+        profiles.apply("02_lora", "laptop", params)
+    with pytest.raises(ValueError, match=r"parameters \['seeds'\] are missing"):
+        profiles.apply("02_lora", "auto", {k: v for k, v in params.items() if k != "seeds"})
