@@ -5,6 +5,7 @@ stops it (terminate, wait, kill if it lingers), whatever the test does.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -111,3 +112,46 @@ def test_collection_survives_a_server_restart(server, tmp_path):
     assert res.metrics["chunks"]["chunks"] == 6 and res.metrics["retrieval"]["n"] == 90  # 5 entities × 6 facts × 3 test wordings
     names = [c if isinstance(c, str) else c.name for c in R.make_client(chroma_url=server.url).list_collections()]
     assert rag.collection_name(settings, 5) in names and "server-world" in names
+
+
+def test_a_server_and_the_embedded_store_rank_alike_under_one_key(server, tmp_path):
+    """Notebook 03's ``chroma_url`` reaches the settings, retrieval then runs on the server, and its result
+    equals the embedded store's, question by question, under the same results-store key (where the
+    server runs is not part of the key: :func:`lorag_nb.methods.rag.key_dict`)."""
+    from lorag_nb.experiments import nb03
+
+    on_server = nb03.rag_settings(3, 500, 50, server.url)
+    embedded = nb03.rag_settings(3, 500, 50, "")
+    assert on_server.chroma_url == server.url and embedded.chroma_url is None
+    ev = EvalSettings(n_entities=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = rag.run_retrieval(on_server, ResultsStore(tmp_path / "a"), ev)  # no client: the HttpClient of chroma_url
+        b = rag.run_retrieval(embedded, ResultsStore(tmp_path / "b"), ev, client=R.make_client("ephemeral"))
+    names = [c if isinstance(c, str) else c.name for c in R.make_client(chroma_url=server.url).list_collections()]
+    assert rag.collection_name(on_server, 4) in names  # it ran on the server
+    assert a.key == b.key and a.metrics["retrieval"] == b.metrics["retrieval"]
+    assert [(r["id"], r["rank"], r["top3"]) for r in a.details["rows"]] == [(r["id"], r["rank"], r["top3"]) for r in b.details["rows"]]
+    assert len(a.details["rows"]) == 72  # 4 entities × 6 facts × 3 test wordings
+
+
+def test_chroma_url_reaches_the_settings_of_notebooks_03_04_05():
+    """Each retrieval notebook declares ``chroma_url = ""`` and hands it to the function that builds its
+    settings; notebook 05's settings carry it into the RAG runs; a bad address fails before connecting."""
+    from lorag_nb.experiments import nb03
+    from lorag_nb.experiments.nb05 import CompareSettings
+    from lorag_nb.infra.runner import NOTEBOOKS_DIR, notebook_defaults
+
+    calls = {"03_rag": "nb03.rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)", "04_hybrid": "chroma_url=chroma_url)", "05_comparison": "chroma_url=chroma_url,"}
+    for stem, call in calls.items():
+        path = NOTEBOOKS_DIR / f"{stem}.ipynb"
+        assert notebook_defaults(path)["chroma_url"] == ""
+        code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+        assert any(call in c for c in code), stem
+    assert CompareSettings.from_parameters(chroma_url="http://127.0.0.1:8123").rag_base().chroma_url == "http://127.0.0.1:8123"
+    assert CompareSettings.from_parameters(chroma_url="").rag_base().chroma_url is None
+    assert CompareSettings.from_parameters(chroma_url="").rag_base() == CompareSettings().rag_base()
+    with pytest.raises(ValueError, match=r"chroma_url='ftp://x' is not a Chroma server address; valid: 'http://host:port'"):
+        nb03.rag_settings(chroma_url="ftp://x")
+    server_key, local_key = rag.key_dict(RagSettings(chroma_url="http://10.0.0.5:8000")), rag.key_dict(RagSettings())
+    assert server_key == local_key == RagSettings().to_dict()  # embedded runs stored before keep their keys

@@ -19,6 +19,7 @@ from lorag_nb.methods.rag import (
     collection_name,
     contexts_of,
     get_model,
+    key_dict,
     open_knowledge_base,
     questions_for,
     resolve_eval,
@@ -29,6 +30,7 @@ from lorag_nb.methods.rag import (
     stored_rag,
 )
 from lorag_nb.methods.retrieval import (
+    parse_chroma_url,
     MAX_K,
     KnowledgeBase,
     chunk_statistics,
@@ -61,6 +63,23 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
 #: fine-tuned methods learn), the dev questions of the prompt-variant choice, the answer budget and batch,
 #: and the interleaved latency measurement. Notebooks 04 and 05 take them from here.
 RAG_DEFAULTS = dict(n_entities=KB_ENTITIES, n_questions=180, n_dev_questions=10, max_new_tokens=16, batch_size=16, latency_reps=3, latency_questions=6)
+
+def rag_settings(top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap, chroma_url: str = "") -> RagSettings:
+    """Notebook 03's retrieval settings from its parameters (same names).
+
+    Args:
+        chroma_url: ``"http://host:port"`` of a Chroma server (``chroma run --path DIR --host H --port P``)
+            that holds the knowledge base, so a team shares one; ``""`` keeps the embedded store under
+            the cache. Where the store runs is not part of a result's key (:func:`lorag_nb.methods.rag.key_dict`).
+
+    Raises:
+        ValueError: an invalid value, named (a ``chroma_url`` that is not ``http(s)://host[:port]``
+            among them, before anything connects).
+    """
+    if chroma_url:
+        parse_chroma_url(chroma_url)
+    return RagSettings(top_k=top_k, chunk_size=chunk_size, chunk_overlap=chunk_overlap, chroma_url=chroma_url or None)
+
 
 INTERVAL_METRICS = {"exact_match": "em", "f1": "f1", "contains": "contains"}
 
@@ -177,7 +196,7 @@ def compare_prompt_variants(
     if unknown:
         raise ValueError(f"unknown prompt variant(s) {unknown}; valid: {sorted(CONTEXT_VARIANTS)}")
     store = store or ResultsStore()
-    key = {"rag": settings.replace(prompt_variant="context_then_question").to_dict(), "eval": ev.to_dict(), "variants": variants, "templates": [CONTEXT_VARIANTS[v] for v in variants], "model": model_name, "multiple_choice": multiple_choice, "selection": "spread"}
+    key = {"rag": key_dict(settings, prompt_variant="context_then_question"), "eval": ev.to_dict(), "variants": variants, "templates": [CONTEXT_VARIANTS[v] for v in variants], "model": model_name, "multiple_choice": multiple_choice, "selection": "spread"}
 
     def compute(_artifacts: Path):
         seed_everything(0)
@@ -251,7 +270,7 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
     base = settings.replace(knowledge="original")
-    key = {"rag": base.to_dict(), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
+    key = {"rag": key_dict(base), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
 
     def compute(_artifacts: Path):
         seed_everything(0)

@@ -427,11 +427,14 @@ class Setup:
 def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = nb03.RAG_DEFAULTS["n_questions"], n_dev_questions: int = DEV_QUESTIONS, top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap,
           train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RaftSettings.p_oracle, raft_k: int = RaftSettings.k,
           raft_distractors: str = RaftSettings.distractors, raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
-          max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None) -> Setup:
+          max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None, chroma_url: str = "") -> Setup:
     """Notebook 04's set-up from its parameters (the notebook's ``parameters`` cell, same names): loads the
     model once, reads (or measures) notebook 03's prompt-variant choice, and builds the retriever, the
     evaluations and both adapters' settings so that every run is a results-store hit when notebooks 02
     and 03 ran with the same values.
+
+    ``chroma_url`` (``"http://host:port"``, or ``""`` for the embedded store) puts the knowledge base on a
+    Chroma server (:func:`lorag_nb.experiments.nb03.rag_settings`).
 
     Raises:
         ValueError: any invalid setting (named by the settings classes).
@@ -440,7 +443,8 @@ def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questio
     seed_everything(seed)
     store = store or ResultsStore()
     model, tokenizer = rag.get_model(model_name)
-    retriever = dict(top_k=top_k, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    base = nb03.rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
+    retriever = {k: getattr(base, k) for k in ("top_k", "chunk_size", "chunk_overlap", "chroma_url")}
     variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))
     rag_eval = default_hybrid_eval(n_entities=n_entities, max_questions=n_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
     naive = naive_settings(model=model_name, n_entities=train_entities, seed=seed, **({"max_steps": lora_max_steps} if lora_max_steps > 0 else {}))

@@ -172,6 +172,8 @@ class CompareSettings(Settings):
         top_k, chunk_size, chunk_overlap: retrieval (notebook 03).
         max_new_tokens, rag_batch_size: RAG generation budget and batch (notebook 03).
         seed: random seed of everything that is not a seeded training run.
+        chroma_url: ``"http://host:port"`` of a Chroma server holding the RAG knowledge base, or None (the
+            embedded store); not part of any result's key (:func:`lorag_nb.methods.rag.key_dict`).
     """
 
     model: str = "embedded"
@@ -201,6 +203,7 @@ class CompareSettings(Settings):
     docs_epochs: float = 5.0
     ovadia: bool = True
     seed: int = 0
+    chroma_url: str | None = None
 
     def __post_init__(self):
         seeds = tuple(self.seeds)
@@ -232,7 +235,7 @@ class CompareSettings(Settings):
     @classmethod
     def from_parameters(cls, model_name: str = "embedded", max_questions: int = 0, **params) -> "CompareSettings":
         """The settings from notebook 05's parameters (same names): ``model_name`` → ``model``,
-        ``max_questions`` 0 → None (all), lists → tuples; parameters that are not settings
+        ``max_questions`` 0 → None (all), ``chroma_url`` "" → None (embedded store), lists → tuples; parameters that are not settings
         (``accuracy_metric``) are ignored.
 
         Raises:
@@ -243,6 +246,8 @@ class CompareSettings(Settings):
         if unknown:
             raise ValueError(f"unknown notebook 05 parameter(s) {unknown}; valid: {sorted(names - {'model'} | {'model_name', *NOT_SETTINGS})}")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
+        if "chroma_url" in kw:
+            kw["chroma_url"] = kw["chroma_url"] or None
         return cls(model=model_name, max_questions=max_questions or None, **kw)
 
     def _training_common(self) -> dict:
@@ -279,7 +284,7 @@ class CompareSettings(Settings):
 
     def rag_base(self) -> RagSettings:
         """Notebook 03's retrieval settings, before the prompt variant is chosen on the dev split."""
-        return RagSettings(top_k=self.top_k, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        return nb03.rag_settings(self.top_k, self.chunk_size, self.chunk_overlap, self.chroma_url or "")
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -327,7 +332,7 @@ def measure_index(settings: RagSettings, n_entities: int | None, store=None, for
     """
 
     store = store or ResultsStore()
-    key = {"rag": settings.replace(top_k=1, prompt_variant="context_then_question", chroma_url=None).to_dict(), "n_entities": n_entities}
+    key = {"rag": rag.key_dict(settings, top_k=1, prompt_variant="context_then_question"), "n_entities": n_entities}
 
     def compute(_artifacts: Path):
         shared = get_embeddings()

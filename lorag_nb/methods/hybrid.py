@@ -152,7 +152,7 @@ def _run(method, rag_settings, adapter_settings, store, eval_settings, model, to
     base_name = adapter.model if adapter is not None else model_name
     train_result = train_adapter(adapter, store, model, tokenizer, progress=progress, eval_settings=adapter_eval_settings) if adapter is not None else None
     name = hybrid_model_name(method, base_name, train_result.key if train_result else None)
-    key = {"method": method, "rag": settings.to_dict(), "eval": ev.to_dict(), "model": name, "adapter": train_result.key if train_result else None, "multiple_choice": multiple_choice}
+    key = {"method": method, "rag": rag.key_dict(settings), "eval": ev.to_dict(), "model": name, "adapter": train_result.key if train_result else None, "multiple_choice": multiple_choice}
 
     def compute(_artifacts: Path):
         m, tok = model, tokenizer

@@ -236,6 +236,22 @@ def questions_for(ks, settings: RagSettings) -> list:
     return list(ks.test_qa if settings.knowledge == "original" else ks.revised_test_qa)
 
 
+def key_dict(settings: RagSettings, **changes) -> dict:
+    """The part of a results-store key that ``settings`` contribute: ``settings.replace(**changes).to_dict()``
+    with ``chroma_url`` set to None, so a result does not depend on where the Chroma server runs.
+
+    Why that is sound: before any question, :func:`open_knowledge_base` makes the collection hold exactly
+    the knowledge set's chunks (stable ids, upserts, stale chunks pruned), embedded in this process by the
+    same packaged model; the server only stores and searches them with the same cosine HNSW index as the
+    embedded client. ``tests/test_chroma_server.py`` checks that a server and an embedded store rank every
+    test question's chunks identically. The caveat: HNSW search is approximate and its graph depends on
+    the order of writes, so a server collection that other writers changed in between could order
+    near-ties differently; that is not measured here. The key keeps ``chroma_url: None``, so keys stored
+    before this function existed (all embedded) are unchanged.
+    """
+    return settings.replace(chroma_url=None, **changes).to_dict()
+
+
 def resolve_eval(eval_settings: EvalSettings | None) -> EvalSettings:
     return eval_settings or DEFAULT_EVAL
 
@@ -253,7 +269,7 @@ def run_retrieval(settings: RagSettings, store: ResultsStore | None = None, eval
 
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
-    key = {"rag": settings.replace(top_k=1, prompt_variant="context_then_question").to_dict(), "n_entities": ev.n_entities, "max_k": MAX_K}
+    key = {"rag": key_dict(settings, top_k=1, prompt_variant="context_then_question"), "n_entities": ev.n_entities, "max_k": MAX_K}
 
     def compute(_artifacts: Path):
         ks = load_knowledge(n_entities=ev.n_entities)
@@ -307,7 +323,7 @@ def run_rag(
 
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
-    key = {"rag": settings.to_dict(), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
+    key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
 
     def compute(_artifacts: Path):
         seed_everything(0)
@@ -358,7 +374,7 @@ def run_rag(
 
 def stored_rag(store: ResultsStore, settings: RagSettings, ev: EvalSettings, model_name: str, multiple_choice: bool) -> Result | None:
 
-    key = {"rag": settings.to_dict(), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
+    key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
     return store.get("rag", settings_key("rag", key))
 
 
@@ -398,7 +414,7 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
         raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")
     ev = resolve_eval(eval_settings)
     store = store or ResultsStore()
-    key = {"rag": settings.replace(chroma_url=None).to_dict(), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps}
+    key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps}
 
     def compute(_artifacts: Path):
         m, tok = get_model(model_name, model, tokenizer)
