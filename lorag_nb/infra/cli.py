@@ -4,6 +4,7 @@
     lorag-nb run --smoke         # the small "smoke" parameters each notebook declares in its metadata
     lorag-nb run -n 00 -n 03     # only notebooks whose file name starts with 00 or 03
     lorag-nb run -p n_entities=20
+    lorag-nb run --profile gpu   # every notebook at GPU sizes; writes reference.json beside the notebooks
     lorag-nb train settings.json # one training run into the results store (also under accelerate launch)
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from lorag_nb.core.config import EvalSettings, TrainingSettings
+from lorag_nb.core.profiles import PROFILES
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
 from lorag_nb.methods import training
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-p", "--parameter", action="append", default=[], help="name=value for every notebook (repeatable)")
     p_run.add_argument("-o", "--out", type=Path, help="output folder (default runs/<UTC timestamp>)")
     p_run.add_argument("-k", "--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    p_run.add_argument("--profile", choices=PROFILES, default=None,
+                       help="every notebook's run profile: auto (gpu when torch sees CUDA, else cpu), cpu (laptop sizes) or gpu (the whole world, 3 seeds; "
+                            "needs CUDA). Default: each notebook's own (auto). After notebook 05, reference.json in the run folder holds the compact reference result")
     add_bench_parser(sub)
     p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
                              description="Train, measure and store one run (training.run_training) from a JSON file: "
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         try:
             overrides = dict(parse_parameter(p) for p in args.parameter)
-            out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel)
+            out_dir, records = run_notebooks(args.out, smoke=args.smoke, prefixes=args.prefixes, overrides=overrides, kernel=args.kernel, profile=args.profile)
         except (ValueError, FileNotFoundError) as err:
             print(f"lorag-nb run: {err}", file=sys.stderr)
             return 2
@@ -56,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['notebook']:40s} {r['seconds']:7.1f} s  {'FAILED: ' + r['error'] if r['error'] else 'ok'}")
         print(f"Executed notebooks and HTML: {out_dir}")
         print(f"Open {out_dir / 'index.html'}")
+        if (out_dir / "reference.json").exists():
+            print(f"Reference result: {out_dir / 'reference.json'} (commit it as reference/<name>.json to show it in notebook 05)")
         return 1 if failed else 0
     return 2  # pragma: no cover
 

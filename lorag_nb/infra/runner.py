@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from lorag_nb.core import profiles
 from lorag_nb.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 
@@ -239,6 +240,34 @@ def write_index(out_dir: Path, records: list[dict]) -> Path:
     return path
 
 
+def write_reference(out_dir: Path, records: list[dict], wall_seconds: float, parameters: dict | None = None, profile: str | None = None) -> Path | None:
+    """Write ``reference.json`` in ``out_dir`` from the reference result the comparison notebook attached
+    to its outputs (:func:`lorag_nb.experiments.reference.attach`), adding what only the runner knows:
+    ``provenance.wall_seconds`` (the whole run, every notebook), ``provenance.notebooks`` (each one's
+    seconds and error), the parameters given to every notebook and the ``--profile`` asked for.
+
+    Returns:
+        the path written, or None when no notebook of the run attached a reference (notebook 05 not
+        selected, or failed before its last cells). Never raises for a missing reference.
+    """
+    from lorag_nb.experiments import reference  # lazy: it imports notebook 05's code (torch); checking notebooks stays light
+
+    ref = None
+    for r in records:
+        if r.get("output") and not r.get("error"):
+            ref = reference.from_notebook(r["output"]) or ref
+    if ref is None:
+        return None
+    prov = ref.setdefault("provenance", {})
+    prov["wall_seconds"] = round(float(wall_seconds), 1)
+    prov["notebooks"] = [{"notebook": r["notebook"], "seconds": round(float(r["seconds"]), 1), "error": r.get("error")} for r in records]
+    prov["run_parameters"] = dict(parameters or {})
+    prov["asked_profile"] = profile
+    path = out_dir / "reference.json"
+    path.write_text(json.dumps(ref, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
 def check_overrides(paths: list[Path], overrides: dict) -> None:
     """Raise ``ValueError`` naming any override that no selected notebook's ``parameters`` cell defines
     (papermill would inject it silently and a typo would go unnoticed); lists the valid names."""
@@ -296,7 +325,7 @@ def check_kernel(kernel: str) -> None:
         )
 
 
-def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3", folder: Path | None = None) -> tuple[Path, list[dict]]:
+def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: list[str] | None = None, overrides: dict | None = None, kernel: str = "python3", folder: Path | None = None, profile: str | None = None) -> tuple[Path, list[dict]]:
     """Run the notebook sequence in order (a tqdm bar over notebooks, papermill's bar over cells).
 
     A notebook that fails (a cell raises, or its kernel dies) is recorded with its error and the
@@ -306,16 +335,22 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
         out_dir: where executed notebooks and HTML go; default ``runs/<UTC timestamp>/``.
         smoke: use each notebook's smoke parameters (metadata) instead of its defaults.
         overrides: parameters applied to every notebook (after the smoke ones).
+        profile: ``"auto"``, ``"cpu"`` or ``"gpu"`` (:mod:`lorag_nb.core.profiles`), given to every
+            notebook as its ``profile`` parameter; None leaves each notebook's own (``"auto"``).
         kernel: Jupyter kernel name; it must run this environment's python (:func:`check_kernel`).
         folder: the notebooks' folder (default :data:`NOTEBOOKS_DIR`).
+
+    When the comparison notebook attached a reference result, ``reference.json`` is written beside the
+    executed notebooks (:func:`write_reference`).
 
     Returns:
         ``(out_dir, records)``, one record per notebook (see :func:`execute`).
 
     Raises:
         FileNotFoundError: no notebook matches ``prefixes``.
-        ValueError: an override no selected notebook defines, or a kernel that is not installed or
-            runs another environment's python (checked before anything runs or is written).
+        ValueError: an override no selected notebook defines, an unknown profile or ``"gpu"`` without a
+            CUDA device, or a kernel that is not installed or runs another environment's python
+            (checked before anything runs or is written).
     """
     from tqdm.auto import tqdm
 
@@ -323,17 +358,25 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
     paths = notebook_paths(folder, prefixes=prefixes)
     if not paths:
         raise FileNotFoundError(f"no notebooks match {prefixes} in {folder}")
-    check_overrides(paths, overrides or {})
+    overrides = dict(overrides or {})
+    if profile is not None:
+        profiles.resolve(profile)  # an unknown profile, or gpu without CUDA, fails here, not in every notebook
+        if "profile" in overrides and overrides["profile"] != profile:
+            raise ValueError(f"--profile {profile!r} and -p profile={overrides['profile']!r} disagree; give one")
+        overrides["profile"] = profile
+    check_overrides(paths, overrides)
     check_kernel(kernel)
     if out_dir is None:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out_dir = REPO_ROOT / "runs" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
+    t0 = time.perf_counter()
     for path in tqdm(paths, desc="notebooks", unit="nb"):
         params = smoke_parameters(path) if smoke else {}
-        params.update(overrides or {})
+        params.update(overrides)
         records.append(execute(path, out_dir, params, kernel=kernel))
         write_index(out_dir, records)
+    write_reference(out_dir, records, time.perf_counter() - t0, {**({"smoke": True} if smoke else {}), **overrides}, profile)
     (out_dir / "run.json").write_text(json.dumps(records, indent=1))
     return out_dir, records
