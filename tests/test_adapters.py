@@ -140,3 +140,69 @@ def test_merge_check_within_fp32_tolerance(base, use_dora):
     assert next(wrapped.parameters()).dtype == torch.float32  # and left it in fp32
     if not use_dora:
         assert adapters.merge_check(wrapped, tokenizer=tok, dtype=torch.float64) < diff or diff == 0.0
+
+
+# --------------------------------------------------------------------------- any architecture: tiny random models, no download
+
+
+def _tiny(arch: str):
+    """A randomly initialised 2-layer model of ``arch`` (hidden 32), built from its config: nothing is downloaded."""
+    import transformers as T
+
+    torch.manual_seed(0)
+    if arch == "gpt2":
+        return T.GPT2LMHeadModel(T.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, vocab_size=101, bos_token_id=0, eos_token_id=0))
+    cfg = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=101, max_position_embeddings=64)
+    return T.LlamaForCausalLM(T.LlamaConfig(**cfg)) if arch == "llama" else T.Qwen2ForCausalLM(T.Qwen2Config(**cfg))
+
+
+#: Per unit of rank, from the configs by hand (2 layers; d_in + d_out per layer):
+#: Llama/Qwen2 (head dim 8, 2 KV heads → k/v out 16): attention q 32+32, k 32+16, v 32+16, o 32+32 = 224; MLP gate 32+64,
+#: up 32+64, down 64+32 = 288. GPT-2: attention c_attn 32+96, c_proj 32+32 = 192; MLP c_fc 32+128, c_proj 128+32 = 320.
+PER_RANK_TINY = {
+    "llama": {"attention": 2 * 224, "mlp": 2 * 288, "all-linear": 2 * 512},
+    "qwen2": {"attention": 2 * 224, "mlp": 2 * 288, "all-linear": 2 * 512},
+    "gpt2": {"attention": 2 * 192, "mlp": 2 * 320, "all-linear": 2 * 512},
+}
+TARGETS_TINY = {
+    "llama": {"attention": ["q_proj", "k_proj", "v_proj", "o_proj"], "all-linear": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+    "gpt2": {"attention": ["c_attn", "attn.c_proj"], "mlp": ["c_fc", "mlp.c_proj"], "all-linear": ["c_attn", "c_proj", "c_fc"]},  # every c_proj is wanted: the short name suffices
+}
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
+@pytest.mark.parametrize("preset", ["all-linear", "attention", "mlp"])
+def test_presets_on_llama_qwen2_and_gpt2_module_names(arch, preset):
+    """Each preset wraps the right layers of each architecture: PEFT's trainable count equals r · Σ(d_in + d_out)
+    worked out by hand from the config, and :func:`expected_trainable` (from the module shapes) agrees; the
+    wrapped model starts equal to the base (B = 0)."""
+    model = _tiny(arch)
+    settings = LoraSettings(r=4, lora_alpha=8, target_modules=preset)
+    wrapped = adapters.wrap(model, settings)
+    want = 4 * PER_RANK_TINY[arch][preset]
+    assert adapters.parameter_counts(wrapped)["trainable"] == want
+    assert adapters.expected_trainable(model, settings) == want
+    assert adapters.per_rank(model, preset) == PER_RANK_TINY[arch][preset]
+    if preset in TARGETS_TINY.get(arch, {}):
+        assert adapters.resolve_target_modules(model, settings) == TARGETS_TINY[arch][preset]
+    adapted = {n.replace("base_model.model.", "") for n, m in wrapped.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A}
+    assert adapted == set(adapters.targeted_layers(model, settings)) and "lm_head" not in adapted
+    if arch == "gpt2" and preset == "attention":
+        assert adapted == {f"transformer.h.{i}.attn.{n}" for i in (0, 1) for n in ("c_attn", "c_proj")}  # not mlp.c_proj
+    ids = torch.tensor([[1, 5, 7, 9]])
+    model.eval(), wrapped.eval()  # GPT-2's dropout
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, wrapped(ids).logits, atol=1e-6)
+
+
+def test_lora_shapes_and_per_rank_text_come_from_the_model():
+    gpt2 = _tiny("gpt2")
+    shapes = adapters.lora_shapes(gpt2, "c_attn", r=2)
+    assert shapes.w0 == (96, 32) and shapes.a == (2, 32) and shapes.b == (96, 2)  # Conv1D stores 32 × 96: read as d_out × d_in
+    text = adapters.per_rank_markdown(gpt2)
+    assert "all-linear (8 layers" in text and "**1,024 × r**" in text and "attention (4 layers: `c_attn`, `attn.c_proj`)" in text and "**384 × r**" in text
+    meta = adapters.meta_model("embedded")
+    assert adapters.per_rank(meta) == PER_RANK_ALL_LINEAR and adapters.per_rank(meta, "attention") == PER_RANK_ATTENTION
+    assert f"**{PER_RANK_ALL_LINEAR:,} × r**" in adapters.per_rank_markdown(meta) and "210 layers" in adapters.per_rank_markdown(meta)
+    with pytest.raises(ValueError, match=r"target_modules \['q_proj'\] match no linear layer of this model; its linear module names are \['c_attn', 'c_fc', 'c_proj', 'lm_head'\]"):
+        adapters.wrap(gpt2, LoraSettings(target_modules=("q_proj",)))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorag_nb.core.config import ALL_LINEAR_MODULES, LoraSettings
+from lorag_nb.core.config import TARGET_PRESETS, LoraSettings
 from lorag_nb.methods.models import count_parameters, resolve_model_source
 
 #: Name of the folder (inside a result's artifact folder) that holds a saved adapter.
@@ -30,48 +30,156 @@ ADAPTER_DIRNAME = "adapter"
 # --------------------------------------------------------------------------- module names
 
 
-def linear_module_names(model) -> list[str]:
-    """Sorted distinct short names (last path component) of every ``torch.nn.Linear`` in ``model``.
+def _conv1d_class():
+    """transformers' ``Conv1D`` (GPT-2's linear layers: weight stored as d_in × d_out), or None."""
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return None
+    return Conv1D
 
-    For SmolLM2 (Llama): ``down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj``.
-    These are the names ``target_modules`` can use.
-    """
+
+def _is_linear(mod) -> bool:
     import torch
 
-    names = set()
+    conv1d = _conv1d_class()
+    return isinstance(mod, torch.nn.Linear) or (conv1d is not None and isinstance(mod, conv1d))
+
+
+def _out_in(mod) -> tuple[int, int]:
+    """``(d_out, d_in)`` of a linear layer: ``nn.Linear`` stores d_out × d_in, GPT-2's ``Conv1D`` d_in × d_out."""
+    conv1d = _conv1d_class()
+    d0, d1 = tuple(mod.weight.shape)
+    return (d1, d0) if conv1d is not None and isinstance(mod, conv1d) else (d0, d1)
+
+
+def linear_layers(model) -> dict[str, tuple[int, int]]:
+    """Full module name → ``(d_out, d_in)`` of every layer LoRA can adapt: ``torch.nn.Linear`` and GPT-2's
+    ``Conv1D``, in model order. An adapter's own A/B matrices are left out, and a layer already wrapped by
+    PEFT is listed under its own name (not ``….base_layer``)."""
+    out = {}
     for name, mod in model.named_modules():
-        if not isinstance(mod, torch.nn.Linear):
-            continue
         parts = name.split(".")
-        if any(p.startswith("lora_") for p in parts):
-            continue  # an adapter's own A/B matrices
-        if parts[-1] == "base_layer":  # a wrapped layer's frozen W0
-            parts = parts[:-1]
-        names.add(parts[-1])
-    return sorted(names)
+        if any(p.startswith("lora_") for p in parts) or not _is_linear(mod):
+            continue
+        if parts[-1] == "base_layer":
+            name = ".".join(parts[:-1])
+        out[name] = _out_in(mod)
+    return out
 
 
-def resolve_target_modules(model, settings: LoraSettings) -> list[str] | str:
-    """The ``target_modules`` to give PEFT for ``model``, checked against the model's linear layers.
+def linear_module_names(model) -> list[str]:
+    """Sorted distinct short names (last path component) of every linear layer of ``model`` (:func:`linear_layers`).
 
-    The ``"all-linear"`` preset expands to the seven Llama projections when the model has them, else to
-    PEFT's own ``"all-linear"`` (every linear layer except the output head) so other architectures work.
+    For SmolLM2 (Llama): ``down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj``; for
+    GPT-2: ``c_attn, c_fc, c_proj, lm_head``. These are the names ``target_modules`` can use.
+    """
+    return sorted({n.rsplit(".", 1)[-1] for n in linear_layers(model)})
+
+
+def _matches(layer: str, target: str) -> bool:
+    """PEFT's rule for a list of target names: the full name equals ``target`` or ends with ``"." + target``."""
+    return layer == target or layer.endswith("." + target)
+
+
+def _output_head(model) -> set[str]:
+    """Names of the output head (``get_output_embeddings()``; ``lm_head``), which presets never adapt
+    (PEFT's own ``"all-linear"`` leaves it out too)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names = {n for n, m in model.named_modules() if head is not None and m is head}
+    return names | {n for n in linear_layers(model) if n.rsplit(".", 1)[-1] == "lm_head"}
+
+
+#: Preset → the word its layers' enclosing module class carries (``LlamaAttention``, ``GPT2MLP``, ``Qwen2MLP`` …).
+PRESET_BLOCKS = {"attention": "attention", "mlp": "mlp"}
+
+
+def preset_layers(model, preset: str) -> list[str]:
+    """Full names of the linear layers a preset targets in ``model``, for any architecture.
+
+    - ``"all-linear"``: every linear layer (``nn.Linear`` or GPT-2's ``Conv1D``) except the output head,
+      as PEFT's ``target_modules="all-linear"`` (Llama, Qwen2: the seven projections; GPT-2: ``c_attn``,
+      ``attn.c_proj``, ``c_fc``, ``mlp.c_proj``).
+    - ``"attention"`` / ``"mlp"``: the linear layers inside a module whose class name contains
+      "Attention" / "MLP" (``LlamaAttention`` → q/k/v/o_proj; ``GPT2Attention`` → ``c_attn`` and the
+      attention's ``c_proj``; ``Qwen2MLP`` → gate/up/down_proj). For a model without such classes, the
+      Llama names of :data:`lorag_nb.core.config.TARGET_PRESETS`.
 
     Raises:
-        ValueError: a target module name matches no linear layer of ``model``; the message names it and
-            lists the model's linear module names.
+        ValueError: an unknown preset, or one that matches no layer of ``model`` (names the model's linear modules).
     """
-    linear = linear_module_names(model)
-    names = settings.module_names
-    if settings.target_modules == "all-linear" and not set(ALL_LINEAR_MODULES) <= set(linear):
-        return "all-linear"
-    missing = [n for n in names if n not in linear]
+    if preset not in TARGET_PRESETS:
+        raise ValueError(f"target_modules preset {preset!r} is unknown; valid: {sorted(TARGET_PRESETS)}")
+    layers = [n for n in linear_layers(model) if n not in _output_head(model)]
+    if preset == "all-linear":
+        chosen = layers
+    else:
+        modules = dict(model.named_modules())
+        word = PRESET_BLOCKS[preset]
+
+        def inside(name: str) -> bool:
+            parts = name.split(".")
+            return any(word in type(modules.get(".".join(parts[:k]))).__name__.lower() for k in range(1, len(parts)))
+
+        chosen = [n for n in layers if inside(n)] or [n for n in layers if any(_matches(n, t) for t in TARGET_PRESETS[preset])]
+    if not chosen:
+        raise ValueError(f"target_modules={preset!r} matches no linear layer of this model; its linear module names are {linear_module_names(model)}")
+    return chosen
+
+
+def compact_targets(model, layers: list[str]) -> list[str]:
+    """The shortest PEFT target names that select exactly ``layers`` (full names) in ``model``: each layer's
+    last name component, lengthened by its parents only where the short name would also select a layer
+    outside ``layers`` (GPT-2's ``c_proj`` is in both the attention and the MLP: ``attn.c_proj``). In order
+    of first appearance; for Llama's seven projections, the seven short names."""
+    every = list(linear_layers(model))
+    wanted = set(layers)
+    out: list[str] = []
+    for name in layers:
+        parts = name.split(".")
+        for k in range(1, len(parts) + 1):
+            target = ".".join(parts[-k:])
+            if {n for n in every if _matches(n, target)} <= wanted:
+                break
+        if target not in out:
+            out.append(target)
+    return out
+
+
+def targeted_layers(model, settings: LoraSettings) -> dict[str, tuple[int, int]]:
+    """Full name → ``(d_out, d_in)`` of every layer LoRA with ``settings`` adapts in ``model``.
+
+    Raises:
+        ValueError: see :func:`resolve_target_modules`.
+    """
+    layers = linear_layers(model)
+    targets = resolve_target_modules(model, settings)
+    return {n: shape for n, shape in layers.items() if any(_matches(n, t) for t in targets)}
+
+
+def resolve_target_modules(model, settings: LoraSettings) -> list[str]:
+    """The ``target_modules`` to give PEFT for ``model``, checked against the model's linear layers.
+
+    A preset (``"all-linear"``, ``"attention"``, ``"mlp"``) is resolved against this model's own modules
+    (:func:`preset_layers`), so it works for Llama-, Qwen2- and GPT-2-style names, and written as the
+    shortest names that select exactly those layers (:func:`compact_targets`; SmolLM2's ``"all-linear"``
+    stays the seven projection names). A list of names is checked as given.
+
+    Raises:
+        ValueError: a target module name (or preset) that matches no linear layer of ``model``; the message
+            names it and lists the model's linear module names.
+    """
+    if isinstance(settings.target_modules, str):
+        return compact_targets(model, preset_layers(model, settings.target_modules))
+    layers = linear_layers(model)
+    names = list(settings.module_names)
+    missing = [t for t in names if not any(_matches(n, t) for n in layers)]
     if missing:
         raise ValueError(
             f"target_modules {missing} match no linear layer of this model; "
-            f"its linear module names are {linear} (or use a preset: 'attention', 'mlp', 'all-linear')"
+            f"its linear module names are {linear_module_names(model)} (or use a preset: 'attention', 'mlp', 'all-linear')"
         )
-    return list(names)
+    return names
 
 
 def lora_config(settings: LoraSettings, model=None):
@@ -88,7 +196,11 @@ def lora_config(settings: LoraSettings, model=None):
     from peft import LoraConfig
 
     targets = resolve_target_modules(model, settings) if model is not None else list(settings.module_names)
+    conv1d = _conv1d_class()
+    fan_in_fan_out = model is not None and conv1d is not None and any(
+        isinstance(m, conv1d) for n, m in model.named_modules() if any(_matches(n, t) for t in targets))  # GPT-2's Conv1D stores W transposed
     return LoraConfig(
+        fan_in_fan_out=fan_in_fan_out,
         task_type="CAUSAL_LM",
         r=settings.r,
         lora_alpha=settings.lora_alpha,
@@ -139,31 +251,34 @@ def parameter_counts(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
 
 
-def _linear_shapes(model) -> dict[str, tuple[int, int]]:
-    """Full module name → (d_out, d_in) for every ``nn.Linear``."""
-    import torch
-
-    return {name: tuple(mod.weight.shape) for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-
-
 def expected_trainable(model, settings: LoraSettings) -> int:
-    """Trainable parameters LoRA with ``settings`` adds to ``model``, computed from layer shapes.
+    """Trainable parameters LoRA with ``settings`` adds to ``model``, computed from its layer shapes.
 
-    Σ over targeted linear layers of r · (d_in + d_out), plus d_out per layer for DoRA's magnitude
-    vector. On SmolLM2-135M with all seven projections this is 305,280 · r (attention only:
-    115,200 · r). Works on a model on the ``meta`` device (no weights needed).
+    Σ over the targeted layers (:func:`targeted_layers`) of r · (d_in + d_out), plus d_out per layer for
+    DoRA's magnitude vector. Works on a model on the ``meta`` device (no weights needed) and for any
+    architecture whose linear layers are ``nn.Linear`` or GPT-2's ``Conv1D``.
 
     Raises:
         ValueError: a target module that matches nothing.
     """
-    targets = resolve_target_modules(model, settings)
-    total = 0
-    for name, (d_out, d_in) in _linear_shapes(model).items():
-        short = name.rsplit(".", 1)[-1]
-        hit = (short != "lm_head") if targets == "all-linear" else short in targets
-        if hit:
-            total += settings.r * (d_in + d_out) + (d_out if settings.use_dora else 0)
-    return total
+    return sum(settings.r * (d_in + d_out) + (d_out if settings.use_dora else 0) for d_out, d_in in targeted_layers(model, settings).values())
+
+
+def per_rank(model, target_modules: str | tuple[str, ...] = "all-linear") -> int:
+    """Trainable LoRA parameters per unit of rank on ``model``: Σ (d_in + d_out) over the targeted layers
+    (:func:`expected_trainable` at r = 1, without DoRA)."""
+    return expected_trainable(model, LoraSettings(r=1, target_modules=target_modules))
+
+
+def per_rank_markdown(model, targets=("all-linear", "attention")) -> str:
+    """One sentence, computed from ``model``'s layers: how many parameters LoRA trains per unit of rank on
+    each target preset, over how many layers, and which module names that means here."""
+    parts = []
+    for t in targets:
+        layers = targeted_layers(model, LoraSettings(r=1, target_modules=t))
+        names = ", ".join(f"`{n}`" for n in compact_targets(model, list(layers)))
+        parts.append(f"on {t} ({len(layers)} layers: {names}) exactly **{per_rank(model, t):,} × r** parameters")
+    return "On this model, LoRA trains " + "; ".join(parts) + "."
 
 
 @dataclass
@@ -221,7 +336,7 @@ def lora_shapes(model, module_name: str = "q_proj", r: int = 8, layer: int = 0) 
         raise ValueError(f"layer={layer} has no {module_name!r}; valid layers: 0 to {_n_layers(model) - 1}")
     name, mod = candidates[0]
     base_layer = getattr(mod, "base_layer", mod)
-    d_out, d_in = tuple(base_layer.weight.shape)
+    d_out, d_in = _out_in(base_layer)
     if hasattr(mod, "lora_A") and "default" in getattr(mod, "lora_A", {}):
         a = tuple(mod.lora_A["default"].weight.shape)
         b = tuple(mod.lora_B["default"].weight.shape)
