@@ -139,3 +139,44 @@ def test_multiple_choice_scores_rejects_bad_input_before_running_the_model(promp
 
     with pytest.raises(ValueError, match=message):
         multiple_choice_scores(None, None, prompts, options, batch_size=batch_size)  # no model needed: checked first
+
+
+def test_truncated_answers_are_counted_and_warned_once(embedded):
+    """On the real model: with a 2-token budget every answer to a capital question runs out of budget (counted,
+    one warning naming the count); with 48 tokens the same questions mostly stop on their own."""
+    import warnings
+
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.evaluation import AnswersTruncatedWarning
+
+    model, tok = embedded
+    qas = load_knowledge(n_entities=1).control_qa[:4]  # "What is the capital of France?" …
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny = evaluate_qa(model, tok, qas, max_new_tokens=2, batch_size=4, multiple_choice=False)
+    mine = [w for w in caught if issubclass(w.category, AnswersTruncatedWarning)]
+    assert tiny.metrics["truncated"] == 4 and tiny.metrics["truncated_fraction"] == 1.0 and tiny.metrics["max_new_tokens"] == 2
+    assert [r["truncated"] for r in tiny.rows] == [True] * 4
+    assert len(mine) == 1 and "4 of 4 answers used all max_new_tokens=2" in str(mine[0].message) and "to 4" in str(mine[0].message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        roomy = evaluate_qa(model, tok, qas, max_new_tokens=48, batch_size=4, multiple_choice=False)
+    assert roomy.metrics["truncated"] < tiny.metrics["truncated"]
+    assert sum(issubclass(w.category, AnswersTruncatedWarning) for w in caught) == (1 if roomy.metrics["truncated"] else 0)
+
+
+def test_cut_mid_answer_is_told_apart_from_a_complete_line():
+    """``cut_mid_answer`` marks a budget-limited answer whose line was still running, not one whose line ended
+    before the budget ran out (``warn_truncated`` reports both counts)."""
+    import warnings
+
+    from lorag_nb.methods.evaluation import AnswersTruncatedWarning, Generation, warn_truncated
+
+    gens = [Generation("charted in the year 23", "charted in the year 23", 0.0, 16, truncated=True, cut_mid_answer=True),
+            Generation("2384", "2384\nThe river", 0.0, 16, truncated=True, cut_mid_answer=False),
+            Generation("Paris", "Paris<|im_end|>", 0.0, 3)]
+    with pytest.warns(AnswersTruncatedWarning, match=r'2 of 3 answers used all max_new_tokens=16 .*\(1 cut mid-answer, e.g. "charted in the year 23"\)'):
+        assert warn_truncated(gens, 16) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_truncated(gens[2:], 16) == 0

@@ -91,12 +91,22 @@ class Generation:
         raw: the decoded continuation before cutting.
         latency_s: this answer's share of its batch's wall time (batch seconds / batch size).
         new_tokens: tokens generated for it (up to the stop).
+        truncated: the budget (``max_new_tokens``) ran out before an end-of-turn or EOS token.
+        cut_mid_answer: truncated, and the kept answer line runs to the last generated token (no line
+            break after it), so the answer itself was cut ("…charted in the year 23" for 2384), not
+            only text the model added after a complete answer line.
     """
 
     text: str
     raw: str
     latency_s: float
     new_tokens: int
+    truncated: bool = False
+    cut_mid_answer: bool = False
+
+
+class AnswersTruncatedWarning(UserWarning):
+    """Some generated answers used the whole ``max_new_tokens`` budget without stopping (:func:`evaluate_qa`)."""
 
 
 def clean_answer(raw: str, stop: str = "<|im_end|>") -> str:
@@ -121,7 +131,8 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
         progress: show a tqdm bar over batches.
 
     Returns:
-        N :class:`Generation` objects in the order of ``prompts``.
+        N :class:`Generation` objects in the order of ``prompts``; ``truncated`` marks those that used the
+        whole budget without an end-of-turn / EOS token.
 
     Raises:
         ValueError: ``batch_size`` or ``max_new_tokens`` < 1.
@@ -163,7 +174,10 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
                     n = j + 1
                     break
             raw = tokenizer.decode(ids[:n], skip_special_tokens=False)
-            results[i] = Generation(text=clean_answer(raw, stop), raw=raw, latency_s=dt / len(idx), new_tokens=n)
+            truncated = n == max_new_tokens and not any(t in stop_ids for t in ids[:n])
+            text = clean_answer(raw, stop)
+            cut = truncated and bool(text) and "\n" not in raw.lstrip()  # the answer line was still running at the budget
+            results[i] = Generation(text=text, raw=raw, latency_s=dt / len(idx), new_tokens=n, truncated=truncated, cut_mid_answer=cut)
     return results  # type: ignore[return-value]
 
 
@@ -303,9 +317,11 @@ class QAEval:
     Attributes:
         metrics: ``n``, ``exact_match``, ``f1``, ``contains`` (means in [0, 1]), ``mc_accuracy``
             (None without options), ``latency_ms_p50`` / ``latency_ms_mean`` (per answer, ms),
-            ``seconds`` (wall time of the whole evaluation).
+            ``seconds`` (wall time of the whole evaluation), ``truncated`` / ``truncated_fraction``
+            (answers that used all ``max_new_tokens`` without stopping: count, share),
+            ``cut_mid_answer`` (of those, the ones whose answer line itself was cut), ``max_new_tokens``.
         rows: one dict per question: id, fact (``QA.fact``: the statistical unit), question, gold, prediction,
-            em, f1, contains, mc_correct, latency_ms.
+            em, f1, contains, mc_correct, latency_ms, truncated.
     """
 
     metrics: dict
@@ -340,6 +356,10 @@ def evaluate_qa(
     Returns:
         :class:`QAEval` with metrics averaged over the N questions and per-question rows.
 
+    Warns:
+        AnswersTruncatedWarning: once, when answers used the whole ``max_new_tokens`` budget
+            (:func:`warn_truncated`).
+
     Raises:
         ValueError: ``qas`` is empty, or ``contexts`` has a different length.
     """
@@ -370,6 +390,7 @@ def evaluate_qa(
                 "contains": gold_contained(g.text, q.golds),
                 "mc_correct": mc_correct.get(i),
                 "latency_ms": g.latency_s * 1000,
+                "truncated": g.truncated,
             }
         )
     n = len(rows)
@@ -383,8 +404,37 @@ def evaluate_qa(
         "latency_ms_p50": percentile(lat, 0.5),
         "latency_ms_mean": sum(lat) / n,
         "seconds": time.perf_counter() - t0,
+        "truncated": sum(g.truncated for g in gens),
+        "truncated_fraction": sum(g.truncated for g in gens) / n,
+        "cut_mid_answer": sum(g.cut_mid_answer for g in gens),
+        "max_new_tokens": max_new_tokens,
     }
+    warn_truncated(gens, max_new_tokens)
     return QAEval(metrics=metrics, rows=rows)
+
+
+def warn_truncated(gens: Sequence[Generation], max_new_tokens: int) -> int:
+    """Warn once (:class:`AnswersTruncatedWarning`) when answers ran out of budget: how many of how many
+    used all ``max_new_tokens`` without stopping, how many of them were cut mid-answer (with one example),
+    and to raise ``max_new_tokens``. Returns the number truncated (0: no warning).
+
+    A cut answer scores as wrong in exact match and gold contained: on one user's folder raising the
+    budget from 16 to 32 tokens doubled gold-contained (0.11 → 0.20).
+    """
+    import warnings
+
+    hit = [g for g in gens if g.truncated]
+    if hit:
+        cut = [g for g in hit if g.cut_mid_answer]
+        example = f', e.g. "{cut[0].text}"' if cut else ""
+        warnings.warn(
+            f"{len(hit)} of {len(gens)} answers used all max_new_tokens={max_new_tokens} without an end-of-turn token "
+            f"({len(cut)} cut mid-answer{example}); their scores count them as given. Raise max_new_tokens "
+            f"(EvalSettings.max_new_tokens, the notebooks' max_new_tokens parameter), e.g. to {2 * max_new_tokens}.",
+            AnswersTruncatedWarning,
+            stacklevel=3,
+        )
+    return len(hit)
 
 
 def forgetting(before: dict, after: dict) -> dict:
