@@ -315,6 +315,14 @@ def test_notebook_05_runs_alone_from_an_empty_store(alone):
     from test_notebooks import figures_in
 
     assert figures_in(nb) >= 5  # the static charts (intervals, Pareto, forgetting, frontier, verdicts) are in the executed notebook
+    from lorag_nb.experiments import reference
+
+    ref = reference.from_notebook(out)  # what lorag-nb run writes to reference.json
+    assert ref is not None and ref["method_order"] == list(compare.METHODS) == sorted(ref["methods"], key=compare.METHODS.index) and len(ref["verdicts"]) >= 10
+    assert ref["provenance"]["profile"] == "cpu" and ref["provenance"]["parameters"]["max_steps"] == 2
+    assert ref["methods"]["base"]["intervals"]["test MC acc"]["n_facts"] == ref["context"]["n_facts_scored"]
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "No reference result in" in shown and "Reference result of this run: 6 methods" in shown  # no reference/ committed
 
 
 #: The per-question fields every method's test rows carry: what the claims engine and the table read.

@@ -120,7 +120,8 @@ def reference_result(comp: Comparison, verdicts: Sequence[C.Verdict], profile: s
     """The compact reference result of one comparison (notebook 05's ``comparison`` and ``claim_rows``).
 
     Returns:
-        a JSON-able dict: ``format``, ``condition`` (the verdicts' condition), ``context``; ``methods``:
+        a JSON-able dict: ``format``, ``condition`` (the verdicts' condition), ``context``, ``method_order``
+        (the table's row order: JSON readers and notebook metadata may sort object keys); ``methods``:
         method → ``{"label", "metrics": {column: value} (:data:`~lorag_nb.experiments.nb05.COLUMNS`, units
         in the names, fractions in [0, 1]), "intervals": {metric: Estimate dict}}`` (95% bootstrap over
         facts, :data:`INTERVALS`); ``frontier``: ``{"pareto": labels on the accuracy-vs-setup-cost
@@ -152,7 +153,7 @@ def reference_result(comp: Comparison, verdicts: Sequence[C.Verdict], profile: s
             "measured": {k: estimate_dict(e) for k, e in v.measured.items()}, "facts_needed": v.facts_needed, "why": v.why,
         })
     context = {k: v for k, v in comp.context.items() if isinstance(v, (str, int, float, bool, list, tuple)) or v is None}
-    out = {"format": FORMAT, "condition": comp.condition(), "context": context, "methods": methods, "frontier": frontier, "verdicts": rows,
+    out = {"format": FORMAT, "condition": comp.condition(), "context": context, "method_order": list(methods), "methods": methods, "frontier": frontier, "verdicts": rows,
            "provenance": provenance(profile, parameters)}
     out = _finite(out)
     json.dumps(out, allow_nan=False)  # raises here, not in the runner, if anything is not JSON
@@ -250,7 +251,8 @@ def accuracy_table(comp: Comparison, ref: Mapping):
     other = run_label(ref)
     ref_methods = ref.get("methods") or {}
     rows = []
-    for m in [*comp.methods, *[m for m in ref_methods if m not in comp.rows]]:
+    order = [m for m in ref.get("method_order") or sorted(ref_methods) if m in ref_methods]
+    for m in [*comp.methods, *[m for m in order if m not in comp.rows]]:
         r = ref_methods.get(m) or {}
         row = {"method": comp.label(m) if m in comp.rows else r.get("label", m)}
         for col, metric in INTERVALS.items():
