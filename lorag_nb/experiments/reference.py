@@ -128,7 +128,10 @@ def reference_result(comp: Comparison, verdicts: Sequence[C.Verdict], profile: s
         front, cheapest first, "forgetting": label → {"learned", "forgetting"} of notebook 02's curves
         (empty when not run)}``; ``verdicts``: one dict per claim (id, claim, verdict, difference with its
         interval, threshold, side, measured estimates, facts needed, why); ``provenance``
-        (:func:`provenance`).
+        (:func:`provenance`). NaN and infinities become None.
+
+    Raises:
+        TypeError: a value that JSON cannot hold (raised here rather than when the runner writes the file).
     """
     methods = {}
     for m in comp.methods:
