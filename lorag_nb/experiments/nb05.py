@@ -1253,9 +1253,10 @@ def display_headline(comp: Comparison) -> None:
     display(Markdown(headline_markdown(comp)), metadata={HEADLINE_KEY: json_ready({"condition": comp.condition(), "rows": comp.headline()})})
 
 
-def headline_from_notebook(path: str | Path) -> dict | None:
-    """The headline numbers an executed notebook attached with :func:`display_headline`, or None
-    (no such output, unreadable file)."""
+def attached_output(path: str | Path, key: str, accept=lambda data: True) -> dict | None:
+    """The first dict an executed notebook's outputs carry under ``metadata[key]`` for which ``accept`` is
+    true, or None (no such output, unreadable file). How notebook 05 hands numbers to the runner
+    (:func:`display_headline`, :func:`lorag_nb.experiments.reference.attach`)."""
     import json
 
     try:
@@ -1264,7 +1265,13 @@ def headline_from_notebook(path: str | Path) -> dict | None:
         return None
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
-            data = (out.get("metadata") or {}).get(HEADLINE_KEY)
-            if isinstance(data, dict) and isinstance(data.get("rows"), list):
+            data = (out.get("metadata") or {}).get(key)
+            if isinstance(data, dict) and accept(data):
                 return data
     return None
+
+
+def headline_from_notebook(path: str | Path) -> dict | None:
+    """The headline numbers an executed notebook attached with :func:`display_headline`, or None
+    (no such output, unreadable file)."""
+    return attached_output(path, HEADLINE_KEY, lambda data: isinstance(data.get("rows"), list))

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
 from lorag_nb.core.paths import REPO_ROOT
-from lorag_nb.experiments.nb05 import COLUMNS, Comparison, pareto_front
+from lorag_nb.experiments.nb05 import COLUMNS, Comparison, attached_output, pareto_front
 
 #: Format version of ``reference.json``; :func:`load` refuses other versions.
 FORMAT = 1
@@ -178,16 +178,7 @@ def attach(comp: Comparison, verdicts: Sequence[C.Verdict], profile: str | None 
 
 def from_notebook(path: str | Path) -> dict | None:
     """The reference dict an executed notebook attached with :func:`attach`, or None (none, unreadable)."""
-    try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) or []:
-            data = (out.get("metadata") or {}).get(METADATA_KEY)
-            if isinstance(data, dict) and data.get("format") == FORMAT:
-                return data
-    return None
+    return attached_output(path, METADATA_KEY, lambda data: data.get("format") == FORMAT)
 
 
 def reference_dir() -> Path:
