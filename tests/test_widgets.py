@@ -42,6 +42,7 @@ def test_the_synced_state_follows_every_change():
 def test_the_figures_sit_in_a_responsive_grid():
     box = Counter().widget()
     controls, grid = box.children
-    assert isinstance(grid, W.GridBox) and len(grid.children) == 2
+    assert isinstance(grid, W.GridBox) and len(grid.children) == 3
+    assert isinstance(grid.children[-1], widgets.ChartsAutosize) and "ResizeObserver" in grid.children[-1]._esm  # refits the charts in the browser
     assert f"minmax(min({widgets.GRID_MIN_WIDTH_PX}px, 100%), 1fr)" in grid.layout.grid_template_columns and "auto-fit" in grid.layout.grid_template_columns
     assert controls.layout.flex_flow == "row wrap"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import anywidget
 import plotly.graph_objects as go
 
 from lorag_nb.core.config import LoraSettings, RagSettings
@@ -122,12 +123,51 @@ def new_figure() -> go.FigureWidget:
     return fw
 
 
+#: The browser side of :class:`ChartsAutosize`: when the chart grid is laid out, changes size or comes on
+#: screen, send one (debounced) window ``resize`` event, on which every plotly chart made with the
+#: ``responsive`` config (:func:`new_figure`) fits itself to its cell again (``Plotly.Plots.resize``).
+AUTOSIZE_ESM = """
+function render({ el }) {
+  el.style.display = "none";
+  let timer = null, tries = 0, observers = [];
+  const nudge = () => { clearTimeout(timer); timer = setTimeout(() => window.dispatchEvent(new Event("resize")), 150); };
+  const attach = () => {
+    const grid = el.closest(".widget-gridbox");
+    if (!grid) { if (tries++ < 600) requestAnimationFrame(attach); return; }
+    const ro = new ResizeObserver(nudge);
+    const io = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) nudge(); });
+    ro.observe(grid);
+    io.observe(grid);
+    observers = [ro, io];
+  };
+  attach();
+  return () => { clearTimeout(timer); observers.forEach((o) => o.disconnect()); };
+}
+export default { render };
+"""
+
+
+class ChartsAutosize(anywidget.AnyWidget):
+    """An invisible widget (anywidget) that makes the charts of the grid it sits in fit their cells.
+
+    A FigureWidget view can be drawn before its cell has a size: JupyterLab skips the layout of cells off
+    screen (its ``contentVisibility`` windowing) and restores views after a reload before they are shown.
+    plotly then draws at its default 700 px (wider than a cell: the right column is cut off) and a table
+    wraps its text against no width (cells drawn empty) until the next change. This widget's browser side
+    (:data:`AUTOSIZE_ESM`) watches the grid (``ResizeObserver``, ``IntersectionObserver``) and sends one window
+    ``resize`` event after each change, which plotly's ``responsive`` charts answer by fitting their cell.
+    """
+
+    _esm = AUTOSIZE_ESM
+
+
 def figure_grid(figures) -> Any:
     """The charts in a responsive CSS grid (``ipywidgets.GridBox``): as many columns of at least
-    :data:`GRID_MIN_WIDTH_PX` as fit (at most 2), each chart filling its cell."""
+    :data:`GRID_MIN_WIDTH_PX` as fit (at most 2), each chart filling its cell, refitted whenever the grid is
+    laid out or resized (:class:`ChartsAutosize`, an invisible last child)."""
     import ipywidgets as W
 
-    return W.GridBox(list(figures), layout=W.Layout(width="100%", grid_template_columns=f"repeat(auto-fit, minmax(min({GRID_MIN_WIDTH_PX}px, 100%), 1fr))", grid_gap="8px"))
+    return W.GridBox([*figures, ChartsAutosize()], layout=W.Layout(width="100%", grid_template_columns=f"repeat(auto-fit, minmax(min({GRID_MIN_WIDTH_PX}px, 100%), 1fr))", grid_gap="8px"))
 
 
 def control_row(controls) -> Any:
