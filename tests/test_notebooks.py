@@ -129,6 +129,8 @@ def test_executed_notebooks_drop_the_live_widget_state(tmp_path):
     nb = json.loads(_write(tmp_path, [_code(COLAB), _code("n: int = 3  # e\n", tags=["parameters"])]).read_text())
     nb["cells"].append(_code("dash.widget()", outputs=[{"output_type": "display_data", "metadata": {}, "data": {WIDGET_VIEW: {"model_id": "m1", "version_major": 2, "version_minor": 0}, "text/plain": "VBox(...)"}}]))
     nb["cells"].append(_code("fig", outputs=[{"output_type": "display_data", "metadata": {}, "data": {"text/html": "<div>static figure</div>"}}]))
+    progress = {"output_type": "display_data", "metadata": {}, "data": {WIDGET_VIEW: {"model_id": "m2", "version_major": 2, "version_minor": 0}, "text/plain": "Loading weights: 100%|##########| 272/272"}}
+    nb["cells"].insert(1, _code("model = load_model()", outputs=[progress, {**progress, "data": {WIDGET_VIEW: {"model_id": "m3"}}}]))  # tqdm bars: not dashboards
     nb["metadata"]["kernelspec"]["display_name"] = "Python 3"
     nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m1": {"bundle": "x" * 2_000_000}}, "version_major": 2, "version_minor": 0}}
     path = tmp_path / "executed.ipynb"
@@ -137,6 +139,8 @@ def test_executed_notebooks_drop_the_live_widget_state(tmp_path):
     assert saved > 1_900_000 and path.stat().st_size < 20_000
     out = json.loads(path.read_text())
     assert "widgets" not in out["metadata"]
+    assert [o["data"] for o in out["cells"][1]["outputs"]] == [{"text/plain": "Loading weights: 100%|##########| 272/272"}]  # a progress bar keeps its text, no dashboard note
+    assert sum(LIVE_NOTE in json.dumps(c.get("outputs", [])) for c in out["cells"]) == 1
     assert out["cells"][-2]["outputs"][0]["data"] == {"text/plain": LIVE_NOTE} and out["cells"][-1]["outputs"][0]["data"]["text/html"] == "<div>static figure</div>"
     html = export_html(path).read_text()
     assert LIVE_NOTE in html and "static figure" in html

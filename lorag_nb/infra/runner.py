@@ -155,20 +155,33 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def drop_live_widgets(notebook: Path) -> int:
-    """Remove the saved ipywidgets state from an executed notebook, in place, and put :data:`LIVE_NOTE`
-    where each widget was displayed. Returns the bytes saved.
+    """Remove the saved ipywidgets state from an executed notebook, in place. Returns the bytes saved.
 
     The state (``metadata.widgets``: every FigureWidget's figure and the plotly bundle, about 5 MB per
     chart) cannot drive a dashboard without a kernel, and the static figures below each dashboard already
-    show every chart; without it an executed notebook and its HTML stay a few MB.
+    show every chart; without it an executed notebook and its HTML stay a few MB. A dashboard's output (a
+    cell ending in ``.widget()``, the notebooks' one way to show one) becomes :data:`LIVE_NOTE`; any other
+    widget output (a tqdm progress bar of a model load) keeps its plain-text form, or goes if it has none.
     """
     before = notebook.stat().st_size
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     nb.get("metadata", {}).pop("widgets", None)
     for cell in nb.get("cells", []):
+        source = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell.get("source", "")
+        dashboard = source.rstrip().endswith(".widget()")
+        kept = []
         for out in cell.get("outputs", []):
-            if WIDGET_VIEW in out.get("data", {}):
-                out["data"] = {"text/plain": LIVE_NOTE}
+            data = out.get("data", {})
+            if WIDGET_VIEW in data:
+                if dashboard:
+                    out["data"] = {"text/plain": LIVE_NOTE}
+                elif data.get("text/plain"):
+                    out["data"] = {"text/plain": data["text/plain"]}
+                else:
+                    continue
+            kept.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = kept
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return before - notebook.stat().st_size
 
