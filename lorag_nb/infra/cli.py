@@ -5,6 +5,8 @@
     lorag-nb run -n 00 -n 03     # only notebooks whose file name starts with 00 or 03
     lorag-nb run -p n_entities=20
     lorag-nb train settings.json # one training run into the results store (also under accelerate launch)
+    lorag-nb run --smoke -p knowledge='"examples/lighthouses"'   # every notebook on a folder of your own
+    lorag-nb check-knowledge DIR # validate a knowledge folder and print what was found
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from lorag_nb.core.config import EvalSettings, TrainingSettings
+from lorag_nb.data import knowledge
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
 from lorag_nb.methods import training
@@ -31,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-o", "--out", type=Path, help="output folder (default runs/<UTC timestamp>)")
     p_run.add_argument("-k", "--kernel", default="python3", help="Jupyter kernel name (default python3)")
     add_bench_parser(sub)
+    p_check = sub.add_parser("check-knowledge", help="validate a knowledge folder (docs/, qa_train.jsonl, qa_test.jsonl) and print what was found",
+                             description="Validate a folder of your own documents and questions and print: documents, train/dev/test questions, "
+                                         "test answers found verbatim in a document (the RAG ceiling's upper bound), test questions also in training, "
+                                         "questions whose answer is in no document, generated multiple-choice options, and the document each question is linked to.")
+    p_check.add_argument("folder", type=Path, help="the knowledge folder")
+    p_check.add_argument("--all", action="store_true", help="list every question's link (default: the first 20)")
     p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
                              description="Train, measure and store one run (training.run_training) from a JSON file: "
                                          '{"training": {TrainingSettings fields}, "eval": {EvalSettings fields}} (eval optional: the notebooks\' default). '
@@ -44,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_command(args)
     if args.command == "train":
         return train_command(args)
+    if args.command == "check-knowledge":
+        return check_knowledge_command(args)
     if args.command == "run":
         try:
             overrides = dict(parse_parameter(p) for p in args.parameter)
@@ -58,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Open {out_dir / 'index.html'}")
         return 1 if failed else 0
     return 2  # pragma: no cover
+
+
+def check_knowledge_command(args) -> int:
+    """Run ``lorag-nb check-knowledge DIR``: prints :func:`lorag_nb.data.knowledge.format_check`; returns 0,
+    or 2 with one line naming the file (and line) when the folder cannot be used. Writes nothing."""
+    try:
+        report = knowledge.check_folder(args.folder)
+    except knowledge.KnowledgeError as err:
+        print(f"lorag-nb check-knowledge: {err}", file=sys.stderr)
+        return 2
+    print(knowledge.format_check(report, max_rows=10**9 if args.all else 20))
+    return 0
 
 
 def train_command(args) -> int:
