@@ -471,6 +471,8 @@ USER_CONTROL = "control.jsonl"
 USER_REVISED = "revised"
 #: The value of the notebooks' ``knowledge`` parameter (and of :func:`use_knowledge`) for the generated world.
 BUILTIN = "builtin"
+#: Example knowledge folders of a checkout (repository data, outside the package): ``examples/lighthouses``.
+EXAMPLES_DIR = DATA_DIR.parents[2] / "examples"
 #: Share of a user folder's training questions held out as the dev split when it has no qa_dev.jsonl.
 DEV_SHARE = 0.2
 _YEAR = re.compile(r"^(1[0-9]{3}|20[0-9]{2})$")

@@ -463,7 +463,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     for method in HYBRID_METHODS:
         kw = dict(rag_settings=rag_settings, adapter_settings=adapters[method], store=store, eval_settings=rag_eval, model=model, tokenizer=tokenizer, adapter_eval_settings=ev, progress=progress)
         out[method] = hybrid.run_hybrid(method, multiple_choice=True, **kw)
-        out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
+        if not out["rag_swap"].metrics.get("skipped"):  # a user folder without revised/ has no revised questions
+            out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
     kw.pop("adapter_settings")
     out["raft_hybrid_seeds"] = hybrid.run_seeds("raft_hybrid", seeds, adapters["raft_hybrid"], multiple_choice=True, **kw)  # as notebook 04
     return out
@@ -718,7 +719,7 @@ class Comparison:
             "model": settings.model,
             "total_params": full_tr.get("total_params"),
             "n_entities": settings.n_entities,
-            "n_facts": len({(q.entity_id, q.relation) for q in ks_taught.test_qa}),
+            "n_facts": len({q.fact for q in ks_taught.test_qa}),
             "steps": full_tr.get("steps"),
             "lora_steps": _get(results["lora"].metrics, "training", "steps"),
             "n_test": len(test_ids),
@@ -1078,9 +1079,12 @@ def claims(comp: Comparison) -> list:
         vs = {v.id: v for v in nb03.article_claims(rr["rag"], rr["baseline"], rr.get("swap"), trained, lat, rag_cond, lab(ft_best) if ft_best else "the fine-tuned model", section_links)}
     else:
         vs = {}
+    skipped = ((rr.get("swap").metrics if rr.get("swap") is not None else {}) or {}).get("skipped")
     for cid in ("rag_no_training", "rag_swap", "rag_grounded", "rag_kb_bias", "rag_latency"):
         if cid in vs:
             out.append(vs[cid])
+        elif skipped and cid in ("rag_swap", "rag_kb_bias"):
+            add(cid, None, {}, f"not measured: {skipped}")
         else:
             add(cid, None, {}, "not measured in this run (no RAG runs, no fine-tuned run or no interleaved latency measurement)")
     after = (comp.samples.get("rag_swap") or {}).get("after")
