@@ -202,3 +202,92 @@ def test_no_builtin_data_in_a_user_knowledge_base_or_raft_examples(tmp_path, emb
     docs = rag.knowledge_documents(knowledge.load_knowledge(), "original", include_distractors=True)
     assert {d.id for d in docs} == {d.id for d in ks.documents}
     assert f"-u{ks.fingerprint}-" in rag.collection_name(rag.RagSettings(), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebooks on a user's folder (papermill): every notebook on the example, notebook 05 on a second folder
+
+
+def _outputs_text(nb: dict) -> str:
+    parts = []
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            parts.append("".join(o.get("text", "")))
+            for v in o.get("data", {}).values():
+                parts.append(v if isinstance(v, str) else "".join(v) if isinstance(v, list) else "")
+    return "\n".join(parts)
+
+
+def _verdict_markdown(nb: dict) -> str:
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "claims_markdown" in "".join(c["source"])]
+    return "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in cells for o in c.get("outputs", []))
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """``lorag-nb run --smoke -p knowledge='"examples/lighthouses"'``: every notebook, one results store."""
+    import os
+    import time
+
+    from lorag_nb.infra.cli import main
+
+    tmp = tmp_path_factory.mktemp("own-run")
+    old = os.environ.get("LORAG_NB_RESULTS")
+    os.environ["LORAG_NB_RESULTS"] = str(tmp / "store")  # the kernels inherit it
+    try:
+        t0 = time.perf_counter()
+        rc = main(["run", "--smoke", "-p", 'knowledge="examples/lighthouses"', "-o", str(tmp / "out")])
+        print(f"every notebook (smoke) on examples/lighthouses: {time.perf_counter() - t0:.0f} s")
+    finally:
+        if old is None:
+            os.environ.pop("LORAG_NB_RESULTS", None)
+        else:
+            os.environ["LORAG_NB_RESULTS"] = old
+    return rc, tmp / "out", tmp / "store"
+
+
+def test_every_notebook_runs_on_the_example_folder(example_run):
+    rc, out, store_dir = example_run
+    records = json.loads((out / "run.json").read_text())
+    assert [r["error"] for r in records] == [None] * 6 and rc == 0
+    ks = KnowledgeSet.from_folder(EXAMPLE)
+    user_ids = {q.id for q in ks.test_qa + ks.dev_qa + ks.revised_test_qa + ks.control_qa}
+    for r in records:
+        text = _outputs_text(json.loads((out / f"{r['notebook']}").read_text() if (out / r["notebook"]).exists() else (out / f"{r['notebook']}.ipynb").read_text()))
+        assert "examples/lighthouses" in text and "doc-e0" not in text  # the run said what it ran on, and no world document showed
+    rag = [json.loads(p.read_text()) for p in store_dir.glob("rag-*.json")]
+    assert rag and all({row["id"] for row in rec["details"]["rows"]} <= user_ids for rec in rag)
+    nb05 = json.loads(next(out.glob("05_*.ipynb")).read_text())
+    shown = _verdict_markdown(nb05)
+    assert "95% CI" in shown and "not measured" not in shown.split("rag_swap")[0][-5:]
+
+
+def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
+    import os
+    import time
+
+    import papermill as pm
+
+    from lorag_nb.infra.runner import NOTEBOOKS_DIR, smoke_parameters
+
+    root = make_folder(tmp_path / "recipes")  # no revised/: the swap is skipped and says why
+    ks = KnowledgeSet.from_folder(root)
+    path = NOTEBOOKS_DIR / "05_comparison.ipynb"
+    params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 4, "rag_entities": 4, "max_questions": 0, "rag_questions": len(ks.test_qa)}
+    old = os.environ.get("LORAG_NB_RESULTS")
+    os.environ["LORAG_NB_RESULTS"] = str(tmp_path / "store")
+    try:
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
+        print(f"notebook 05 (smoke) on a second folder: {time.perf_counter() - t0:.0f} s")
+    finally:
+        if old is None:
+            os.environ.pop("LORAG_NB_RESULTS", None)
+        else:
+            os.environ["LORAG_NB_RESULTS"] = old
+    nb = json.loads((tmp_path / path.name).read_text())
+    text = _outputs_text(nb)
+    assert "swap experiment skipped" in text and "has no revised/ folder" in text
+    shown = _verdict_markdown(nb)
+    assert "95% CI" in shown and f"n={ks.n_facts}" in shown.replace(" ", "") and ks.n_facts == 12
+    assert "not measured: swap experiment skipped" in shown

@@ -1011,10 +1011,13 @@ def sample_card(ks: KnowledgeSet, index: int = 0, max_train: int = 4) -> str:
     entity = ks.entities[index]
     doc = next(d for d in ks.documents if d.metadata.get("entity_id") == entity["id"])
     facts = ", ".join(f"*{k}*: {v}" for k, v in entity["attributes"].items())
-    test = next(q for q in ks.test_qa if q.entity_id == entity["id"])
+    test = next((q for q in ks.test_qa if q.entity_id == entity["id"]), None)
+    if test is None:  # a user folder's document that no test question is linked to
+        return "\n".join([f"**{entity['name']}** ({entity['kind']}, `{doc.id}`)", "", f"> {doc.text}", "", "No test question is linked to this document."])
     train = [q for q in ks.train_qa if q.entity_id == entity["id"] and q.relation == test.relation][:max_train]
     lines = [f"**{entity['name']}** ({entity['kind']}, `{doc.id}`)", "", f"> {doc.text}", "", f"Facts: {facts}", "",
              f"Questions about *{test.relation}* (answer: **{test.answer}**):", ""]
     lines += [f"- train: {q.question}" for q in train]
-    lines.append(f"- test (held out): {test.question} — options: {', '.join(test.options)}")
+    options = ", ".join(test.options) if test.options else "n/a (no options)"
+    lines.append(f"- test (held out): {test.question} — options{' (generated)' if test.generated_options else ''}: {options}")
     return "\n".join(lines)
