@@ -309,6 +309,8 @@ def swap_table(swap: Result, lora: Result | None = None, baseline: Result | None
     """
     import pandas as pd
 
+    if swap.metrics.get("skipped"):  # a user folder without revised/: one row that says so, no numbers
+        return pd.DataFrame([{"method": "swap experiment", "n": 0, "update_seconds": None, "contains": None, "mc_accuracy": None, "says_old_fact": None, "note": swap.metrics["skipped"]}])
     rows = []
     if baseline is not None and "revised" in baseline.metrics:
         b = baseline.metrics["revised"]

@@ -135,7 +135,7 @@ OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on docume
 
 #: Notebook 05 parameters that are not run settings: a view (``accuracy_metric``) and the run profile
 #: (``profile``: resolved by :func:`lorag_nb.core.profiles.apply` before the settings are built).
-NOT_SETTINGS = ("accuracy_metric", "profile")
+NOT_SETTINGS = ("accuracy_metric", "profile", "knowledge")  # knowledge: the process-wide source (knowledge.use_knowledge), not a comparison knob
 
 
 @dataclass(frozen=True)
@@ -718,7 +718,9 @@ class Comparison:
         context = {
             "model": settings.model,
             "total_params": full_tr.get("total_params"),
-            "n_entities": settings.n_entities,
+            "n_entities": settings.n_entities if ks_taught.source == "builtin" else len(ks_taught.documents),
+            "unit": "entities" if ks_taught.source == "builtin" else "documents",
+            "knowledge": ks_taught.root,
             "n_facts": len({q.fact for q in ks_taught.test_qa}),
             "steps": full_tr.get("steps"),
             "lora_steps": _get(results["lora"].metrics, "training", "steps"),
@@ -852,10 +854,11 @@ class Comparison:
         c = self.context
         params = f"{c['total_params'] / 1e6:.0f}M-parameter" if c.get("total_params") else ""
         return (
-            f"{params} {c['model']} model, {c['n_entities']} entities ({c['n_facts']} facts) taught in {c['steps']} steps, "
+            f"{params} {c['model']} model, {c['n_entities']} {c.get('unit', 'entities')} ({c['n_facts']} facts) taught in {c['steps']} steps, "
             f"{c['n_test']} test questions" + (f" about {c['n_facts_scored']} facts" if c.get("n_facts_scored") else "")
             + (f", training seeds {', '.join(map(str, c['seeds']))}" if c.get("seeds") else "") + f", {c.get('device', 'cpu')}"
             + (f" ({c['threads']} thread{'s' if c['threads'] != 1 else ''})" if c.get("threads") else "")
+            + (f", your knowledge folder {c['knowledge']}" if c.get("knowledge") else "")
         ).strip()
 
     def rank_sentence(self) -> str:
