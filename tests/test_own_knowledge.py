@@ -293,3 +293,14 @@ def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
     assert "95% CI" in shown and (ks.n_facts, taught.n_facts) == (12, 6)
     assert f"| {taught.n_facts} · {len(taught.test_qa)} · 0, 1" in shown  # accuracy verdicts over the taught documents' 6 facts, both seeds
     assert "not measured: swap experiment skipped" in shown
+
+
+def test_a_question_too_long_for_the_training_context_is_named(tmp_path, embedded):
+    _model, tokenizer = embedded
+    root = make_folder(tmp_path / "kb")
+    rows = (root / "qa_test.jsonl").read_text().splitlines()
+    long_q = "For the Tovi Buns, " + "tell me everything again and again, " * 60 + "what is the flour?"
+    _jsonl(root / "qa_test.jsonl", [rows[0], json.dumps({"question": long_q, "answer": "spelt"})])
+    found = knowledge.long_questions(KnowledgeSet.from_folder(root), tokenizer, 256)
+    assert [(q["split"], q["id"]) for q in found] == [("test", "qa_test-2")] and found[0]["tokens"] > 256
+    assert "raise max_length to >=" in found[0]["message"]

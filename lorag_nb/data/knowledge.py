@@ -856,6 +856,28 @@ def format_check(report: dict, max_rows: int = 20) -> str:
     return "\n".join(lines)
 
 
+def long_questions(ks: KnowledgeSet, tokenizer, max_tokens: int) -> list[dict]:
+    """Questions whose closed-book chat prompt plus answer is longer than ``max_tokens`` tokens (the
+    training examples' ``max_length``, default 256: a longer example loses the start of its prompt — the
+    question — when it is cut to fit).
+
+    Returns:
+        ``[{"split", "id", "tokens", "max_tokens", "message"}]`` for the train, dev and test questions over
+        the limit (empty when all fit); ``message`` names the question and says what would be valid.
+    """
+    from lorag_nb.data.prompts import closed_book_prompt
+
+    out = []
+    for split, qas in (("train", ks.train_qa), ("dev", ks.dev_qa), ("test", ks.test_qa)):
+        for q in qas:
+            n = len(tokenizer(closed_book_prompt(tokenizer, q.question) + q.answer, add_special_tokens=False)["input_ids"])
+            if n > max_tokens:
+                out.append({"split": split, "id": q.id, "tokens": n, "max_tokens": max_tokens,
+                            "message": f"{split} question {q.id}: {n} tokens with its prompt and answer, more than max_length={max_tokens}; "
+                                       f"shorten it to fit or raise max_length to >= {n}"})
+    return out
+
+
 # The knowledge source of this process: None = the generated world. Set by use_knowledge (the notebooks'
 # ``knowledge`` parameter); read by load_knowledge and by the results store's keys.
 _ACTIVE: dict[str, Path | None] = {"root": None}

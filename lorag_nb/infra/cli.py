@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                                          "questions whose answer is in no document, generated multiple-choice options, and the document each question is linked to.")
     p_check.add_argument("folder", type=Path, help="the knowledge folder")
     p_check.add_argument("--all", action="store_true", help="list every question's link (default: the first 20)")
+    p_check.add_argument("--max-length", type=int, default=TrainingSettings().max_length,
+                         help="warn about questions whose prompt + answer exceed this many tokens of the embedded model's tokenizer (default: training max_length; 0 skips the check)")
     p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
                              description="Train, measure and store one run (training.run_training) from a JSON file: "
                                          '{"training": {TrainingSettings fields}, "eval": {EvalSettings fields}} (eval optional: the notebooks\' default). '
@@ -80,6 +82,16 @@ def check_knowledge_command(args) -> int:
         print(f"lorag-nb check-knowledge: {err}", file=sys.stderr)
         return 2
     print(knowledge.format_check(report, max_rows=10**9 if args.all else 20))
+    if args.max_length:
+        from transformers import AutoTokenizer
+
+        from lorag_nb.methods.models import embedded_model_dir
+
+        tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+        long = knowledge.long_questions(knowledge.load_folder(args.folder), tokenizer, args.max_length)
+        print(f"  questions longer than {args.max_length} tokens with their prompt (embedded model's tokenizer): {len(long)}")
+        for q in long[:10**9 if args.all else 20]:
+            print(f"  WARNING: {q['message']}")
     return 0
 
 
