@@ -799,7 +799,8 @@ class Comparison:
         """One row per method, the :data:`COLUMNS` (numbers; None where a method has no such cost).
 
         ``pretty=True`` returns strings: fractions as percentages with one decimal, seconds and MiB
-        with sensible precision, parameters with thousands separators, blanks for n/a.
+        with sensible precision, parameters with thousands separators, blanks for n/a ("n/a (no options)" for a
+        test MC accuracy that has no multiple-choice options to score).
         """
         import pandas as pd
 
@@ -810,6 +811,8 @@ class Comparison:
             return df
 
         def fmt(col, v):
+            if v is None and col == "test MC acc":  # a knowledge folder whose questions got no options (< 4 distinct answers)
+                return "n/a (no options)"
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 return ""
             if col in ("test EM", "test F1", "test MC acc", "revised acc", "revised stale", "control drop"):
