@@ -274,12 +274,13 @@ def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
     ks = KnowledgeSet.from_folder(root)
     path = NOTEBOOKS_DIR / "05_comparison.ipynb"
     taught = knowledge.load_folder(root, n_entities=2)  # the first 2 documents: 6 facts, one test question each
-    params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 2, "rag_entities": 4, "max_questions": 0, "rag_questions": len(taught.test_qa)}
+    # max_questions caps every split: 6 = all test questions of the 2 taught documents (and 6 control questions)
+    params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 2, "rag_entities": 4, "max_questions": len(taught.test_qa), "rag_questions": len(taught.test_qa)}
     old = os.environ.get("LORAG_NB_RESULTS")
     os.environ["LORAG_NB_RESULTS"] = str(tmp_path / "store")
     try:
         t0 = time.perf_counter()
-        pm.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
+        pm.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1800)
         print(f"notebook 05 (smoke) on a second folder: {time.perf_counter() - t0:.0f} s")
     finally:
         if old is None:
