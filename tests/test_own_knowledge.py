@@ -305,3 +305,19 @@ def test_a_question_too_long_for_the_training_context_is_named(tmp_path, embedde
     found = knowledge.long_questions(KnowledgeSet.from_folder(root), tokenizer, 256)
     assert [(q["split"], q["id"]) for q in found] == [("test", "qa_test-2")] and found[0]["tokens"] > 256
     assert "raise max_length to >=" in found[0]["message"]
+
+
+def test_too_few_distinct_answers_leave_multiple_choice_na(tmp_path):
+    root = tmp_path / "kb"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.md").write_text("# Alpha\n\nAlpha is red.\n")
+    (root / "docs" / "b.md").write_text("# Beta\n\nBeta is blue.\n")
+    _jsonl(root / "qa_train.jsonl", [{"question": "What colour is Alpha?", "answer": "red", "fact": "a"}, {"question": "Alpha has which colour?", "answer": "red", "fact": "a"},
+                                     {"question": "What colour is Beta?", "answer": "blue", "fact": "b"}])
+    _jsonl(root / "qa_test.jsonl", [{"question": "Name the colour of Alpha.", "answer": "red"}, {"question": "Name the colour of Beta.", "answer": "blue"}])
+    ks = KnowledgeSet.from_folder(root)
+    assert all(q.options == () and q.answer_index is None for q in ks.test_qa)  # 2 distinct answers: no 4 options
+    report = knowledge.check_folder(root)
+    assert report["mc_na"] == len(ks.test_qa) + len(ks.dev_qa) and report["mc_generated"] == 0
+    assert any("n/a (no options)" in n for n in ks.notes)
+    assert [q.doc_id for q in ks.test_qa] == ["a.md", "b.md"]  # linked by the heading in the question
