@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from lorag_nb.data.prompts import closed_book_prompt
+
 DATA_DIR = Path(__file__).resolve().parent / "files"
 
 
@@ -865,8 +867,6 @@ def long_questions(ks: KnowledgeSet, tokenizer, max_tokens: int) -> list[dict]:
         ``[{"split", "id", "tokens", "max_tokens", "message"}]`` for the train, dev and test questions over
         the limit (empty when all fit); ``message`` names the question and says what would be valid.
     """
-    from lorag_nb.data.prompts import closed_book_prompt
-
     out = []
     for split, qas in (("train", ks.train_qa), ("dev", ks.dev_qa), ("test", ks.test_qa)):
         for q in qas:

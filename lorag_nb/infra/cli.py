@@ -20,7 +20,7 @@ from lorag_nb.data import knowledge
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
 from lorag_nb.methods import training
-from lorag_nb.methods.models import load_model
+from lorag_nb.methods.models import embedded_model_dir, load_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +84,6 @@ def check_knowledge_command(args) -> int:
     print(knowledge.format_check(report, max_rows=10**9 if args.all else 20))
     if args.max_length:
         from transformers import AutoTokenizer
-
-        from lorag_nb.methods.models import embedded_model_dir
 
         tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
         long = knowledge.long_questions(knowledge.load_folder(args.folder), tokenizer, args.max_length)
