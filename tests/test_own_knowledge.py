@@ -321,3 +321,14 @@ def test_too_few_distinct_answers_leave_multiple_choice_na(tmp_path):
     assert report["mc_na"] == len(ks.test_qa) + len(ks.dev_qa) and report["mc_generated"] == 0
     assert any("n/a (no options)" in n for n in ks.notes)
     assert [q.doc_id for q in ks.test_qa] == ["a.md", "b.md"]  # linked by the heading in the question
+
+
+def test_run_checks_the_knowledge_folder_before_anything_runs(tmp_path, capsys):
+    from lorag_nb.infra.cli import main
+
+    assert main(["run", "-n", "00", "-p", f'knowledge="{tmp_path / "nope"}"', "-o", str(tmp_path / "out")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    root = make_folder(tmp_path / "kb")
+    (root / "qa_test.jsonl").unlink()
+    assert main(["run", "-n", "00", "-p", f'knowledge="{root}"', "-o", str(tmp_path / "out")]) == 2
+    assert "qa_test.jsonl is missing" in capsys.readouterr().err and not (tmp_path / "out").exists()
