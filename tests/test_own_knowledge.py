@@ -4,6 +4,7 @@ into a user's knowledge base or RAFT examples."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -275,7 +276,9 @@ def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
     path = NOTEBOOKS_DIR / "05_comparison.ipynb"
     taught = knowledge.load_folder(root, n_entities=2)  # the first 2 documents: 6 facts, one test question each
     # max_questions caps every split: 6 = all test questions of the 2 taught documents (and 6 control questions)
-    params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 2, "rag_entities": 4, "max_questions": len(taught.test_qa), "rag_questions": len(taught.test_qa)}
+    # one seed, no learning-vs-forgetting curves and no Ovadia arms: the verdicts that remain are enough, and cheaper
+    params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 2, "rag_entities": 4, "max_questions": len(taught.test_qa), "rag_questions": len(taught.test_qa),
+              "seeds": [0], "frontier_checkpoints": 0, "ovadia": False}
     old = os.environ.get("LORAG_NB_RESULTS")
     os.environ["LORAG_NB_RESULTS"] = str(tmp_path / "store")
     try:
@@ -292,7 +295,7 @@ def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
     assert "swap experiment skipped" in text and "has no revised/ folder" in text
     shown = _verdict_markdown(nb)
     assert "95% CI" in shown and (ks.n_facts, taught.n_facts) == (12, 6)
-    assert f"| {taught.n_facts} · {len(taught.test_qa)} · 0, 1" in shown  # accuracy verdicts over the taught documents' 6 facts, both seeds
+    assert re.search(rf"\| {taught.n_facts} · {len(taught.test_qa)} · 0[ ,|]", shown)  # accuracy verdicts over the taught documents' 6 facts, seed 0
     assert "not measured: swap experiment skipped" in shown
 
 
