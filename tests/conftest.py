@@ -8,6 +8,7 @@ import os
 # (measured: a 4x64 forward 6.5 s spinning vs 0.5 s passive). Set before torch is imported; papermill
 # kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.pop("LORAG_NB_KNOWLEDGE", None)  # tests choose their knowledge folder themselves (knowledge.use_knowledge)
 
 import pytest  # noqa: E402
 

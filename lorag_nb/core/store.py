@@ -24,7 +24,7 @@ from typing import Callable
 from lorag_nb import __version__
 from lorag_nb.core.config import json_ready
 from lorag_nb.core.paths import cache_dir
-from lorag_nb.data.knowledge import DATA_DIR
+from lorag_nb.data.knowledge import DATA_DIR, knowledge_fingerprint
 
 #: Bump when a change to the code makes stored results stale.
 RESULTS_VERSION = 1
@@ -39,9 +39,18 @@ def data_fingerprint(data_dir: Path = DATA_DIR) -> str:
     return h.hexdigest()[:12]
 
 
+def knowledge_key() -> str:
+    """The data part of every store key: :func:`data_fingerprint` of ``data/`` for the generated world,
+    ``"folder:<fingerprint>"`` while a user folder is active (:func:`lorag_nb.data.knowledge.use_knowledge`),
+    so results on a user's files never mix with the world's, and editing a file of the folder changes every
+    key that depends on the folder (the record of the old version stays in the store)."""
+    fp = knowledge_fingerprint()
+    return data_fingerprint() if fp is None else f"folder:{fp}"
+
+
 def settings_key(kind: str, settings: dict) -> str:
-    """Stable key (16 hex digits) for ``kind`` + ``settings`` + data fingerprint + results version."""
-    payload = {"kind": kind, "settings": json_ready(settings), "data": data_fingerprint(), "v": RESULTS_VERSION}
+    """Stable key (16 hex digits) for ``kind`` + ``settings`` + data fingerprint (:func:`knowledge_key`) + results version."""
+    payload = {"kind": kind, "settings": json_ready(settings), "data": knowledge_key(), "v": RESULTS_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -879,10 +879,15 @@ def generate(out_dir: Path, seed: str = SEED) -> dict[str, int]:
     Returns:
         ``{file name: number of rows}`` for the files of :data:`OUTPUT_FILES`.
 
+    Raises:
+        FileExistsError: ``out_dir`` holds a file worldgen does not write (:func:`check_out_dir`): nothing
+            is written, so a folder of your own is never overwritten.
+
     The output is byte-identical for the same seed: UTF-8, ``\\n`` line endings, one JSON object per
     line with sorted keys. ``data/README.md`` (the data card) is not written here.
     """
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name, rows in build(seed).items():
@@ -891,6 +896,33 @@ def generate(out_dir: Path, seed: str = SEED) -> dict[str, int]:
                 f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
         counts[name] = len(rows)
     return counts
+
+
+#: What worldgen may find in its output folder without refusing it: its own files and the data card.
+OWN_FILES = frozenset({"entities.jsonl", "documents.jsonl", "distractors.jsonl", "revised_documents.jsonl", "revised_facts.jsonl", "qa_train.jsonl",
+                       "qa_dev.jsonl", "qa_test.jsonl", "revised_qa_test.jsonl", "control.jsonl", "README.md"})
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an output folder that holds anything worldgen did not write.
+
+    worldgen overwrites its files (``qa_train.jsonl``, ``qa_test.jsonl`` …), which are also the names of a
+    user's knowledge folder. It writes only into a missing or empty folder, or one holding nothing but its
+    own files (:data:`OWN_FILES`) and no ``docs/`` folder.
+
+    Raises:
+        FileExistsError: naming the folder and up to 5 of the files worldgen did not write.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"worldgen --out {out_dir}: not a folder; valid: a missing or empty folder, or one worldgen wrote")
+    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out_dir.iterdir() if p.name not in OWN_FILES and not p.name.startswith("."))
+    if foreign:
+        raise FileExistsError(f"worldgen --out {out_dir}: refusing to write into a folder that holds files worldgen did not write "
+                              f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}); it would overwrite qa_train.jsonl/qa_test.jsonl. "
+                              "Valid: a missing or empty folder, or one worldgen wrote")
 
 
 def normalize(text: str) -> str:
@@ -908,7 +940,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"output folder (default: {DATA_DIR})")
     parser.add_argument("--seed", default=SEED, help=f"random seed string (default: {SEED!r})")
     args = parser.parse_args(argv)
-    counts = generate(args.out, args.seed)
+    try:
+        counts = generate(args.out, args.seed)
+    except FileExistsError as err:
+        raise SystemExit(str(err)) from None
     width = max(map(len, counts))
     for name, n in counts.items():
         print(f"{name:<{width}}  {n:>5}")

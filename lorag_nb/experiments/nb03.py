@@ -271,6 +271,9 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
     store = store or ResultsStore()
     base = settings.replace(knowledge="original")
     key = {"rag": key_dict(base), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
+    skipped = swap_skipped()
+    if skipped:  # a user folder without revised/: nothing to measure, and nothing stored
+        return Result(kind="rag_swap", key="", settings=key, metrics={"skipped": skipped, "before": {}, "after": {}, "swap_seconds": None, "n_questions": 0}, details={})
 
     def compute(_artifacts: Path):
         seed_everything(0)
@@ -286,7 +289,8 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
         for c in new_chunks:  # measure the real cost: embed the new chunks from scratch
             kb.embeddings.cache.pop(c.page_content, None)
         report = kb.ingest(ks.revised_documents, remove=[d.id for d in ks.documents])
-        stale = sum(1 for meta in kb.chunk_metadata().values() if str((meta or {}).get("doc_id", "")).startswith("doc-"))
+        originals = {d.id for d in ks.documents}
+        stale = sum(1 for meta in kb.chunk_metadata().values() if str((meta or {}).get("doc_id", "")) in originals)
         after = _score_revised(m, tok, qas, kb, base, ev, multiple_choice)
         metrics = {
             "before": before["metrics"],
@@ -303,6 +307,17 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
     return store.cached("rag_swap", key, compute, force=force)
 
 
+def swap_skipped() -> str | None:
+    """Why the swap experiment cannot run on the active knowledge (a user folder without ``revised/``), or None.
+
+    Then :func:`swap_experiment` returns an unstored Result whose metrics hold ``"skipped"`` (this reason),
+    empty ``before``/``after`` and no rows, and the claims that need it are reported as not measured."""
+    ks = load_knowledge()
+    if ks.source != "builtin" and not ks.revised_test_qa:
+        return f"swap experiment skipped: {ks.root} has no revised/ folder (revised/docs/ and revised/qa_test.jsonl with \"old_answer\")"
+    return None
+
+
 def swap_table(swap: Result, lora: Result | None = None, baseline: Result | None = None):
     """Revised-facts questions: closed-book base, RAG before/after the swap, and a LoRA adapter, with update cost (s).
 
@@ -313,6 +328,8 @@ def swap_table(swap: Result, lora: Result | None = None, baseline: Result | None
     """
     import pandas as pd
 
+    if swap.metrics.get("skipped"):  # a user folder without revised/: one row that says so, no numbers
+        return pd.DataFrame([{"method": "swap experiment", "n": 0, "update_seconds": None, "contains": None, "mc_accuracy": None, "says_old_fact": None, "note": swap.metrics["skipped"]}])
     rows = []
     if baseline is not None and "revised" in baseline.metrics:
         b = baseline.metrics["revised"]

@@ -20,7 +20,7 @@ from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
 from lorag_nb.experiments import nb03
 from lorag_nb.experiments.nb02 import default_lora
-from lorag_nb.methods import rag, training
+from lorag_nb.methods import hybrid, rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 
 RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=nb03.RAG_DEFAULTS["max_new_tokens"], batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
@@ -194,6 +194,16 @@ def latency_table(main: dict[str, Any]):
     return pd.DataFrame(rows).set_index("method")
 
 
+def run_revised(adapters: Mapping[str, Any] | None = None, **kw) -> dict[str, Any]:
+    """``hybrid.run_hybrid_revised`` for every method, with ``adapters[method]`` as its adapter settings
+    (other keyword arguments as notebook 04 passes them), or
+    ``{}`` when the active knowledge has no revised facts (a user folder without ``revised/``:
+    :func:`lorag_nb.experiments.nb03.swap_skipped` says why); the tables and verdicts then say "not measured"."""
+    if nb03.swap_skipped():
+        return {}
+    return {m: hybrid.run_hybrid_revised(m, adapter_settings=(adapters or {}).get(m), **kw) for m in hybrid.METHODS}
+
+
 def revised_table(revised: dict[str, Any], closed_book: dict[str, Any] | None = None):
     """Revised-facts questions per method, with the revised knowledge base: contains (the NEW fact),
     says old fact (stale rate), on all revised questions and on those about the trained entities.
@@ -203,6 +213,8 @@ def revised_table(revised: dict[str, Any], closed_book: dict[str, Any] | None = 
     """
     import pandas as pd
 
+    if not revised and nb03.swap_skipped():
+        return pd.DataFrame([{"method": "revised facts", "note": f"not measured: {nb03.swap_skipped()}"}]).set_index("method")
     rows = []
     for label, r in (closed_book or {}).items():
         rv = r.metrics.get("revised") or {}
@@ -217,6 +229,8 @@ def revised_examples(revised: dict[str, Any], n: int = 4):
     """The first ``n`` revised questions about trained entities: new fact, old fact, each method's answer."""
     import pandas as pd
 
+    if not revised:
+        return pd.DataFrame([{"question": None, "note": f"not measured: {nb03.swap_skipped() or 'no revised-facts runs'}"}])
     methods = list(revised)
     first = next(iter(revised.values())).details["rows"]
     picked = [r for r in first if r.get("trained_entity")][:n] or first[:n]

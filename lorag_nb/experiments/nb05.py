@@ -135,7 +135,7 @@ OVADIA_ARMS = {"docs_ft": "LoRA on the documents", "docs_qa_ft": "LoRA on docume
 
 #: Notebook 05 parameters that are not run settings: a view (``accuracy_metric``) and the run profile
 #: (``profile``: resolved by :func:`lorag_nb.core.profiles.apply` before the settings are built).
-NOT_SETTINGS = ("accuracy_metric", "profile")
+NOT_SETTINGS = ("accuracy_metric", "profile", "knowledge")  # knowledge: the process-wide source (knowledge.use_knowledge), not a comparison knob
 
 
 @dataclass(frozen=True)
@@ -468,7 +468,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     for method in HYBRID_METHODS:
         kw = dict(rag_settings=rag_settings, adapter_settings=adapters[method], store=store, eval_settings=rag_eval, model=model, tokenizer=tokenizer, adapter_eval_settings=ev, progress=progress)
         out[method] = hybrid.run_hybrid(method, multiple_choice=True, **kw)
-        out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
+        if not out["rag_swap"].metrics.get("skipped"):  # a user folder without revised/ has no revised questions
+            out[f"{method}_revised"] = hybrid.run_hybrid_revised(method, multiple_choice=False, **kw)  # as notebook 04
     kw.pop("adapter_settings")
     out["raft_hybrid_seeds"] = hybrid.run_seeds("raft_hybrid", seeds, adapters["raft_hybrid"], multiple_choice=True, **kw)  # as notebook 04
     return out
@@ -722,8 +723,10 @@ class Comparison:
         context = {
             "model": settings.model,
             "total_params": full_tr.get("total_params"),
-            "n_entities": settings.n_entities,
-            "n_facts": len({(q.entity_id, q.relation) for q in ks_taught.test_qa}),
+            "n_entities": settings.n_entities if ks_taught.source == "builtin" else len(ks_taught.documents),
+            "unit": "entities" if ks_taught.source == "builtin" else "documents",
+            "knowledge": ks_taught.root,
+            "n_facts": len({q.fact for q in ks_taught.test_qa}),
             "steps": full_tr.get("steps"),
             "lora_steps": _get(results["lora"].metrics, "training", "steps"),
             "n_test": len(test_ids),
@@ -801,7 +804,8 @@ class Comparison:
         """One row per method, the :data:`COLUMNS` (numbers; None where a method has no such cost).
 
         ``pretty=True`` returns strings: fractions as percentages with one decimal, seconds and MiB
-        with sensible precision, parameters with thousands separators, blanks for n/a.
+        with sensible precision, parameters with thousands separators, blanks for n/a ("n/a (no options)" for a
+        test MC accuracy that has no multiple-choice options to score).
         """
         import pandas as pd
 
@@ -812,6 +816,8 @@ class Comparison:
             return df
 
         def fmt(col, v):
+            if v is None and col == "test MC acc":  # a knowledge folder whose questions got no options (< 4 distinct answers)
+                return "n/a (no options)"
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 return ""
             if col in ("test EM", "test F1", "test MC acc", "revised acc", "revised stale", "control drop"):
@@ -856,10 +862,11 @@ class Comparison:
         c = self.context
         params = f"{c['total_params'] / 1e6:.0f}M-parameter" if c.get("total_params") else ""
         return (
-            f"{params} {c['model']} model, {c['n_entities']} entities ({c['n_facts']} facts) taught in {c['steps']} steps, "
+            f"{params} {c['model']} model, {c['n_entities']} {c.get('unit', 'entities')} ({c['n_facts']} facts) taught in {c['steps']} steps, "
             f"{c['n_test']} test questions" + (f" about {c['n_facts_scored']} facts" if c.get("n_facts_scored") else "")
             + (f", training seeds {', '.join(map(str, c['seeds']))}" if c.get("seeds") else "") + f", {c.get('device', 'cpu')}"
             + (f" ({c['threads']} thread{'s' if c['threads'] != 1 else ''})" if c.get("threads") else "")
+            + (f", your knowledge folder {c['knowledge']}" if c.get("knowledge") else "")
         ).strip()
 
     def rank_sentence(self) -> str:
@@ -1083,9 +1090,12 @@ def claims(comp: Comparison) -> list:
         vs = {v.id: v for v in nb03.article_claims(rr["rag"], rr["baseline"], rr.get("swap"), trained, lat, rag_cond, lab(ft_best) if ft_best else "the fine-tuned model", section_links)}
     else:
         vs = {}
+    skipped = ((rr.get("swap").metrics if rr.get("swap") is not None else {}) or {}).get("skipped")
     for cid in ("rag_no_training", "rag_swap", "rag_grounded", "rag_kb_bias", "rag_latency"):
         if cid in vs:
             out.append(vs[cid])
+        elif skipped and cid in ("rag_swap", "rag_kb_bias"):
+            add(cid, None, {}, f"not measured: {skipped}")
         else:
             add(cid, None, {}, "not measured in this run (no RAG runs, no fine-tuned run or no interleaved latency measurement)")
     after = (comp.samples.get("rag_swap") or {}).get("after")

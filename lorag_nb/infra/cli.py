@@ -6,6 +6,8 @@
     lorag-nb run -p n_entities=20
     lorag-nb run --profile gpu   # every notebook at GPU sizes; writes reference.json beside the notebooks
     lorag-nb train settings.json # one training run into the results store (also under accelerate launch)
+    lorag-nb run --smoke -p knowledge='"examples/lighthouses"'   # every notebook on a folder of your own
+    lorag-nb check-knowledge DIR # validate a knowledge folder and print what was found
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from pathlib import Path
 
 from lorag_nb.core.config import EvalSettings, TrainingSettings
 from lorag_nb.core.profiles import PROFILES
+from lorag_nb.data import knowledge
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks
 from lorag_nb.methods import training
-from lorag_nb.methods.models import load_model
+from lorag_nb.methods.models import embedded_model_dir, load_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
                        help="every notebook's run profile: auto (gpu when torch sees CUDA, else cpu), cpu (laptop sizes) or gpu (the whole world, 3 seeds; "
                             "needs CUDA). Default: each notebook's own (auto). After notebook 05, reference.json in the run folder holds the compact reference result")
     add_bench_parser(sub)
+    p_check = sub.add_parser("check-knowledge", help="validate a knowledge folder (docs/, qa_train.jsonl, qa_test.jsonl) and print what was found",
+                             description="Validate a folder of your own documents and questions and print: documents, train/dev/test questions, "
+                                         "test answers found verbatim in a document (the RAG ceiling's upper bound), test questions also in training, "
+                                         "questions whose answer is in no document, generated multiple-choice options, and the document each question is linked to.")
+    p_check.add_argument("folder", type=Path, help="the knowledge folder")
+    p_check.add_argument("--all", action="store_true", help="list every question's link (default: the first 20)")
+    p_check.add_argument("--max-length", type=int, default=TrainingSettings().max_length,
+                         help="warn about questions whose prompt + answer exceed this many tokens of the embedded model's tokenizer (default: training max_length; 0 skips the check)")
     p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
                              description="Train, measure and store one run (training.run_training) from a JSON file: "
                                          '{"training": {TrainingSettings fields}, "eval": {EvalSettings fields}} (eval optional: the notebooks\' default). '
@@ -49,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_command(args)
     if args.command == "train":
         return train_command(args)
+    if args.command == "check-knowledge":
+        return check_knowledge_command(args)
     if args.command == "run":
         try:
             overrides = dict(parse_parameter(p) for p in args.parameter)
@@ -65,6 +78,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Reference result: {out_dir / 'reference.json'} (commit it as reference/<name>.json to show it in notebook 05)")
         return 1 if failed else 0
     return 2  # pragma: no cover
+
+
+def check_knowledge_command(args) -> int:
+    """Run ``lorag-nb check-knowledge DIR``: prints :func:`lorag_nb.data.knowledge.format_check`; returns 0,
+    or 2 with one line naming the file (and line) when the folder cannot be used. Writes nothing."""
+    try:
+        report = knowledge.check_folder(args.folder)
+    except knowledge.KnowledgeError as err:
+        print(f"lorag-nb check-knowledge: {err}", file=sys.stderr)
+        return 2
+    print(knowledge.format_check(report, max_rows=10**9 if args.all else 20))
+    if args.max_length:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+        long = knowledge.long_questions(knowledge.load_folder(args.folder), tokenizer, args.max_length)
+        print(f"  questions longer than {args.max_length} tokens with their prompt (embedded model's tokenizer): {len(long)}")
+        for q in long[:10**9 if args.all else 20]:
+            print(f"  WARNING: {q['message']}")
+    return 0
 
 
 def train_command(args) -> int:

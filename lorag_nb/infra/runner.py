@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lorag_nb.core import profiles
 from lorag_nb.core.paths import NOTEBOOKS_DIR, REPO_ROOT
+from lorag_nb.data.knowledge import BUILTIN, load_folder, resolve_knowledge
 
 
 def notebook_paths(folder: Path = NOTEBOOKS_DIR, prefixes: list[str] | None = None) -> list[Path]:
@@ -362,8 +363,9 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
     Raises:
         FileNotFoundError: no notebook matches ``prefixes``.
         ValueError: an override no selected notebook defines, an unknown profile or ``"gpu"`` without a
-            CUDA device, or a kernel that is not installed or runs another environment's python
-            (checked before anything runs or is written).
+            CUDA device, a kernel that is not installed or runs another environment's python, or a
+            ``knowledge`` folder that does not exist or cannot be used
+            (:class:`~lorag_nb.data.knowledge.KnowledgeError`; checked before anything runs or is written).
     """
     from tqdm.auto import tqdm
 
@@ -379,6 +381,10 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
         overrides["profile"] = profile
     check_overrides(paths, overrides)
     check_kernel(kernel)
+    if overrides.get("knowledge") not in (None, "", BUILTIN):  # the notebooks run in notebooks/: a relative folder is the caller's
+        root = resolve_knowledge(overrides["knowledge"])  # KnowledgeError (a ValueError) names a missing folder before anything runs
+        load_folder(root)  # …and a folder that cannot be used
+        overrides["knowledge"] = str(root)
     if out_dir is None:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out_dir = REPO_ROOT / "runs" / stamp

@@ -39,7 +39,7 @@ def select_qa(qas: Sequence, paraphrases: int | None, seed: int) -> list:
         return list(qas)
     by_fact: dict[tuple, list] = {}
     for q in qas:
-        by_fact.setdefault((q.entity_id, q.relation), []).append(q)
+        by_fact.setdefault((q.entity_id, q.relation) if q.fact_id is None else ("fact", q.fact_id), []).append(q)
     rng = random.Random(seed)
     keep = set()
     for fact in sorted(by_fact, key=str):

@@ -34,7 +34,7 @@ def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -
     r = evaluate_qa(model, tokenizer, test, **kw)
     metrics["test"], details["test"] = r.metrics, r.rows
     if oracle:
-        ctx = [[document_for(ks, q).text] for q in test]
+        ctx = [[document_for(ks, q).text] if q.doc_id else [] for q in test]  # a user question linked to no document: no context
         r = evaluate_qa(model, tokenizer, test, contexts=ctx, **kw)
         metrics["oracle"], details["oracle"] = r.metrics, r.rows
     revised = cap(ks.revised_test_qa, ev.max_questions)

@@ -18,7 +18,7 @@ import re
 from typing import Sequence
 
 from lorag_nb.core.config import RaftSettings, RagSettings, TrainingSettings
-from lorag_nb.data.knowledge import document_for, load_knowledge
+from lorag_nb.data.knowledge import DATA_DIR, active_knowledge, document_for, load_folder, load_knowledge
 from lorag_nb.data.prompts import (
     DEFAULT_CONTEXT_VARIANT,
     completion,
@@ -62,8 +62,11 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
     ``prompts.completion(tokenizer, raft_target(...))``; tokenized by :func:`lorag_nb.methods.examples.qa_example`.
     Then shuffled with the seed and cut to ``max_examples`` (as :func:`lorag_nb.methods.training.build_examples`).
 
+    Every document comes from ``ks`` (or the same source at ``kb_entities``): for a user folder, never from
+    the generated world. Questions linked to no document are left out (they have no oracle).
+
     Distractor pools: ``near_duplicates``: the look-alike documents of the question's entity, then the
-    other look-alikes (random order); ``retrieved``: the non-gold chunks the similarity retriever ranks
+    other look-alikes (random order) — for a user folder, which has none, its other documents; ``retrieved``: the non-gold chunks the similarity retriever ranks
     highest for the question in the RAG knowledge base (``kb``, default: the collection of
     ``RagSettings()`` over ``kb_entities`` entities); ``both``: alternately one of each.
 
@@ -79,15 +82,21 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
     raft = settings.raft or RaftSettings()
     k, p = raft.k, raft.p_oracle
     variant = raft.prompt_variant or DEFAULT_CONTEXT_VARIANT
-    qas = select_qa(ks.train_qa, settings.paraphrases, settings.seed)
+    qas = [q for q in select_qa(ks.train_qa, settings.paraphrases, settings.seed) if q.doc_id]  # a question linked to no document has no oracle
     if not qas:
-        raise ValueError(f"no training questions for n_entities={settings.n_entities}")
-    pool_ks = ks if raft.kb_entities == settings.n_entities else load_knowledge(n_entities=raft.kb_entities)
-    lookalikes = list(pool_ks.distractors)
+        raise ValueError(f"no training questions linked to a document for n_entities={settings.n_entities}")
+    if ks.source == "builtin":
+        pool_ks = ks if raft.kb_entities == settings.n_entities else load_knowledge(n_entities=raft.kb_entities, data_dir=DATA_DIR)
+        lookalikes = list(pool_ks.distractors)
+    else:  # a user folder has no look-alike documents: its other documents (of the same folder, never the world's) are the distractors
+        lookalikes = list(load_folder(ks.root, raft.kb_entities).documents)
     rng = random.Random(settings.seed)
     need_retrieved = raft.distractors in ("retrieved", "both")
     ranked: dict[str, list] = {}
     if need_retrieved:
+        if kb is None and str(active_knowledge()) != str(ks.root if ks.source != "builtin" else None):
+            raise ValueError(f"raft distractors={raft.distractors!r} retrieve from the active knowledge base ({active_knowledge() or 'the generated world'}), "
+                             f"but the questions come from {ks.root or 'the generated world'}: call knowledge.use_knowledge() on it first or pass kb")
         kb = kb if kb is not None else _open_kb(raft.kb_entities, client)
         questions = [q.question for q in qas]
         for q, docs in zip(questions, kb.rank(questions, min(kb.count(), k + 12))):

@@ -38,7 +38,7 @@ from langchain_core.runnables import (
 from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
 from lorag_nb.core.fmt import cap, mean, p50
 from lorag_nb.core.store import Result, ResultsStore, settings_key
-from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.data.knowledge import knowledge_fingerprint, load_knowledge
 from lorag_nb.data.prompts import context_prompt, make_prompt
 from lorag_nb.methods.evaluation import evaluate_qa, generate
 from lorag_nb.methods.models import load_model
@@ -86,6 +86,8 @@ def knowledge_documents(ks, knowledge: str = "original", include_distractors: bo
 
 def collection_name(settings: RagSettings, n_entities: int | None, prefix: str = "lorag") -> str:
     """Collection name for a knowledge base built from ``settings`` (knowledge, distractors, chunking, entities)."""
+    fp = knowledge_fingerprint()
+    prefix = prefix if fp is None else f"{prefix}-u{fp}"  # a user folder's documents never share a collection with the world's
     return f"{prefix}-{settings.knowledge}-e{n_entities or 'all'}-d{int(settings.include_distractors)}-c{settings.chunk_size}-o{settings.chunk_overlap}"
 
 

@@ -249,6 +249,11 @@ def update_cost_figure(table) -> go.Figure:
     """Two panels from ``rag.swap_table``: revised-facts accuracy (gold contained) per method, and its update cost (s, log scale)."""
     from plotly.subplots import make_subplots
 
+    if "note" in table.columns:  # the swap was skipped (a knowledge folder without revised/): say why, draw no bars
+        fig = go.Figure()
+        fig.add_annotation(text=str(table["note"].iloc[0]), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(template=TEMPLATE, height=200, title="Swapping the knowledge base vs retraining an adapter: not measured", xaxis_visible=False, yaxis_visible=False)
+        return fig
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Revised facts answered (gold contained)", "Update cost (seconds, log scale)"))
     labels = [m.split(",")[0] if len(m) > 40 else m for m in table["method"]]
     colors = [METHOD_COLORS["base"] if "base" in m else METHOD_COLORS["lora"] if "LoRA" in m else METHOD_COLORS["rag"] for m in table["method"]]
