@@ -123,6 +123,9 @@ def test_fingerprint_changes_with_a_file_and_only_then(tmp_path):
     ("not json", r"qa_train\.jsonl, line 1: invalid JSON"),
     ("no test file", r"qa_test\.jsonl is missing: a knowledge folder needs docs/"),
     ("revised without old_answer", r"revised/qa_test\.jsonl, question qa_test-1: missing \"old_answer\""),
+    ("duplicate id", r"qa_train\.jsonl, line 3: \"id\" 'same' is also on line 1; valid: a distinct id"),
+    ("revised doc not in docs", r"revised/docs: tovi_bunz\.txt is not in .*docs; valid: a changed copy of a document, under the same path"),
+    ("ambiguous doc", r"\"doc\": 'tovi_buns\.txt' is ambiguous: it names north/tovi_buns\.txt, south/tovi_buns\.txt"),
 ])
 def test_bad_input_names_file_and_line(tmp_path, case, match):
     root = make_folder(tmp_path / "kb", revised=case.startswith("revised"))
@@ -138,9 +141,38 @@ def test_bad_input_names_file_and_line(tmp_path, case, match):
         _jsonl(root / "qa_train.jsonl", ["{not json"])
     elif case == "no test file":
         (root / "qa_test.jsonl").unlink()
+    elif case == "duplicate id":
+        rows = [json.loads(x) for x in (root / "qa_train.jsonl").read_text().splitlines()]
+        _jsonl(root / "qa_train.jsonl", [{**rows[0], "id": "same"}, rows[1], {**rows[2], "id": "same"}, *rows[3:]])
+    elif case == "revised doc not in docs":  # a typo: it would add a document instead of changing one
+        (root / "revised" / "docs" / "tovi_buns.txt").rename(root / "revised" / "docs" / "tovi_bunz.txt")
+    elif case == "ambiguous doc":
+        for side in ("north", "south"):
+            (root / "docs" / side).mkdir()
+        (root / "docs" / "tovi_buns.txt").rename(root / "docs" / "south" / "tovi_buns.txt")
+        (root / "docs" / "north" / "tovi_buns.txt").write_text("Another Tovi Buns recipe.\n")
+        rows = [json.loads(x) for x in (root / "qa_test.jsonl").read_text().splitlines()]
+        _jsonl(root / "qa_test.jsonl", [{**rows[0], "doc": "tovi_buns.txt"}, *rows[1:]])
     else:
         _jsonl(root / "revised" / "qa_test.jsonl", [{"question": "For the Tovi Buns, what is the flour?", "answer": "oat"}])
     with pytest.raises(KnowledgeError, match=match):
+        KnowledgeSet.from_folder(root)
+
+
+def test_the_readme_folder_without_dev_file_or_fact_fields_loads(tmp_path):
+    """The README's layout, {"question", "answer", "doc"} lines only: no fact has two wordings, so whole training
+    questions are held out as dev, first those no test question asks about."""
+    root = tmp_path / "my_kb"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "karrow_point.md").write_text("# Karrow Point Light\nKarrow Point Light was first lit in 1874. Its tower is 31 metres high.\n")
+    _jsonl(root / "qa_train.jsonl", [{"question": "When was Karrow Point Light first lit?", "answer": "1874", "doc": "karrow_point.md"},
+                                     {"question": "How tall is the tower of Karrow Point Light?", "answer": "31 metres", "doc": "karrow_point.md"}])
+    _jsonl(root / "qa_test.jsonl", [{"question": "What year did Karrow Point Light first shine?", "answer": "1874", "doc": "karrow_point.md"}])
+    ks = KnowledgeSet.from_folder(root)
+    assert (len(ks.train_qa), len(ks.dev_qa), len(ks.test_qa)) == (1, 1, 1)
+    assert ks.train_qa[0].id != ks.dev_qa[0].id and {q.doc_id for q in ks.train_qa + ks.dev_qa + ks.test_qa} == {"karrow_point.md"}
+    _jsonl(root / "qa_train.jsonl", [{"question": "When was Karrow Point Light first lit?", "answer": "1874"}])
+    with pytest.raises(KnowledgeError, match="one training question is too few to hold out a dev split"):
         KnowledgeSet.from_folder(root)
 
 
@@ -171,6 +203,16 @@ def test_worldgen_refuses_a_folder_it_did_not_write(tmp_path):
         worldgen.main(["--out", str(root)])
     assert (root / "qa_train.jsonl").read_bytes() == before and not (root / "entities.jsonl").exists()
     worldgen.check_out_dir(tmp_path / "missing")  # a new folder is fine
+    qa_only = tmp_path / "qa-only"  # a user's question files before their docs/ exist: worldgen's names, not worldgen's files
+    qa_only.mkdir()
+    for name in ("qa_train.jsonl", "qa_test.jsonl", "control.jsonl"):
+        (qa_only / name).write_bytes((root / "qa_train.jsonl").read_bytes())
+    with pytest.raises(FileExistsError, match=r"it would overwrite control\.jsonl, qa_test\.jsonl, qa_train\.jsonl"):
+        worldgen.generate(qa_only)
+    assert (qa_only / "qa_test.jsonl").read_bytes() == before
+    ours = tmp_path / "world"
+    worldgen.generate(ours)
+    worldgen.generate(ours)  # a folder worldgen wrote is written again
 
 
 def test_check_knowledge_command(tmp_path, capsys):

@@ -420,6 +420,7 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
     if not p.is_file():
         raise KnowledgeError(f"question file {p} does not exist")
     qas = []
+    linenos: list[int] = []
     for lineno, row in _iter_jsonl_lines(p):  # each line checked as it is read: the first bad line is reported
         where = f"{p}, line {lineno}"
         for key in ("question", "answer"):
@@ -443,6 +444,7 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
         if answer_index is not None and (isinstance(answer_index, bool) or not isinstance(answer_index, int)
                                          or not 0 <= answer_index < len(options)):
             raise KnowledgeError(f"{where}: \"answer_index\" must be an index into \"options\"")
+        linenos.append(lineno)
         qas.append(QA(
             id=row.get("id") or f"{p.stem}-{lineno}",
             question=row["question"].strip(),
@@ -458,6 +460,11 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
         ))
     if not qas:
         raise KnowledgeError(f"question file {p} is empty: expected one {{\"question\", \"answer\"}} object per line")
+    seen: dict[str, int] = {}
+    for lineno, q in zip(linenos, qas):
+        if q.id in seen:
+            raise KnowledgeError(f"{p}, line {lineno}: \"id\" {q.id!r} is also on line {seen[q.id]}; valid: a distinct id per question (or no id)")
+        seen[q.id] = lineno
     return qas
 
 
@@ -581,9 +588,11 @@ def link_question(question: str, reference: str | None, docs: Sequence[Document]
         KnowledgeError: ``reference`` names no document (the message lists valid names).
     """
     if reference:
-        for d in docs:
-            if reference in (d.id, Path(d.id).name, Path(d.id).stem):
-                return d.id, "doc field"
+        named = [d.id for d in docs if reference == d.id] or [d.id for d in docs if reference in (Path(d.id).name, Path(d.id).stem)]
+        if len(named) > 1:
+            raise KnowledgeError(f"\"doc\": {reference!r} is ambiguous: it names {', '.join(named)}; valid: the path under docs/ of one of them")
+        if named:
+            return named[0], "doc field"
         valid = ", ".join(Path(d.id).name for d in docs[:10]) + (" …" if len(docs) > 10 else "")
         raise KnowledgeError(f"\"doc\": {reference!r} names no document; valid: a file name under docs/ ({valid})")
     q = question.lower()
@@ -661,14 +670,25 @@ def _read_folder(root: Path) -> tuple[KnowledgeSet, dict]:
         several = sorted(f for f, ids in by_fact.items() if len(ids) > 1)  # every fact keeps a training wording
         n_dev = min(len(several), max(1, round(DEV_SHARE * len(train))))
         dev_ids = {rng.choice(by_fact[f]) for f in rng.sample(several, n_dev)}
+        if not several and len(train) > 1:
+            # no fact has two wordings (no "fact" fields: every question is its own fact): hold out whole training
+            # questions, first those whose fact no test question asks about, so every tested fact stays taught
+            tested = {q.fact for q in test}
+            pool = sorted(f for f in by_fact if f not in tested) or sorted(by_fact)
+            n_dev = min(len(pool), len(train) - 1, max(1, round(DEV_SHARE * len(train))))
+            dev_ids = {by_fact[f][0] for f in rng.sample(pool, n_dev)}
+            notes.append(f"dev split: no {USER_DEV} and no fact has two training wordings, so {n_dev} of the {len(train)} training questions (seeded) are held out "
+                         f"as the dev split; {sum(1 for f in (q.fact for q in train if q.id in dev_ids) if f in tested)} of them ask about a tested fact")
         dev = [q for q in train if q.id in dev_ids]
         train = [q for q in train if q.id not in dev_ids]
         dev_links = [l for l in train_links if l["id"] in dev_ids]
-        notes.append(f"dev split: no {USER_DEV}, so {len(dev)} of the {len(dev) + len(train)} training questions (one wording of as many facts "
-                     "with several wordings, seeded) are the dev split")
+        train_links = [l for l in train_links if l["id"] not in dev_ids]  # each question listed once, in its split
+        if several:
+            notes.append(f"dev split: no {USER_DEV}, so {len(dev)} of the {len(dev) + len(train)} training questions (one wording of as many facts "
+                         "with several wordings, seeded) are the dev split")
         if not dev:
-            raise KnowledgeError(f"{root / USER_TRAIN}: no fact has two training wordings, so no dev split can be held out; add {USER_DEV} "
-                                 "or a second wording (same \"fact\") of some training questions")
+            raise KnowledgeError(f"{root / USER_TRAIN}: one training question is too few to hold out a dev split; add {USER_DEV}, "
+                                 "more training questions, or a second wording (same \"fact\") of some")
     pool = [*train, *dev, *test]
     n_given = sum(1 for q in [*dev, *test] if q.options)
     dev, test = _with_options(dev, pool), _with_options(test, pool)
@@ -698,6 +718,10 @@ def _read_folder(root: Path) -> tuple[KnowledgeSet, dict]:
         if not (rev / USER_DOCS).is_dir() or not (rev / USER_TEST).is_file():
             raise KnowledgeError(f"{rev} needs {USER_DOCS}/ (the revised documents) and {USER_TEST} (questions with \"answer\" = the new value and \"old_answer\")")
         changed = {d.id: d for d in load_documents_folder(rev / USER_DOCS)}
+        unknown = sorted(set(changed) - {d.id for d in docs})
+        if unknown:
+            raise KnowledgeError(f"{rev / USER_DOCS}: {', '.join(unknown[:5])} {'is' if len(unknown) == 1 else 'are'} not in {root / USER_DOCS}; "
+                                 f"valid: a changed copy of a document, under the same path ({', '.join(d.id for d in docs[:5])}{' …' if len(docs) > 5 else ''})")
         revised_docs = [Document(id=f"{USER_REVISED}/{d.id}", text=changed.get(d.id, d).text, title=_title_of(changed.get(d.id, d)),
                                  metadata={"path": d.id, "entity_id": d.id, "source": "revised"}) for d in docs]
         revised_docs += [Document(id=f"{USER_REVISED}/{i}", text=d.text, title=_title_of(d), metadata={"path": i, "entity_id": f"{USER_REVISED}/{i}", "source": "revised"})

@@ -908,7 +908,8 @@ def check_out_dir(out_dir: Path) -> None:
 
     worldgen overwrites its files (``qa_train.jsonl``, ``qa_test.jsonl`` …), which are also the names of a
     user's knowledge folder. It writes only into a missing or empty folder, or one holding nothing but its
-    own files (:data:`OWN_FILES`) and no ``docs/`` folder.
+    own files (:data:`OWN_FILES`), among them its ``entities.jsonl`` (a knowledge folder never has one), and
+    no ``docs/`` folder.
 
     Raises:
         FileExistsError: naming the folder and up to 5 of the files worldgen did not write.
@@ -919,10 +920,16 @@ def check_out_dir(out_dir: Path) -> None:
     if not out_dir.is_dir():
         raise FileExistsError(f"worldgen --out {out_dir}: not a folder; valid: a missing or empty folder, or one worldgen wrote")
     foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out_dir.iterdir() if p.name not in OWN_FILES and not p.name.startswith("."))
+    # a knowledge folder's qa_train.jsonl / qa_test.jsonl / control.jsonl carry worldgen's names: without worldgen's
+    # entities.jsonl beside them they are a user's files, not worldgen's
+    if not (out_dir / "entities.jsonl").is_file():
+        foreign += sorted(p.name for p in out_dir.iterdir() if p.name in OWN_FILES and p.name != "README.md")
     if foreign:
+        at_risk = sorted(p.name for p in out_dir.iterdir() if p.name in OWN_FILES and p.name != "README.md")
         raise FileExistsError(f"worldgen --out {out_dir}: refusing to write into a folder that holds files worldgen did not write "
-                              f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}); it would overwrite qa_train.jsonl/qa_test.jsonl. "
-                              "Valid: a missing or empty folder, or one worldgen wrote")
+                              f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''})"
+                              + (f"; it would overwrite {', '.join(at_risk)}" if at_risk else "")
+                              + ". Valid: a missing or empty folder, or one worldgen wrote (it holds entities.jsonl)")
 
 
 def normalize(text: str) -> str:
