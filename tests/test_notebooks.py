@@ -112,6 +112,9 @@ def test_check_overrides_accepts_a_parameter_of_any_selected_notebook():
 
     paths = notebook_paths(NOTEBOOKS_DIR, ["00", "02"])
     check_overrides(paths, {"ranks": [2], "n_entities": 3})  # `ranks` exists only in 02: allowed
+    for bad in ({"n_entities": "abc"}, {"n_entities": 2.5}, {"n_entities": True}, {"ranks": 2}):
+        with pytest.raises(ValueError, match=rf"parameter {next(iter(bad))}=.* valid: an? (int|list), as its notebooks declare it"):
+            check_overrides(paths, bad)
     with pytest.raises(ValueError, match="ranks"):
         check_overrides(notebook_paths(NOTEBOOKS_DIR, ["00"]), {"ranks": [2]})
 

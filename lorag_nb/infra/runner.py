@@ -282,19 +282,31 @@ def write_reference(out_dir: Path, records: list[dict], wall_seconds: float, par
     return path
 
 
+#: A ``parameters`` cell's annotation → the Python types an override of it may have (``bool`` is no ``int`` here).
+PARAMETER_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+
 def check_overrides(paths: list[Path], overrides: dict) -> None:
     """Raise ``ValueError`` naming any override that no selected notebook's ``parameters`` cell defines
-    (papermill would inject it silently and a typo would go unnoticed); lists the valid names."""
+    (papermill would inject it silently and a typo would go unnoticed; the message lists the valid names),
+    or whose value has another type than that cell declares (``-p n_entities='"abc"'`` would fail inside
+    every notebook, one after the other)."""
     import papermill as pm
 
     if not overrides:
         return
-    known: set[str] = set()
+    declared: dict[str, str] = {}
     for path in paths:
-        known.update(pm.inspect_notebook(str(path)))
-    unknown = sorted(set(overrides) - known)
+        for name, info in pm.inspect_notebook(str(path)).items():
+            declared.setdefault(name, info.get("inferred_type_name") or "")
+    unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise ValueError(f"parameter(s) {unknown} are not defined by any selected notebook; valid: {sorted(known)}")
+        raise ValueError(f"parameter(s) {unknown} are not defined by any selected notebook; valid: {sorted(declared)}")
+    for name, value in overrides.items():
+        types = PARAMETER_TYPES.get(declared[name])
+        if types and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
+            raise ValueError(f"parameter {name}={value!r} is a {type(value).__name__}; valid: {'an' if declared[name] == 'int' else 'a'} {declared[name]}, as its notebooks declare it "
+                             f"(-p takes a Python literal: strings in quotes, e.g. -p {name}='\"text\"')")
 
 
 def kernel_python(argv: list[str]) -> str | None:
