@@ -269,24 +269,17 @@ def _verdict_markdown(nb: dict) -> str:
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
     """``lorag-nb run --smoke -p knowledge='"examples/lighthouses"'``: every notebook, one results store."""
-    import os
     import time
 
     from lorag_nb.infra.cli import main
 
     tmp = tmp_path_factory.mktemp("own-run")
-    old = os.environ.get("LORAG_NB_RESULTS")
-    os.environ["LORAG_NB_RESULTS"] = str(tmp / "store")  # the kernels inherit it
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LORAG_NB_RESULTS", str(tmp / "store"))  # the kernels inherit it
         t0 = time.perf_counter()
         # one training seed and no Ovadia arms in notebook 05: the run stays every notebook end to end, 4 minutes cheaper
         rc = main(["run", "--smoke", "-p", 'knowledge="examples/lighthouses"', "-p", "seeds=[0]", "-p", "ovadia=False", "-o", str(tmp / "out")])
         print(f"every notebook (smoke) on examples/lighthouses: {time.perf_counter() - t0:.0f} s")
-    finally:
-        if old is None:
-            os.environ.pop("LORAG_NB_RESULTS", None)
-        else:
-            os.environ["LORAG_NB_RESULTS"] = old
     return rc, tmp / "out", tmp / "store"
 
 
@@ -307,7 +300,6 @@ def test_every_notebook_runs_on_the_example_folder(example_run):
 
 
 def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
-    import os
     import time
 
     import papermill as pm
@@ -322,17 +314,11 @@ def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):
     # one seed, no learning-vs-forgetting curves and no Ovadia arms: the verdicts that remain are enough, and cheaper
     params = {**smoke_parameters(path), "knowledge": str(root), "n_entities": 2, "rag_entities": 4, "max_questions": len(taught.test_qa), "rag_questions": len(taught.test_qa),
               "seeds": [0], "frontier_checkpoints": 0, "ovadia": False}
-    old = os.environ.get("LORAG_NB_RESULTS")
-    os.environ["LORAG_NB_RESULTS"] = str(tmp_path / "store")
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LORAG_NB_RESULTS", str(tmp_path / "store"))  # the papermill kernel inherits it
         t0 = time.perf_counter()
         pm.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1800)
         print(f"notebook 05 (smoke) on a second folder: {time.perf_counter() - t0:.0f} s")
-    finally:
-        if old is None:
-            os.environ.pop("LORAG_NB_RESULTS", None)
-        else:
-            os.environ["LORAG_NB_RESULTS"] = old
     nb = json.loads((tmp_path / path.name).read_text())
     text = _outputs_text(nb)
     assert "swap experiment skipped" in text and "has no revised/ folder" in text
