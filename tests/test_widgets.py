@@ -19,30 +19,41 @@ class Counter(widgets.Dashboard):
 
     def refresh(self):
         n = int(self.values["n"])
-        widgets._replace_figure(self.figures["bars"], go.Figure(go.Bar(x=list(range(n)), y=[1] * n), layout=dict(title=f"n={n}", width=700)))
-        widgets._replace_figure(self.figures["line"], go.Figure([go.Scatter(y=[i, i + 1]) for i in range(n)]))
+        self.set_figure("bars", go.Figure(go.Bar(x=list(range(n)), y=[1] * n), layout=dict(title=f"n={n}", width=700)))
+        self.set_figure("line", go.Figure([go.Scatter(y=[i, i + 1]) for i in range(n)]))
+
+
+def _shown(view) -> dict:
+    """The plotly figure JSON a browser draws from an Output view's synced state."""
+    (out,) = view.outputs
+    assert out["output_type"] == "display_data"
+    return out["data"]["application/vnd.plotly.v1+json"]
 
 
 def test_the_synced_state_follows_every_change():
-    """A view created later (a page reload) starts from ``_widget_data`` / ``_widget_layout``: they must hold
-    the current figure, not the empty one of construction (plotly copies them only for a FigureWidget
-    displayed by itself, and the dashboards show theirs inside a box)."""
+    """A view created later (a page reload) draws from each chart's synced ``outputs``: they must hold the
+    current figure as plotly's mime bundle (no FigureWidget: each carried plotly.js, 4.96 MB, and timed out
+    on reload), as wide as its cell and responsive."""
     d = Counter()
     d.update(n=4)
-    bars, line = d.figures["bars"], d.figures["line"]
-    assert len(bars._widget_data) == 1 and list(bars._widget_data[0]["x"]) == [0, 1, 2, 3]
-    assert len(line._widget_data) == 4 == len(line.data)
-    assert bars._widget_layout["title"]["text"] == "n=4"
-    assert bars._widget_layout.get("width") is None and bars._widget_layout["autosize"] is True  # as wide as its grid cell
+    bars, line = _shown(d.views["bars"]), _shown(d.views["line"])
+    assert len(bars["data"]) == 1 and list(bars["data"][0]["x"]) == [0, 1, 2, 3]
+    assert len(line["data"]) == 4 == len(d.figures["line"].data)
+    assert bars["layout"]["title"]["text"] == "n=4"
+    assert bars["layout"].get("width") is None and bars["layout"]["autosize"] is True  # as wide as its grid cell
+    assert bars["config"]["responsive"] is True
     d.update(n=1)
-    assert len(line._widget_data) == 1 and bars._widget_layout["title"]["text"] == "n=1"
-    assert bars._config["responsive"] is True
+    assert len(_shown(d.views["line"])["data"]) == 1 and _shown(d.views["bars"])["layout"]["title"]["text"] == "n=1"
+    assert d.figures["bars"].layout.title.text == "n=1"  # the plain figure the tests and static output read
+    assert not any(isinstance(w, go.FigureWidget) for w in d.views.values())
+    assert sum(len(str(v.outputs)) for v in d.views.values()) < 50_000  # the figures' JSON, not a plotly.js bundle
 
 
 def test_the_figures_sit_in_a_responsive_grid():
-    box = Counter().widget()
-    controls, grid = box.children
+    d = Counter()
+    controls, grid = d.widget().children
     assert isinstance(grid, W.GridBox) and len(grid.children) == 3
+    assert list(grid.children[:2]) == [d.views["bars"], d.views["line"]]  # each chart's Output, in figures order
     assert isinstance(grid.children[-1], widgets.ChartsAutosize) and "ResizeObserver" in grid.children[-1]._esm  # refits the charts in the browser
     assert f"minmax(min({widgets.GRID_MIN_WIDTH_PX}px, 100%), 1fr)" in grid.layout.grid_template_columns and "auto-fit" in grid.layout.grid_template_columns
     assert controls.layout.flex_flow == "row wrap"

@@ -1,29 +1,31 @@
-"""Dashboards: ipywidgets controls driving ``go.FigureWidget`` charts, through plain callbacks.
+"""Dashboards: ipywidgets controls redrawing plotly charts, through plain callbacks.
 
 A dashboard keeps its state in plain Python: ``update(**values)`` recomputes every figure from the
 results store and is what the widgets' observers call, so tests drive it without a browser.
-``static_figures()`` returns the same charts as plain ``go.Figure`` for executed notebooks and HTML
-(a FigureWidget alone shows nothing there).
+``figures`` holds the current charts as plain ``go.Figure``; ``static_figures()`` returns copies for
+executed notebooks and HTML (a live widget shows nothing there).
 
-Two things a real browser needs that plotly's FigureWidget does not do by itself inside a box:
+Each chart is an ``ipywidgets.Output`` whose synced ``outputs`` hold the figure as plotly's JSON mime bundle
+(``application/vnd.plotly.v1+json``, drawn by the ``jupyterlab-plotly`` renderer), not a ``go.FigureWidget``:
 
-- **State for a reload.** plotly sends each change to the views on screen as a message and copies the
-  whole figure into the widget's synced state (``_widget_data`` / ``_widget_layout``) only when a
-  FigureWidget is displayed by itself. Inside a ``VBox`` that copy never happens, so a view created later
-  (page reload, the notebook reopened while its kernel runs) starts from the empty figure of
-  construction and the next message fails ("indices must be valid indices for gd.data").
-  :func:`_replace_figure` copies the state after every change.
-- **Width.** The figures sit in a CSS grid (:func:`figure_grid`): two columns when the output area is
+- **Reload.** plotly 7's FigureWidget is an anywidget whose model carries plotly.js itself (a 4.96 MB
+  ``_esm`` string) and must start within anywidget's 2 s limit. After a page reload the browser receives
+  and evaluates one copy per chart; on 2 loaded cores that took longer ("[anywidget] Failed to initialize
+  model.", and notebook 03's dashboard not drawn after 180 s, seen in CI). A FigureWidget inside a ``VBox``
+  also never copies its figure into its synced state (a later view starts empty). An ``Output``'s state is
+  the figure's JSON (tens of kB), restored with the page, and plotly.js loads once for the whole page.
+- **Width.** The charts sit in a CSS grid (:func:`figure_grid`): two columns when the output area is
   at least :data:`GRID_MIN_WIDTH_PX` × 2 wide, one column below, each chart as wide as its cell
   (plotly's ``autosize``, and ``responsive`` so it follows a resized window).
 """
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 import anywidget
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from lorag_nb.core.config import LoraSettings, RagSettings
 from lorag_nb.core.store import ResultsStore
@@ -39,13 +41,26 @@ from lorag_nb.ui import charts, plots
 
 
 class Dashboard:
-    """Base class: subclasses fill ``controls`` (name → ipywidget) and ``figures`` (name → FigureWidget)
-    and implement :meth:`refresh` (rewrite every figure's data from ``self.values``)."""
+    """Base class: subclasses fill ``controls`` (name → ipywidget) and ``figures`` (name → ``go.Figure``, in
+    display order) and implement :meth:`refresh`, which redraws each chart with :meth:`set_figure`."""
 
     def __init__(self):
         self.controls: dict[str, Any] = {}
-        self.figures: dict[str, go.FigureWidget] = {}
+        self.figures: dict[str, go.Figure] = {}
+        self.views: dict[str, Any] = {}  # name → ipywidgets.Output showing that figure
         self.values: dict[str, Any] = {}
+
+    def set_figure(self, name: str, fig: go.Figure) -> None:
+        """Make ``fig`` chart ``name``: kept in :attr:`figures` and sent to its view (:func:`chart_output`)
+        as the view's synced ``outputs``, so a view created later (a page reload) draws it too."""
+        fig = go.Figure(fig)
+        fig.layout.width = None  # as wide as its grid cell
+        fig.layout.autosize = True
+        self.figures[name] = fig
+        view = self.views.get(name)
+        if view is None:
+            view = self.views[name] = chart_output()
+        view.outputs = (figure_output(fig),)
 
     def refresh(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -83,7 +98,11 @@ class Dashboard:
         """The live dashboard: controls above, figures in a grid."""
         import ipywidgets as W
 
-        return W.VBox([control_row(self.controls.values()), figure_grid(self.figures.values())], layout=W.Layout(width="100%"))
+        return W.VBox([control_row(self.controls.values()), figure_grid(self.chart_views())], layout=W.Layout(width="100%"))
+
+    def chart_views(self) -> list:
+        """The charts' ``Output`` views in :attr:`figures` order."""
+        return [self.views[name] for name in self.figures]
 
     def static_figures(self) -> list[go.Figure]:
         """Plain-figure copies of the current charts (for papermill output and HTML export)."""
@@ -98,34 +117,37 @@ class Dashboard:
 # --------------------------------------------------------------------------- notebook 03: the top-k explorer
 
 
-def _replace_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Rewrite a FigureWidget's traces and layout from ``fig`` in one batch update, then copy the whole
-    figure into its synced state, so a view created later (a reload) draws the current figure (see the
-    module docstring; plotly does this copy itself only for a FigureWidget displayed alone)."""
-    with widget.batch_update():
-        widget.data = ()
-        widget.add_traces(list(fig.data))
-        widget.layout = fig.layout
-        widget.layout.width = None  # as wide as its grid cell
-        widget.layout.autosize = True
-    widget._widget_layout = copy.deepcopy(widget._layout_obj._props)
-    widget._widget_data = copy.deepcopy(widget._data)
-
-
 #: Narrowest chart column (px): two columns need about twice this, so below ~1,200 px one column.
 GRID_MIN_WIDTH_PX = 560
 
+#: plotly.js config of every live chart: ``responsive`` refits a chart on a window resize.
+LIVE_CONFIG = {"responsive": True, "displaylogo": False}
 
-def new_figure() -> go.FigureWidget:
-    """An empty FigureWidget that resizes with its container (plotly's ``responsive`` config)."""
-    fw = go.FigureWidget()
-    fw._config = {**fw._config, "responsive": True}
-    return fw
+
+def figure_output(fig: go.Figure) -> dict:
+    """One nbformat ``display_data`` output showing ``fig`` with plotly's mime renderer: the
+    ``application/vnd.plotly.v1+json`` bundle of ``plotly.io``'s ``plotly_mimetype`` renderer (the figure as
+    JSON plus :data:`LIVE_CONFIG`), and a one-line ``text/plain``."""
+    figure = {**json.loads(pio.to_json(fig, validate=False)), "config": LIVE_CONFIG}
+    title = fig.layout.title.text or "chart"
+    return {"output_type": "display_data", "data": {"application/vnd.plotly.v1+json": figure, "text/plain": f"<plotly figure: {title}>"}, "metadata": {}}
+
+
+def chart_output() -> Any:
+    """An empty ``ipywidgets.Output`` sized to its grid cell, the view of one chart."""
+    import ipywidgets as W
+
+    return W.Output(layout=W.Layout(width="100%", min_width="0"))
+
+
+def new_figure() -> go.Figure:
+    """An empty figure: a chart's place before the first :meth:`Dashboard.refresh`."""
+    return go.Figure()
 
 
 #: The browser side of :class:`ChartsAutosize`: when the chart grid is laid out, changes size or comes on
-#: screen, send one (debounced) window ``resize`` event, on which every plotly chart made with the
-#: ``responsive`` config (:func:`new_figure`) fits itself to its cell again (``Plotly.Plots.resize``).
+#: screen, send one (debounced) window ``resize`` event, on which every plotly chart drawn with the
+#: ``responsive`` config (:data:`LIVE_CONFIG`) fits itself to its cell again (``Plotly.Plots.resize``).
 AUTOSIZE_ESM = """
 function render({ el }) {
   el.style.display = "none";
@@ -150,7 +172,7 @@ export default { render };
 class ChartsAutosize(anywidget.AnyWidget):
     """An invisible widget (anywidget) that makes the charts of the grid it sits in fit their cells.
 
-    A FigureWidget view can be drawn before its cell has a size: JupyterLab skips the layout of cells off
+    A chart can be drawn before its cell has a size: JupyterLab skips the layout of cells off
     screen (its ``contentVisibility`` windowing) and restores views after a reload before they are shown.
     plotly then draws at its default 700 px (wider than a cell: the right column is cut off) and a table
     wraps its text against no width (cells drawn empty) until the next change. This widget's browser side
@@ -302,7 +324,7 @@ class TopKExplorer(Dashboard):
             slider.observe(self._on_change, names="value")
             self.values["top_k"] = slider.value
         for name, fig in self.build_figures(int(self.values["top_k"]), v["search_type"], int(v["chunk_size"])).items():
-            _replace_figure(self.figures[name], fig)
+            self.set_figure(name, fig)
 
 
 # --------------------------------------------------------------------------- notebook 02: the LoRA rank explorer
@@ -447,7 +469,7 @@ class RankExplorer(Dashboard):
         v = self.values
         args = (int(v["r"]), v["lora_alpha"], v["target_modules"], v["variant"])
         for name, fig in self.build_figures(*args).items():
-            _replace_figure(self.figures[name], fig)
+            self.set_figure(name, fig)
         chosen = self.result_for(*args)
         if chosen is None:
             self.train_button.layout.display = None
@@ -490,7 +512,7 @@ class RankExplorer(Dashboard):
         """Controls, the Train button with its progress bar and status, then the charts two by two."""
         import ipywidgets as W
 
-        return W.VBox([control_row(self.controls.values()), control_row([self.train_button, self.progress, self.status]), figure_grid(self.figures.values())], layout=W.Layout(width="100%"))
+        return W.VBox([control_row(self.controls.values()), control_row([self.train_button, self.progress, self.status]), figure_grid(self.chart_views())], layout=W.Layout(width="100%"))
 
 
 # --------------------------------------------------------------------------- notebook 04: the hybrid explorer
@@ -555,7 +577,7 @@ class HybridExplorer(Dashboard):
     def refresh(self) -> None:
         v = self.values
         for name, fig in self.build_figures(int(v["top_k"]), v["methods"], int(v["example"])).items():
-            _replace_figure(self.figures[name], fig)
+            self.set_figure(name, fig)
 
 
 # --------------------------------------------------------------------------- notebook 05: the comparison explorer
@@ -611,4 +633,4 @@ class ComparisonExplorer(Dashboard):
 
     def refresh(self) -> None:
         for name, fig in self.build_figures(self.values["metrics"], self.values["methods"]).items():
-            _replace_figure(self.figures[name], fig)
+            self.set_figure(name, fig)
