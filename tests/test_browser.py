@@ -180,7 +180,7 @@ class Notebook:
         try:
             self.page.wait_for_function(f"() => {{ const c = ({CHARTS_JS})(); return c.length > 0 && ({predicate_js}); }}", timeout=timeout_ms, polling=250)
         except PlaywrightTimeout:
-            state = [(c["title"][:50], c["marked"], c["rows"], c["names"][:3]) for c in self.page.evaluate(CHARTS_JS)]
+            state = [(c["title"][:50], c["marked"], c["rows"], c["names"][:3], f"width {c['width']:.0f} overflow {c['overflow']} cell texts {c['texts']}/{c['cells']}") for c in self.page.evaluate(CHARTS_JS)]
             raise AssertionError(f"{self.stem}: the charts did not follow the control within {timeout_ms / 1000:.0f} s: want {predicate_js}; have {state}") from None
         return self.page.evaluate(CHARTS_JS)
 
@@ -203,9 +203,9 @@ class Notebook:
         self.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
         self.page.reload()
         self.open()
-        # After a reload JupyterLab restores every widget model from the kernel (each FigureWidget carries
-        # plotly's 5 MB bundle) before it draws the views; on shared cores that took over 60 s for notebook 03,
-        # whose dashboard sits 32 cells down. Bring the dashboard's cell on screen through the notebook's own
+        # After a reload JupyterLab restores every widget model from the kernel before it draws the views
+        # (with FigureWidgets, 5 MB of plotly.js each, that took over 60 s for notebook 03 on shared cores);
+        # its dashboard sits 32 cells down. Bring the dashboard's cell on screen through the notebook's own
         # API, then give the views time.
         self.page.evaluate("""() => { const nb = window.jupyterapp.shell.currentWidget.content;
             const i = nb.widgets.findIndex(c => c.model.sharedModel.getSource().includes('dash.widget()'));

@@ -31,6 +31,22 @@ def test_difference_of_half_is_decided_on_200_facts_and_undetermined_on_6():
     assert claims.decide(small, 0.0, "greater") == UNDETERMINED
 
 
+def test_fewer_than_six_facts_decide_nothing_even_when_the_interval_is_one_sided():
+    """2 facts that both moved by +1: every bootstrap resample gives +1 (a zero-width interval above 0), yet
+    an exact two-sided sign test needs 6 facts moving alike to reach 5%; 6 such facts do decide."""
+    two = claims.difference(_scores([1, 1]), _scores([0, 0]))
+    assert (two.low, two.value, two.high) == (1.0, 1.0, 1.0) and two.n_facts == 2
+    assert claims.decide(two, 0.0, "greater") == UNDETERMINED and claims.decide(two, 0.0, "less") == UNDETERMINED
+    v = claims.judge("lora_learns", two)
+    assert v.verdict == UNDETERMINED and "only 2 facts" in v.why and v.facts_needed == claims.MIN_FACTS == 6
+    five = claims.difference(_scores([1] * 5), _scores([0] * 5))
+    assert claims.decide(five, 0.0, "greater") == UNDETERMINED
+    six = claims.difference(_scores([1] * 6), _scores([0] * 6))
+    assert claims.decide(six, 0.0, "greater") == HOLDS and claims.judge("lora_learns", six).verdict == HOLDS
+    # ratios of repeated timings are not counted in facts: 3 interleaved repetitions still decide
+    assert claims.decide(claims.ratio_estimate([0.5, 0.6, 0.55]), 1.0, "less") == HOLDS
+
+
 def test_facts_needed_follows_the_normal_approximation():
     small = claims.difference(_scores(A6), _scores(B6))
     sd = math.sqrt(sum((x - 0.5) ** 2 for x in [1, 1, 1, 1, -1, 0]) / 5)

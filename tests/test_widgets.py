@@ -49,6 +49,17 @@ def test_the_synced_state_follows_every_change():
     assert sum(len(str(v.outputs)) for v in d.views.values()) < 50_000  # the figures' JSON, not a plotly.js bundle
 
 
+def test_colab_also_gets_html_and_jupyterlab_only_the_plotly_bundle(monkeypatch):
+    import sys
+    import types
+
+    fig = go.Figure(go.Bar(y=[3, 1]), layout=dict(title="t"))
+    assert set(widgets.figure_output(fig)["data"]) == {"application/vnd.plotly.v1+json", "text/plain"}
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    html = widgets.figure_output(fig)["data"]["text/html"]  # Colab's output area draws no plotly mime bundle
+    assert "cdn.plot.ly" in html and '"responsive": true' in html
+
+
 def test_the_figures_sit_in_a_responsive_grid():
     d = Counter()
     controls, grid = d.widget().children

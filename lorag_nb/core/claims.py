@@ -22,6 +22,10 @@ threshold (``side="greater"``: above it; ``"less"``: below it).
   the other side: a difference of exactly 0 everywhere does not show "greater than 0");
 - otherwise **undetermined at this sample**, with the number of facts that would likely decide it
   (:func:`facts_needed`: from the observed effect and its standard error). There is no "tie".
+- a difference over facts measured on fewer than :data:`MIN_FACTS` facts is **undetermined** whatever its
+  interval: with 5 facts, even all 5 moving the same way is not significant by an exact two-sided sign
+  test (2 · 0.5⁵ = 0.0625 > 0.05), while the bootstrap interval of so few units can have zero width
+  (every resample of 2 facts that both moved by 1 gives [1, 1]).
 
 Speed and memory claims use the same rule on a ratio (threshold 1.0) whose interval is the spread of
 repeated, interleaved measurements (:func:`ratio_estimate`), and exact quantities (file sizes) get a
@@ -46,6 +50,9 @@ BOOTSTRAP_SEED = 0
 Z95 = 1.959963984540054
 #: The non-inferiority margin for "matches" / "as good as" claims: the difference must be above −0.05.
 MATCH_MARGIN = 0.05
+#: Fewest facts on which a difference over facts can be decided (module docstring): the smallest n at which
+#: an exact two-sided sign test can reach 5% (2 · 0.5⁶ = 0.031; 2 · 0.5⁵ = 0.0625).
+MIN_FACTS = 6
 
 _ID_FACT = re.compile(r"^(?:test|dev|train|revised)-(?P<entity>[^-]+(?:-lookalike)?)-(?P<relation>[a-z_]+)(?:-\d+)?$")
 
@@ -325,12 +332,21 @@ def facts_needed(diff: Estimate, threshold: float = 0.0, confidence: float = CON
     """
     gap = abs(diff.value - threshold)
     sd = diff.sd if diff.sd else (diff.se * math.sqrt(diff.n_facts) if diff.se else None)
-    if not sd or gap < 1e-12:
+    if gap < 1e-12:
         return None
+    if not sd:  # every fact moved alike: the sign test decides once there are MIN_FACTS of them
+        return MIN_FACTS if too_few_facts(diff) else None
     from scipy.stats import norm
 
     z = float(norm.ppf(0.5 + confidence / 2))
-    return max(diff.n_facts + 1, math.ceil((z * sd / gap) ** 2))
+    return max(diff.n_facts + 1, MIN_FACTS, math.ceil((z * sd / gap) ** 2))
+
+
+def too_few_facts(diff: Estimate) -> bool:
+    """Whether ``diff`` is a difference over facts (unit ``"fraction"``) on fewer than :data:`MIN_FACTS` facts,
+    which no interval decides (module docstring). Ratios of repeated timings and exact quantities are not
+    counted in facts and are never too few here."""
+    return diff.unit == "fraction" and diff.n_facts < MIN_FACTS
 
 
 def decide(diff: Estimate, threshold: float = 0.0, side: str = "greater") -> str:
@@ -341,7 +357,7 @@ def decide(diff: Estimate, threshold: float = 0.0, side: str = "greater") -> str
     """
     if side not in ("greater", "less"):
         raise ValueError(f"side must be 'greater' or 'less'; got {side!r}")
-    if not diff.has_interval:
+    if not diff.has_interval or too_few_facts(diff):
         return UNDETERMINED
     if side == "greater":
         if diff.low > threshold:
@@ -472,7 +488,8 @@ def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None
     reason = {
         HOLDS: f"the whole 95% interval is {rel} {thr}",
         DOES_NOT_HOLD: f"the whole 95% interval is on the other side of {thr}",
-        UNDETERMINED: f"the 95% interval contains {thr}" if diff.has_interval else "no interval could be computed",
+        UNDETERMINED: (f"only {diff.n_facts} facts: fewer than {MIN_FACTS} decide nothing (an exact sign test needs {MIN_FACTS} to reach 95%)" if diff.has_interval and too_few_facts(diff)
+                       else f"the 95% interval contains {thr}" if diff.has_interval else "no interval could be computed"),
     }[verdict]
     full_why = f"{why}; {reason}" if why else reason
     return Verdict(claim_id, text, dict(measured or {}), diff, threshold, side, verdict, compared or what, full_why, need, condition, sections)

@@ -80,6 +80,13 @@ class Result:
         return {"kind": self.kind, "key": self.key, "settings": self.settings, "metrics": self.metrics, "details": self.details, "created": self.created, "version": __version__}
 
 
+def default_results_root() -> Path:
+    """The default store folder: ``$LORAG_NB_RESULTS`` when set, else ``<lorag_nb cache>/results``; read at
+    each call (absolute, ``~`` expanded)."""
+    env = os.environ.get("LORAG_NB_RESULTS")
+    return (Path(env) if env else cache_dir() / "results").expanduser().absolute()
+
+
 class ResultsStore:
     """Folder of JSON records, one per (kind, settings).
 
@@ -88,14 +95,7 @@ class ResultsStore:
     """
 
     def __init__(self, root: str | Path | None = None):
-        if root is None:
-            env = os.environ.get("LORAG_NB_RESULTS")
-            if env:
-                root = Path(env)
-            else:
-
-                root = cache_dir() / "results"
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser() if root is not None else default_results_root()
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, kind: str, key: str) -> Path:

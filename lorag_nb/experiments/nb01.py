@@ -8,7 +8,6 @@ from typing import Any, Mapping
 from lorag_nb.core import claims as C
 from lorag_nb.core.config import TrainingSettings
 from lorag_nb.core.fmt import pct
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods.models import count_parameters
 from lorag_nb.methods.training import (
@@ -17,6 +16,7 @@ from lorag_nb.methods.training import (
     final_loss,
     settings_of,
 )
+from lorag_nb.methods.runtime import RUNTIME
 
 #: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
 #: Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5 training wordings = 300
@@ -155,7 +155,7 @@ def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
     import pandas as pd
 
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     base = store.get("baseline", result.metrics.get("baseline_key", "")) if result.metrics.get("baseline_key") else None
     base_rows = {r["id"]: r for r in (base.details.get(split, []) if base else [])}
     score = "contains" if split == "control" else "em"
@@ -175,7 +175,7 @@ def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, s
     """Up to ``n`` control questions the base model got right and the trained model got wrong:
     ``(question, base answer, trained answer)``."""
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = result.metrics.get("baseline_key")
     base = store.get("baseline", key) if key else None
     if base is None:
@@ -208,7 +208,7 @@ def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: 
         ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
     if not runs:
         raise ValueError("fine_tuning_verdicts needs full_runs or lora_runs ({seed: Result})")

@@ -18,7 +18,6 @@ from lorag_nb.methods.rag import (
     build_chain,
     collection_name,
     contexts_of,
-    get_model,
     key_dict,
     open_knowledge_base,
     questions_for,
@@ -39,6 +38,7 @@ from lorag_nb.methods.retrieval import (
     python_docs_benchmark,
     split_documents,
 )
+from lorag_nb.methods.runtime import RUNTIME
 
 
 def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: ResultsStore | None = None, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, client=None, multiple_choice: bool = True) -> dict[int, Result]:
@@ -46,7 +46,7 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
 
     A result stored with multiple choice is reused when ``multiple_choice`` is False (it holds more).
     """
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     out = {}
     for k in ks:
         s = settings.replace(top_k=int(k))
@@ -195,12 +195,12 @@ def compare_prompt_variants(
     unknown = [v for v in variants if v not in CONTEXT_VARIANTS]
     if unknown:
         raise ValueError(f"unknown prompt variant(s) {unknown}; valid: {sorted(CONTEXT_VARIANTS)}")
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"rag": key_dict(settings, prompt_variant="context_then_question"), "eval": ev.to_dict(), "variants": variants, "templates": [CONTEXT_VARIANTS[v] for v in variants], "model": model_name, "multiple_choice": multiple_choice, "selection": "spread"}
 
     def compute(_artifacts: Path):
         seed_everything(0)
-        m, tok = get_model(model_name, model, tokenizer)
+        m, tok = RUNTIME.model(model_name, model, tokenizer)
         ks = load_knowledge(n_entities=ev.n_entities)
         kb, _ = open_knowledge_base(settings, ks, ev.n_entities, client=client)
         qas = spread(list(ks.dev_qa), ev.max_questions)
@@ -268,7 +268,7 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
     """
 
     ev = resolve_eval(eval_settings)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     base = settings.replace(knowledge="original")
     key = {"rag": key_dict(base), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
     skipped = swap_skipped()
@@ -277,7 +277,7 @@ def swap_experiment(settings: RagSettings, store: ResultsStore | None = None, ev
 
     def compute(_artifacts: Path):
         seed_everything(0)
-        m, tok = get_model(model_name, model, tokenizer)
+        m, tok = RUNTIME.model(model_name, model, tokenizer)
         ks = load_knowledge(n_entities=ev.n_entities)
         qas = cap(list(ks.revised_test_qa), ev.max_questions)
         if not qas:
@@ -417,7 +417,7 @@ def python_docs_retrieval(n_topics: int = 40, max_chars: int = 6000, chunk_size:
         rank, top-3 sources); and the open knowledge base (for answering questions).
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     name = name or f"lorag-pydoc-c{chunk_size}-o{chunk_overlap}"
     docs, qas = python_docs_benchmark(n_topics, max_chars)
     kb = KnowledgeBase(name, chunk_size=chunk_size, chunk_overlap=chunk_overlap, client=client)
@@ -522,7 +522,7 @@ def explorer_data(
     ev = resolve_eval(eval_settings)
     overlap = settings.chunk_overlap if settings.chunk_overlap < chunk_size else chunk_size // 5
     s = settings.replace(search_type=search_type, chunk_size=int(chunk_size), chunk_overlap=overlap)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     retrieval = run_retrieval(s, store, ev, client=client)
     runs = sweep_k(s, answer_ks, store, ev, model_name, model, tokenizer, client, multiple_choice) if with_answers else {}
     ks = load_knowledge(n_entities=ev.n_entities)

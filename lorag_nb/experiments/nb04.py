@@ -15,13 +15,13 @@ from lorag_nb.core.config import (
     seed_everything,
 )
 from lorag_nb.core.fmt import cap, pct
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
 from lorag_nb.experiments import nb03
 from lorag_nb.experiments.nb02 import default_lora
 from lorag_nb.methods import hybrid, rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
+from lorag_nb.methods.runtime import RUNTIME
 
 RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=nb03.RAG_DEFAULTS["max_new_tokens"], batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
 
@@ -455,8 +455,8 @@ def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questio
     """
 
     seed_everything(seed)
-    store = store or ResultsStore()
-    model, tokenizer = rag.get_model(model_name)
+    store = RUNTIME.use_store(store)
+    model, tokenizer = RUNTIME.model(model_name)
     base = nb03.rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
     retriever = {k: getattr(base, k) for k in ("top_k", "chunk_size", "chunk_overlap", "chroma_url")}
     variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))

@@ -42,7 +42,6 @@ from lorag_nb.core.config import (
 )
 from lorag_nb.core.fmt import cap, mib, pct
 from lorag_nb.core.paths import NOTEBOOKS_DIR
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.experiments import nb01, nb03, nb04
 from lorag_nb.experiments.nb01 import default_full_ft
@@ -72,6 +71,7 @@ from lorag_nb.methods.training import (
     default_eval,
     settings_of,
 )
+from lorag_nb.methods.runtime import RUNTIME
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")
@@ -331,7 +331,7 @@ def measure_index(settings: RagSettings, n_entities: int | None, store=None, for
         ``chunks``, ``documents``, ``embedded``.
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"rag": rag.key_dict(settings, top_k=1, prompt_variant="context_then_question"), "n_entities": n_entities}
 
     def compute(_artifacts: Path):
@@ -370,7 +370,7 @@ def lora_dev_accuracy(result, store=None, n_questions: int | None = None, model=
         FileNotFoundError: its adapter folder is gone (rerun ``run_training(..., force=True)``).
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     settings, _ = settings_of(result)
     if settings.lora is None:
         raise ValueError(f"run {result.key} is full fine-tuning, not LoRA: it has no adapter to evaluate on the dev split")
@@ -426,8 +426,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
         "raft_hybrid", "raft_hybrid_revised"}`` (Results).
     """
 
-    store = store or ResultsStore()
-    model, tokenizer = rag.get_model(settings.model, model, tokenizer)
+    store = RUNTIME.use_store(store)
+    model, tokenizer = RUNTIME.model(settings.model, model, tokenizer)
     ev = settings.train_eval()
     out: dict[str, Any] = {}
     seeds = settings.seeds

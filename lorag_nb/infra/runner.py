@@ -158,9 +158,9 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 def drop_live_widgets(notebook: Path) -> int:
     """Remove the saved ipywidgets state from an executed notebook, in place. Returns the bytes saved.
 
-    The state (``metadata.widgets``: every FigureWidget's figure and the plotly bundle, about 5 MB per
-    chart) cannot drive a dashboard without a kernel, and the static figures below each dashboard already
-    show every chart; without it an executed notebook and its HTML stay a few MB. A dashboard's output (a
+    The state (``metadata.widgets``: every control and each chart's figure JSON) cannot drive a dashboard
+    without a kernel, and the static figures below each dashboard already show every chart; without it
+    an executed notebook and its HTML carry each chart once and stay a few MB. A dashboard's output (a
     cell ending in ``.widget()``, the notebooks' one way to show one) becomes :data:`LIVE_NOTE`; any other
     widget output (a tqdm progress bar of a model load) keeps its plain-text form, or goes if it has none.
     """

@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
 from lorag_nb.methods.adapters import load_adapter
-from lorag_nb.methods.rag import get_model
 from lorag_nb.methods.training import (
     ADAPTER_DIR,
     default_eval,
@@ -33,6 +31,7 @@ from lorag_nb.methods.training import (
     settings_of,
     stale_rate,
 )
+from lorag_nb.methods.runtime import RUNTIME
 
 #: The three methods compared (contract with notebook 05).
 METHODS = ("rag", "naive_hybrid", "raft_hybrid")
@@ -89,29 +88,27 @@ def train_adapter(adapter: TrainingSettings, store=None, model=None, tokenizer=N
         return hit
     if model is None:
 
-        model, tokenizer = get_model(adapter.model)
+        model, tokenizer = RUNTIME.model(adapter.model)
     return run_training(adapter, store=store, eval_settings=ev, model=model, tokenizer=tokenizer, progress=progress)
-
-
-_MERGED: dict[str, tuple[Any, Any]] = {}
 
 
 def merged_model(train_result, store=None, model=None, tokenizer=None):
     """``(model, tokenizer)``: the base model with the stored adapter of ``train_result`` loaded
-    (``adapters.load_adapter`` on a copy of the base) and merged (``merge_and_unload``); kept per process."""
+    (``adapters.load_adapter`` on a copy of the base) and merged (``merge_and_unload``); held by the
+    session runtime (:data:`~lorag_nb.methods.runtime.RUNTIME`) as ``"merged <run key>"``, so it is merged once."""
 
-    if train_result.key in _MERGED:
-        return _MERGED[train_result.key]
-    store = store or ResultsStore()
+    name = f"merged {train_result.key}"
+    if RUNTIME.holds(name):
+        return RUNTIME.model(name)
+    store = RUNTIME.use_store(store)
     settings, _ = settings_of(train_result)
     if model is None:
 
-        model, tokenizer = get_model(settings.model)
+        model, tokenizer = RUNTIME.model(settings.model)
     folder = store.artifact_dir("train", train_result.key) / ADAPTER_DIR
     merged = load_adapter(model, folder, copy_base=True).merge_and_unload()
     merged.eval()
-    _MERGED[train_result.key] = (merged, tokenizer)
-    return merged, tokenizer
+    return RUNTIME.model(name, merged, tokenizer)
 
 
 def hybrid_model_name(method: str, base_model: str, train_key: str | None) -> str:
@@ -145,7 +142,7 @@ def _forgetting(train_result) -> dict:
 def _run(method, rag_settings, adapter_settings, store, eval_settings, model, tokenizer, client, multiple_choice, knowledge: str, force: bool = False, progress: bool = False, model_name: str = "embedded", adapter_eval_settings: EvalSettings | None = None):
 
     _check_method(method)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     ev = _required(eval_settings, "eval_settings", "an EvalSettings (notebook 04's: lorag_nb.experiments.nb04.default_hybrid_eval())")
     settings = _required(rag_settings, "rag_settings", "a RagSettings (notebook 04's: lorag_nb.experiments.nb04.default_rag_settings())").replace(knowledge=knowledge)
     adapter = adapter_settings_for(method, adapter_settings, settings)
@@ -162,7 +159,7 @@ def _run(method, rag_settings, adapter_settings, store, eval_settings, model, to
             if train_result is not None:
                 m, tok = merged_model(train_result, store, model, tokenizer)
             elif m is None:
-                m, tok = rag.get_model(base_name)
+                m, tok = RUNTIME.model(base_name)
         r = r or rag.run_rag(settings, store, ev, model_name=name, model=m, tokenizer=tok, client=client, multiple_choice=multiple_choice)
         metrics = dict(r.metrics)
         metrics.update(method=method, rag_key=r.key, adapter=adapter_summary(train_result), forgetting=_forgetting(train_result))

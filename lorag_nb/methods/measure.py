@@ -14,6 +14,7 @@ from lorag_nb.data.prompts import closed_book_prompt
 from lorag_nb.data.worldgen import CONTROL, CONTROL_CANDIDATES, normalize
 from lorag_nb.methods.evaluation import evaluate_qa, perplexity
 from lorag_nb.methods.models import load_model
+from lorag_nb.methods.runtime import RUNTIME
 
 
 def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -> tuple[dict, dict]:
@@ -58,7 +59,7 @@ def run_baseline(settings: BaselineSettings = BaselineSettings(), store: Results
         :class:`Result` of kind ``"baseline"`` with :func:`measure_model`'s metrics.
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
 
     def compute(_artifacts: Path):
         seed_everything(settings.seed)

@@ -41,31 +41,17 @@ from lorag_nb.core.store import Result, ResultsStore, settings_key
 from lorag_nb.data.knowledge import knowledge_fingerprint, load_knowledge
 from lorag_nb.data.prompts import context_prompt, make_prompt
 from lorag_nb.methods.evaluation import evaluate_qa, generate
-from lorag_nb.methods.models import load_model
 from lorag_nb.methods.retrieval import (
     MAX_K,
     KnowledgeBase,
     chunk_statistics,
     evaluate_retrieval,
 )
+from lorag_nb.methods.runtime import RUNTIME
 
 #: Default EvalSettings for RAG runs: few questions (each costs a generation and 4 option scorings).
 DEFAULT_EVAL = EvalSettings(max_questions=12, max_new_tokens=24, batch_size=8)
 
-# --------------------------------------------------------------------------- model cache
-
-_MODELS: dict[str, tuple[Any, Any]] = {}
-
-
-def get_model(model_name: str = "embedded", model=None, tokenizer=None):
-    """``(model, tokenizer)``: the given pair, else one loaded once per process by name."""
-    if model is not None and tokenizer is not None:
-        _MODELS.setdefault(model_name, (model, tokenizer))
-        return model, tokenizer
-    if model_name not in _MODELS:
-
-        _MODELS[model_name] = load_model(model_name)
-    return _MODELS[model_name]
 
 
 # --------------------------------------------------------------------------- knowledge bases
@@ -270,7 +256,7 @@ def run_retrieval(settings: RagSettings, store: ResultsStore | None = None, eval
     """
 
     ev = resolve_eval(eval_settings)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"rag": key_dict(settings, top_k=1, prompt_variant="context_then_question"), "n_entities": ev.n_entities, "max_k": MAX_K}
 
     def compute(_artifacts: Path):
@@ -324,13 +310,13 @@ def run_rag(
     """
 
     ev = resolve_eval(eval_settings)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "multiple_choice": multiple_choice, "seed": 0}
 
     def compute(_artifacts: Path):
         seed_everything(0)
         retrieval = run_retrieval(settings, store, ev, client=client)
-        m, tok = get_model(model_name, model, tokenizer)
+        m, tok = RUNTIME.model(model_name, model, tokenizer)
         ks = load_knowledge(n_entities=ev.n_entities)
         kb, report = open_knowledge_base(settings, ks, ev.n_entities, client=client)
         qas = cap(questions_for(ks, settings), ev.max_questions)
@@ -391,7 +377,7 @@ def answer_one(settings: RagSettings, question: str, top_k: int, eval_settings: 
     """
 
     ev = resolve_eval(eval_settings)
-    m, tok = get_model(model_name, model, tokenizer)
+    m, tok = RUNTIME.model(model_name, model, tokenizer)
     kb, _ = open_knowledge_base(settings, load_knowledge(n_entities=ev.n_entities), ev.n_entities, client=client)
     return build_chain(kb, m, tok, settings.replace(top_k=int(top_k)), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size).invoke(question)
 
@@ -415,11 +401,11 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
     if reps < 2 or n_questions < 1:
         raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")
     ev = resolve_eval(eval_settings)
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps}
 
     def compute(_artifacts: Path):
-        m, tok = get_model(model_name, model, tokenizer)
+        m, tok = RUNTIME.model(model_name, model, tokenizer)
         ks = load_knowledge(n_entities=ev.n_entities)
         kb, _ = open_knowledge_base(settings, ks, ev.n_entities, client=client)
         chain = build_chain(kb, m, tok, settings, max_new_tokens=ev.max_new_tokens, batch_size=1)

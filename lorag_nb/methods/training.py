@@ -64,6 +64,7 @@ from lorag_nb.methods.examples import (  # noqa: F401  (training.qa_example etc.
 )
 from lorag_nb.methods.measure import measure_model, run_baseline
 from lorag_nb.methods.models import count_parameters, load_model
+from lorag_nb.methods.runtime import RUNTIME
 
 # --------------------------------------------------------------------------- shared defaults
 
@@ -654,7 +655,7 @@ def training_key(settings: TrainingSettings, eval_settings: EvalSettings | None 
 def find_training(settings: TrainingSettings, store=None, eval_settings: EvalSettings | None = None, oracle: bool = False):
     """The stored :class:`~lorag_nb.core.store.Result` of this run, or None (never trains; < 10 ms)."""
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     return store.get("train", training_key(settings, eval_settings, oracle))
 
 
@@ -710,7 +711,7 @@ def run_training(settings: TrainingSettings, store=None, eval_settings: EvalSett
     record is deleted before the rerun trains.
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     ev = _resolve_eval(settings, eval_settings)
     store_settings = _store_settings(settings, ev, oracle)
     rank, world_size = process_world()
@@ -796,7 +797,7 @@ def load_trained(result, store=None, device: str | None = None):
             or a store folder that was cleaned); the message says how to recreate it.
     """
 
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     settings, _ = settings_of(result)
     folder = store.artifact_dir(result.kind, result.key)
     if settings.lora is not None:
@@ -879,7 +880,7 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
         raise ValueError("interleaved_speed needs a full fine-tuning settings (lora=None) and a LoRA settings")
     if reps < 2 or steps < 1:
         raise ValueError(f"reps must be ≥ 2 and steps ≥ 1; got reps={reps}, steps={steps}")
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     key = {"full": full.to_dict(), "lora": lora.to_dict(), "reps": reps, "steps": steps, "threads": _threads()}
 
     def compute(_artifacts: Path):
@@ -1010,7 +1011,7 @@ def frontier_run(settings: TrainingSettings, store=None, eval_settings: EvalSett
 
     if not isinstance(checkpoints, int) or checkpoints < 1:
         raise ValueError(f"checkpoints must be an int ≥ 1; got {checkpoints!r}")
-    store = store or ResultsStore()
+    store = RUNTIME.use_store(store)
     ev = _resolve_eval(settings, eval_settings)
     key = {"training": _canonical(settings.to_dict()), "eval": ev.to_dict(), "checkpoints": checkpoints}
 

@@ -21,6 +21,7 @@ Each chart is an ``ipywidgets.Output`` whose synced ``outputs`` hold the figure 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import anywidget
@@ -28,7 +29,6 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from lorag_nb.core.config import LoraSettings, RagSettings
-from lorag_nb.core.store import ResultsStore
 from lorag_nb.experiments import nb02
 from lorag_nb.experiments import nb05 as compare
 from lorag_nb.experiments.nb03 import explorer_data
@@ -38,6 +38,7 @@ from lorag_nb.methods.models import load_model
 from lorag_nb.methods.rag import answer_one
 from lorag_nb.methods.training import find_training, run_training
 from lorag_nb.ui import charts, plots
+from lorag_nb.methods.runtime import RUNTIME
 
 
 class Dashboard:
@@ -127,17 +128,21 @@ LIVE_CONFIG = {"responsive": True, "displaylogo": False}
 def figure_output(fig: go.Figure) -> dict:
     """One nbformat ``display_data`` output showing ``fig`` with plotly's mime renderer: the
     ``application/vnd.plotly.v1+json`` bundle of ``plotly.io``'s ``plotly_mimetype`` renderer (the figure as
-    JSON plus :data:`LIVE_CONFIG`), and a one-line ``text/plain``."""
+    JSON plus :data:`LIVE_CONFIG`), and a one-line ``text/plain``. In Colab, which draws no plotly mime
+    bundle, also the ``text/html`` of plotly's ``colab`` renderer (plotly.js from its CDN)."""
     figure = {**json.loads(pio.to_json(fig, validate=False)), "config": LIVE_CONFIG}
     title = fig.layout.title.text or "chart"
-    return {"output_type": "display_data", "data": {"application/vnd.plotly.v1+json": figure, "text/plain": f"<plotly figure: {title}>"}, "metadata": {}}
+    data = {"application/vnd.plotly.v1+json": figure, "text/plain": f"<plotly figure: {title}>"}
+    if "google.colab" in sys.modules:
+        data.update(pio.renderers["colab"].to_mimebundle({**fig.to_dict(), "config": LIVE_CONFIG}))
+    return {"output_type": "display_data", "data": data, "metadata": {}}
 
 
 def chart_output() -> Any:
     """An empty ``ipywidgets.Output`` sized to its grid cell, the view of one chart."""
     import ipywidgets as W
 
-    return W.Output(layout=W.Layout(width="100%", min_width="0"))
+    return W.Output(layout=W.Layout(width="100%", min_width="0", margin="0"))  # no widget margin: exactly its cell
 
 
 def new_figure() -> go.Figure:
@@ -250,7 +255,7 @@ class TopKExplorer(Dashboard):
         super().__init__()
         self.settings = settings or RagSettings()
         self.eval_settings, self.model_name, self.model, self.tokenizer, self.client = eval_settings, model_name, model, tokenizer, client
-        self.store = store or ResultsStore()
+        self.store = RUNTIME.use_store(store)
         self.chunk_sizes = tuple(sorted(set(int(c) for c in chunk_sizes) | {self.settings.chunk_size}))
         self.answer_ks = tuple(sorted(set(int(k) for k in answer_ks)))
         self.references = dict(references or {})
@@ -380,7 +385,7 @@ class RankExplorer(Dashboard):
         if self.base.lora is None:
             raise ValueError("RankExplorer needs LoRA base settings (base.lora is None: that is full fine-tuning)")
         self.eval_settings = eval_settings or training.default_eval(self.base.n_entities)
-        self.store = store or ResultsStore()
+        self.store = RUNTIME.use_store(store)
         self.ranks = tuple(sorted({int(r) for r in ranks}))
         self.alphas = tuple(sorted({a for a in alphas}))
         self.targets = tuple(targets)
