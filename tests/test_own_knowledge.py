@@ -223,6 +223,20 @@ def test_check_knowledge_command(tmp_path, capsys):
     assert "documents: 5" in out and "15 test" in out and "15 of 15" in out and "generated options" in out
     assert main(["check-knowledge", str(tmp_path)]) == 2
     assert "docs is missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:
+        main(["check-knowledge", str(EXAMPLE), "--max-length", "-5"])
+    assert bad.value.code == 2 and "-5 is negative" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_at_the_start_of_a_jsonl_file_is_skipped(tmp_path):
+    root = make_folder(tmp_path / "kb")
+    test = root / "qa_test.jsonl"
+    test.write_bytes(b"\xef\xbb\xbf" + test.read_bytes())  # saved as "UTF-8 with BOM"
+    ks = KnowledgeSet.from_folder(root)
+    assert len(ks.test_qa) == 12 and not ks.test_qa[0].question.startswith("\ufeff")
+    (root / "qa_train.jsonl").write_bytes(b'{"question": "q", "answer": "a"}\n\xef\xbb\xbf{"question": "r", "answer": "b"}\n')
+    with pytest.raises(knowledge.KnowledgeError, match="line 2: invalid JSON"):  # only the file's start may carry one
+        KnowledgeSet.from_folder(root)
 
 
 def test_no_builtin_data_in_a_user_knowledge_base_or_raft_examples(tmp_path, embedded):

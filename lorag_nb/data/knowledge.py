@@ -318,13 +318,14 @@ def document_for(ks: KnowledgeSet, qa: QA) -> Document:
 
 
 def _iter_jsonl_lines(path: Path):
-    """Yield ``(line number, object)`` for each non-blank line, in file order; a line that is not UTF-8,
+    """Yield ``(line number, object)`` for each non-blank line, in file order (a UTF-8 byte-order mark at the
+    start of the file is skipped); a line that is not UTF-8,
     not JSON or not an object raises :class:`KnowledgeError` naming the file and line when it is reached
     (so a caller that checks each row as it comes reports the first bad line of the file first)."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark (Windows editors' "UTF-8 with BOM") is not part of the JSON
             except UnicodeDecodeError as err:
                 raise KnowledgeError(f"{path}, line {lineno}: not UTF-8 text ({err.reason})") from None
             if not line.strip():

@@ -25,6 +25,14 @@ from lorag_nb.methods import training
 from lorag_nb.methods.models import embedded_model_dir, load_model
 
 
+def _non_negative_int(text: str) -> int:
+    """argparse type: an int ≥ 0 (argparse turns the ValueError into one usage line naming the value)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a number of tokens (e.g. 512), or 0 to skip the check")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lorag-nb", description="Run the lorag_nb notebook sequence.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "questions whose answer is in no document, generated multiple-choice options, and the document each question is linked to.")
     p_check.add_argument("folder", type=Path, help="the knowledge folder")
     p_check.add_argument("--all", action="store_true", help="list every question's link (default: the first 20)")
-    p_check.add_argument("--max-length", type=int, default=TrainingSettings().max_length,
+    p_check.add_argument("--max-length", type=_non_negative_int, default=TrainingSettings().max_length,
                          help="warn about questions whose prompt + answer exceed this many tokens of the embedded model's tokenizer (default: training max_length; 0 skips the check)")
     p_train = sub.add_parser("train", help="one training run from a settings file into the results store",
                              description="Train, measure and store one run (training.run_training) from a JSON file: "
