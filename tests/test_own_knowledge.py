@@ -215,7 +215,7 @@ def test_worldgen_refuses_a_folder_it_did_not_write(tmp_path):
     worldgen.generate(ours)  # a folder worldgen wrote is written again
 
 
-def test_check_knowledge_command(tmp_path, capsys):
+def test_check_knowledge_command(tmp_path, capsys, monkeypatch):
     from lorag_nb.infra.cli import main
 
     assert main(["check-knowledge", str(EXAMPLE)]) == 0
@@ -223,6 +223,10 @@ def test_check_knowledge_command(tmp_path, capsys):
     assert "documents: 5" in out and "15 test" in out and "15 of 15" in out and "generated options" in out
     assert main(["check-knowledge", str(tmp_path)]) == 2
     assert "docs is missing" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # a relative folder is found as the notebooks find it: here, then from the repository root
+    assert main(["check-knowledge", "examples/lighthouses", "--max-length", "0"]) == 0 and "documents: 5" in capsys.readouterr().out
+    assert main(["check-knowledge", "builtin"]) == 2 and "generated world" in capsys.readouterr().err
+    assert main(["check-knowledge", "no/such/kb"]) == 2 and "no such folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as bad:
         main(["check-knowledge", str(EXAMPLE), "--max-length", "-5"])
     assert bad.value.code == 2 and "-5 is negative" in capsys.readouterr().err

@@ -92,7 +92,10 @@ def check_knowledge_command(args) -> int:
     """Run ``lorag-nb check-knowledge DIR``: prints :func:`lorag_nb.data.knowledge.format_check`; returns 0,
     or 2 with one line naming the file (and line) when the folder cannot be used. Writes nothing."""
     try:
-        report = knowledge.check_folder(args.folder)
+        folder = knowledge.resolve_knowledge(args.folder)  # as the notebooks do: the working directory, then the repository root
+        if folder is None:
+            raise knowledge.KnowledgeError(f"{args.folder!r} is the generated world, which needs no check; give a folder with docs/, qa_train.jsonl and qa_test.jsonl")
+        report = knowledge.check_folder(folder)
     except knowledge.KnowledgeError as err:
         print(f"lorag-nb check-knowledge: {err}", file=sys.stderr)
         return 2
@@ -101,7 +104,7 @@ def check_knowledge_command(args) -> int:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-        long = knowledge.long_questions(knowledge.load_folder(args.folder), tokenizer, args.max_length)
+        long = knowledge.long_questions(knowledge.load_folder(folder), tokenizer, args.max_length)
         print(f"  questions longer than {args.max_length} tokens with their prompt (embedded model's tokenizer): {len(long)}")
         for q in long[:10**9 if args.all else 20]:
             print(f"  WARNING: {q['message']}")
