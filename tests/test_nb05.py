@@ -144,7 +144,8 @@ def test_verdicts_from_the_numbers(comp):
     assert v["rag_grounded"].verdict == "holds"  # gold contained 15/20 facts vs 0/20
     assert v["rag_no_training"].verdict == "holds"  # RAG 20/20 vs 18/20 fine-tuned
     assert v["hybrid_best"].verdict == "does not hold"  # RAFT and RAG both 20/20: exactly 0 is not "greater"
-    assert v["hybrid_update"].verdict == "does not hold"  # naive hybrid 0 of 2 revised facts, RAG 2 of 2
+    # naive hybrid 0 of 2 revised facts, RAG 2 of 2: the interval [-100, -100] is degenerate, and 2 facts decide nothing (claims.MIN_FACTS)
+    assert v["hybrid_update"].verdict == "undetermined" and v["hybrid_update"].diff.value == -1.0 and "only 2 facts" in v["hybrid_update"].why
     assert v["raft_beats_rag"].verdict == "holds"  # 20 vs 15 facts contained, the 5 extra all RAFT's
     # full fine-tuning 18/20 against the most accurate other method (RAG, 20/20): 10 points below, beyond the 5-point margin
     assert v["full_quality"].diff.value == pytest.approx(-0.1) and v["full_quality"].verdict != "holds"
