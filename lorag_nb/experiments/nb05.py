@@ -64,6 +64,7 @@ from lorag_nb.methods.retrieval import (
     get_embeddings,
     make_client,
 )
+from lorag_nb.methods.runtime import RUNTIME
 from lorag_nb.methods.training import (
     ADAPTER_DIR,
     DEFAULT_MAX_QUESTIONS,
@@ -71,7 +72,6 @@ from lorag_nb.methods.training import (
     default_eval,
     settings_of,
 )
-from lorag_nb.methods.runtime import RUNTIME
 
 #: Row order of the comparison; each is a key of :data:`LABELS` and :data:`COLORS`.
 METHODS = ("base", "full", "lora", "rag", "naive_hybrid", "raft_hybrid")

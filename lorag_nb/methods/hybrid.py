@@ -23,6 +23,7 @@ from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
 from lorag_nb.methods.adapters import load_adapter
+from lorag_nb.methods.runtime import RUNTIME
 from lorag_nb.methods.training import (
     ADAPTER_DIR,
     default_eval,
@@ -31,7 +32,6 @@ from lorag_nb.methods.training import (
     settings_of,
     stale_rate,
 )
-from lorag_nb.methods.runtime import RUNTIME
 
 #: The three methods compared (contract with notebook 05).
 METHODS = ("rag", "naive_hybrid", "raft_hybrid")

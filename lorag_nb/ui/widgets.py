@@ -36,9 +36,9 @@ from lorag_nb.methods import adapters, training
 from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS
 from lorag_nb.methods.models import load_model
 from lorag_nb.methods.rag import answer_one
+from lorag_nb.methods.runtime import RUNTIME
 from lorag_nb.methods.training import find_training, run_training
 from lorag_nb.ui import charts, plots
-from lorag_nb.methods.runtime import RUNTIME
 
 
 class Dashboard:
