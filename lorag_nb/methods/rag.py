@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from langchain_core.runnables import (
     Runnable,
@@ -51,7 +51,6 @@ from lorag_nb.methods.runtime import RUNTIME
 
 #: Default EvalSettings for RAG runs: few questions (each costs a generation and 4 option scorings).
 DEFAULT_EVAL = EvalSettings(max_questions=12, max_new_tokens=24, batch_size=8)
-
 
 
 # --------------------------------------------------------------------------- knowledge bases
