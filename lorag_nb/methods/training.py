@@ -44,7 +44,7 @@ from lorag_nb.core.config import (
     seed_everything,
 )
 from lorag_nb.core.fmt import cap
-from lorag_nb.core.store import ResultsStore, settings_key
+from lorag_nb.core.store import settings_key
 from lorag_nb.data.knowledge import load_knowledge, perplexity_texts
 from lorag_nb.data.prompts import completion, make_prompt
 from lorag_nb.methods import raft
