@@ -1053,7 +1053,7 @@ def claims(comp: Comparison) -> list:
         est = C.ratio_estimate(speed["ratios"])
         fs, ls = statistics.median(speed["full_s_per_step"]), statistics.median(speed["lora_s_per_step"])
         add("lora_faster", est, {}, f"median {ls:.2f} vs {fs:.2f} s/step over {len(speed['ratios'])} interleaved repetitions of {speed.get('steps')} steps (batch {speed.get('batch_size')}, {speed.get('device')}, {speed.get('threads')} threads, load {speed.get('loadavg') or 0:.1f}); "
-            "the gain depends on hardware and model size (on an H200 at 135M parameters plain LoRA was slower than full fine-tuning)")
+            "the gain depends on hardware and model size (benchmarks/README.md: why LoRA can be slower per step than full fine-tuning on a GPU at 135M parameters)")
     else:
         add("lora_faster", None, {}, "no interleaved speed measurement in this run")
     if speed.get("full_state_bytes") and speed.get("lora_state_bytes"):
