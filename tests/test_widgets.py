@@ -55,6 +55,7 @@ def test_colab_also_gets_html_and_jupyterlab_only_the_plotly_bundle(monkeypatch)
 
     fig = go.Figure(go.Bar(y=[3, 1]), layout=dict(title="t"))
     assert set(widgets.figure_output(fig)["data"]) == {"application/vnd.plotly.v1+json", "text/plain"}
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     html = widgets.figure_output(fig)["data"]["text/html"]  # Colab's output area draws no plotly mime bundle
     assert "cdn.plot.ly" in html and '"responsive": true' in html

@@ -21,7 +21,6 @@ Each chart is an ``ipywidgets.Output`` whose synced ``outputs`` hold the figure 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import anywidget
@@ -133,7 +132,7 @@ def figure_output(fig: go.Figure) -> dict:
     figure = {**json.loads(pio.to_json(fig, validate=False)), "config": LIVE_CONFIG}
     title = fig.layout.title.text or "chart"
     data = {"application/vnd.plotly.v1+json": figure, "text/plain": f"<plotly figure: {title}>"}
-    if "google.colab" in sys.modules:
+    if plots.in_colab():
         data.update(pio.renderers["colab"].to_mimebundle({**fig.to_dict(), "config": LIVE_CONFIG}))
     return {"output_type": "display_data", "data": data, "metadata": {}}
 
