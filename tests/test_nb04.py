@@ -69,6 +69,8 @@ def test_explorer_update_changes_figures(runs):
     assert data["ks"] == [1, 2] and len(data["examples"]) == 2 and len(data["examples"][0]["ranked"]) == 2
     dash = HybridExplorer(data, top_k=1)
     assert len(dash.figures["accuracy"].data) == 3 + 3  # three lines + three markers at k
+    assert list(dash.figures["accuracy"].layout.xaxis.tickvals) == [1, 2]  # the measured k only, no 1.5
+    assert sorted(t.textposition for t in dash.figures["accuracy"].data[3:]) == ["bottom right", "middle right", "top right"]
     before = dash.figures["example"].data[1].cells.values[0]
     dash.update(top_k=2)
     assert list(dash.figures["example"].data[1].cells.values[0]) == [1, 2] and list(before) == [1]

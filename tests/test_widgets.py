@@ -69,3 +69,22 @@ def test_the_figures_sit_in_a_responsive_grid():
     assert isinstance(grid.children[-1], widgets.ChartsAutosize) and "ResizeObserver" in grid.children[-1]._esm  # refits the charts in the browser
     assert f"minmax(min({widgets.GRID_MIN_WIDTH_PX}px, 100%), 1fr)" in grid.layout.grid_template_columns and "auto-fit" in grid.layout.grid_template_columns
     assert controls.layout.flex_flow == "row wrap"
+
+
+def test_an_integer_axis_ticks_only_at_its_values_and_close_labels_do_not_stack():
+    """top_k is an integer: its axis shows the measured k, never 1.5; the value labels of close points
+    at the chosen k go above, beside and below their markers (0.37 and 0.35 printed on top of each other
+    was the bug)."""
+    from lorag_nb.ui import plots
+
+    fig = plots.lines_figure({"RAG": ([1, 3, 5], [0.2, 0.3, 0.4]), "hybrid": ([1, 3, 5], [0.3, 0.35, 0.5])}, "t", "top_k", "acc")
+    assert list(fig.layout.xaxis.tickvals) == [1, 3, 5] and fig.layout.xaxis.tickmode == "array"
+    assert plots.lines_figure({"x": ([0.5, 1.0], [1, 2])}, "t", "lr", "acc").layout.xaxis.tickvals is None  # not whole numbers: plotly's ticks
+    assert plots.lines_figure({"x": ([1, 10, 100], [1, 2, 3])}, "t", "r", "acc", log_x=True).layout.xaxis.tickvals is None
+    assert plots.lines_figure({"x": (list(range(1, 40)), [1] * 39)}, "t", "step", "loss").layout.xaxis.tickvals is None  # too many: plotly's
+    assert plots.label_positions([0.35, 0.37, 0.36]) == ["bottom right", "top right", "middle right"]
+    assert plots.label_positions([0.5]) == ["middle right"] and plots.label_positions([]) == []
+    fig = plots.hit_at_k_figure({"dense": ([1, 2, 3], [0.5, 0.6, 0.7]), "bm25": ([1, 2, 3], [0.45, 0.55, 0.69])}, chosen_k=3)
+    labels = [t for t in fig.data if t.mode == "markers+text"]
+    assert [(t.text[0], t.textposition) for t in labels] == [("0.70", "top right"), ("0.69", "bottom right")]
+    assert list(fig.layout.xaxis.tickvals) == [1, 2, 3]

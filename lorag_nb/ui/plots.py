@@ -126,6 +126,24 @@ RAG_ANSWER_METRICS = {"exact_match": "exact match", "f1": "token F1", "contains"
 _RAG_METRIC_COLORS = {"exact_match": "#1f77b4", "f1": "#ff7f0e", "contains": "#2ca02c", "mc_accuracy": "#9467bd"}
 
 
+def _ticks_at(fig: go.Figure, xs) -> go.Figure:
+    """x ticks at exactly these values when there are at most 12 (an integer axis such as top_k then
+    never shows 1.5); more are left to plotly, whose automatic ticks on a wide range are whole numbers."""
+    values = sorted(set(xs))
+    return fig.update_xaxes(tickmode="array", tickvals=values) if len(values) <= 12 else fig
+
+
+def label_positions(ys: Sequence[float]) -> list[str]:
+    """Plotly ``textposition`` for value labels drawn side by side at one x: the highest value's label
+    above its marker, the lowest's below, the rest beside it, so labels of close values (0.37, 0.35)
+    do not print on top of each other. Same order as ``ys``."""
+    order = sorted(range(len(ys)), key=lambda i: -ys[i])
+    pos = ["middle right"] * len(ys)
+    if len(ys) > 1:
+        pos[order[0]], pos[order[-1]] = "top right", "bottom right"
+    return pos
+
+
 def _mark_k(fig: go.Figure, k: int | None) -> go.Figure:
     if k is not None:
         fig.add_vline(x=k, line_dash="dot", line_color="#444", annotation_text=f"top_k = {k}", annotation_position="top right")
@@ -137,8 +155,10 @@ def hit_at_k_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     fig = go.Figure()
     for label, (ks, values) in curves.items():
         fig.add_scatter(x=list(ks), y=list(values), mode="lines+markers", name=label)
-        if chosen_k is not None and chosen_k in ks:
-            fig.add_scatter(x=[chosen_k], y=[values[list(ks).index(chosen_k)]], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2)), text=[f"{values[list(ks).index(chosen_k)]:.2f}"], textposition="bottom right", showlegend=False, name=f"{label} at k")
+    at_k = {label: values[list(ks).index(chosen_k)] for label, (ks, values) in curves.items() if chosen_k is not None and chosen_k in ks}
+    for (label, y), pos in zip(at_k.items(), label_positions(list(at_k.values()))):
+        fig.add_scatter(x=[chosen_k], y=[y], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2)), text=[f"{y:.2f}"], textposition=pos, showlegend=False, name=f"{label} at k")
+    _ticks_at(fig, [k for ks, _ in curves.values() for k in ks])
     fig.update_layout(title=title, xaxis_title="k (chunks retrieved)", yaxis_title=yaxis, template=TEMPLATE, height=380, yaxis_range=[0, 1.05])
     return _mark_k(fig, chosen_k)
 
@@ -160,6 +180,7 @@ def answers_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, re
     if not rows:
         fig.add_annotation(text="answers not computed for this setting", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_layout(title=title, xaxis_title="top_k (chunks in the prompt)", yaxis_title="fraction correct", template=TEMPLATE, height=380, yaxis_range=[0, 1.05])
+    _ticks_at(fig, [r["top_k"] for r in rows])
     return _mark_k(fig, chosen_k)
 
 
@@ -172,6 +193,7 @@ def latency_vs_k_figure(rows: Sequence[Mapping], chosen_k: int | None = None, ti
     if not rows:
         fig.add_annotation(text="latency not measured for this setting", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_layout(title=title, xaxis_title="top_k", yaxis_title="ms per question", barmode="stack", template=TEMPLATE, height=380)
+    _ticks_at(fig, [r["top_k"] for r in rows])
     return _mark_k(fig, chosen_k)
 
 
@@ -337,7 +359,8 @@ def lines_figure(
 ) -> go.Figure:
     """Lines with markers: ``series[label] = (xs, ys)`` or ``(xs, ys, lows, highs)`` (95% intervals,
     drawn as error bars; None values are skipped); dashed horizontal ``references`` (label → y); a
-    dotted vertical line at ``chosen_x``; optional log axes."""
+    dotted vertical line at ``chosen_x``; optional log axes. On a linear axis whose x values are all
+    whole numbers (top_k, steps) the ticks sit at those values, never at 1.5."""
     fig = go.Figure()
     for label, (xs, ys, *bounds) in series.items():
         pts = [(x, y, *(b[i] for b in bounds)) for i, (x, y) in enumerate(zip(xs, ys)) if y is not None]
@@ -356,6 +379,9 @@ def lines_figure(
         fig.update_xaxes(type="log")
     if x_is_category:
         fig.update_xaxes(type="category")
+    all_x = [x for xs, *_ in series.values() for x in xs]
+    if all_x and not (log_x or x_is_category) and all(isinstance(x, int) and not isinstance(x, bool) for x in all_x):
+        _ticks_at(fig, all_x)
     if log_y:
         fig.update_yaxes(type="log")
     if range_y:

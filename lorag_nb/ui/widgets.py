@@ -570,11 +570,9 @@ class HybridExplorer(Dashboard):
         colors = {self.labels[m]: plots.METHOD_COLORS[METHOD_COLOR_KEYS.get(m, "base")] for m in d["series"]}
         name = plots.RAG_ANSWER_METRICS.get(d["metric"], d["metric"])
         acc = plots.lines_figure(series, f"Answers ({name}) vs test-time top_k", "top_k (chunks in the prompt)", name, chosen_x=int(top_k), references=self.references, colors=colors, range_y=(0, 1.05))
-        for m in chosen:
-            ks, vals = d["series_ks"][m], d["series"][m]
-            if int(top_k) in ks:
-                y = vals[ks.index(int(top_k))]
-                acc.add_scatter(x=[int(top_k)], y=[y], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2), color=colors[self.labels[m]]), text=[f"{y:.2f}"], textposition="middle right", showlegend=False)
+        at_k = {m: d["series"][m][d["series_ks"][m].index(int(top_k))] for m in chosen if int(top_k) in d["series_ks"][m]}
+        for (m, y), pos in zip(at_k.items(), plots.label_positions(list(at_k.values()))):
+            acc.add_scatter(x=[int(top_k)], y=[y], mode="markers+text", marker=dict(size=13, symbol="circle-open", line=dict(width=2), color=colors[self.labels[m]]), text=[f"{y:.2f}"], textposition=pos, showlegend=False)
         ex = d["examples"][min(int(example), len(d["examples"]) - 1)] if d["examples"] else {"question": "(no example)", "gold": "", "ranked": [], "answers": {}, "correct": {}}
         return {"accuracy": acc, "example": plots.hybrid_example_figure(ex, int(top_k), chosen, self.labels)}
 
