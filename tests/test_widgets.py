@@ -88,3 +88,13 @@ def test_an_integer_axis_ticks_only_at_its_values_and_close_labels_do_not_stack(
     labels = [t for t in fig.data if t.mode == "markers+text"]
     assert [(t.text[0], t.textposition) for t in labels] == [("0.70", "top right"), ("0.69", "bottom right")]
     assert list(fig.layout.xaxis.tickvals) == [1, 2, 3]
+
+
+def test_the_hybrid_explorer_draws_without_example_questions():
+    """Explorer data with measured k but no example question: the question menu is empty (value None),
+    the accuracy chart is still drawn and the example panel says so, instead of a TraitError."""
+    data = {"ks": [1, 2], "metric": "contains", "series": {"rag": [0.3, 0.4]}, "series_ks": {"rag": [1, 2]}, "examples": []}
+    dash = widgets.HybridExplorer(data, top_k=2)
+    assert dash.controls["example"].value is None
+    assert [list(t.y) for t in dash.figures["accuracy"].data] == [[0.3, 0.4], [0.4]]
+    assert "(no example)" in (dash.figures["example"].layout.title.text or "")

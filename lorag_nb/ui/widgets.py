@@ -556,7 +556,7 @@ class HybridExplorer(Dashboard):
         self.controls = {
             "top_k": W.SelectionSlider(options=ks, value=k0, description="top_k", continuous_update=False),
             "methods": W.SelectMultiple(options=[(self.labels[m], m) for m in methods], value=tuple(methods), description="methods", rows=len(methods)),
-            "example": W.Dropdown(options=[(f"{i + 1}. {e['question']}", i) for i, e in enumerate(data["examples"])], value=0, description="question"),
+            "example": W.Dropdown(options=[(f"{i + 1}. {e['question']}", i) for i, e in enumerate(data["examples"])], value=0 if data["examples"] else None, description="question"),
         }
         self.figures = {"accuracy": new_figure(), "example": new_figure()}
         self._wire()
@@ -578,7 +578,7 @@ class HybridExplorer(Dashboard):
 
     def refresh(self) -> None:
         v = self.values
-        for name, fig in self.build_figures(int(v["top_k"]), v["methods"], int(v["example"])).items():
+        for name, fig in self.build_figures(int(v["top_k"]), v["methods"], int(v["example"] or 0)).items():
             self.set_figure(name, fig)
 
 
