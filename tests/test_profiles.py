@@ -39,7 +39,7 @@ def test_cpu_values_are_the_notebook_defaults(stem):
 def test_the_notebooks_profile_cell_honours_the_device(stem, cuda, monkeypatch):
     """Run the notebook's own profile cell on its defaults with the device forced."""
     monkeypatch.setattr(profiles, "cuda_available", lambda: cuda)
-    ns = dict(notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb"))
+    ns = dict(notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb"), knowledge_set=None)
     exec(compile(ast.parse(_profile_cell(stem)), f"{stem}:profile", "exec"), ns)
     want = profiles.GPU[stem] if cuda else profiles.CPU[stem]
     assert {k: ns[k] for k in want} == want
@@ -59,3 +59,24 @@ def test_gpu_keeps_what_the_reader_set_and_refuses_without_cuda():
         profiles.apply("02_lora", "laptop", params)
     with pytest.raises(ValueError, match=r"parameters \['seeds'\] are missing"):
         profiles.apply("02_lora", "auto", {k: v for k, v in params.items() if k != "seeds"})
+
+
+class _Folder:
+    def __init__(self, n):
+        self.documents = list(range(n))
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_on_a_folder_every_notebook_takes_one_slice(stem):
+    """At the defaults every notebook uses the same first documents of a folder (FOLDER_DOCUMENTS), so 01-05
+    teach, test and index the same facts; n_entities set by the reader is that slice everywhere."""
+    ns = dict(notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb"))
+    c = profiles.apply(stem, "cpu", ns, folder=_Folder(100))
+    assert {c.values[k] for k in profiles.FOLDER_KNOBS[stem]} == {profiles.FOLDER_DOCUMENTS["cpu"]}
+    small = profiles.apply(stem, "cpu", ns, folder=_Folder(7))
+    assert {small.values[k] for k in profiles.FOLDER_KNOBS[stem]} == {7} and "first 7 of its 7 documents" in small.why
+    set_by_reader = profiles.apply(stem, "cpu", dict(ns, n_entities=3), folder=_Folder(100))
+    assert {set_by_reader.values[k] for k in profiles.FOLDER_KNOBS[stem]} == {3}
+    for k in profiles.FOLDER_SWEEP_KNOBS.get(stem, ()):
+        assert set_by_reader.values[k] == min(ns[k], 3)
+    assert profiles.apply(stem, "cpu", ns, folder=None).values == {k: ns[k] for k in profiles.CPU[stem]}  # the built-in world: unchanged

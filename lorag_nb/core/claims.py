@@ -53,6 +53,15 @@ MATCH_MARGIN = 0.05
 #: Fewest facts on which a difference over facts can be decided (module docstring): the smallest n at which
 #: an exact two-sided sign test can reach 5% (2 · 0.5⁶ = 0.031; 2 · 0.5⁵ = 0.0625).
 MIN_FACTS = 6
+#: Largest share of a method's generated answers that may be cut off at the answer budget (``max_new_tokens``)
+#: before a claim on a generation metric (exact match, token F1, gold contained) is undetermined: beyond it the
+#: score measures the budget, not the method (seen on a reader's folder: 37 of 40 answers cut at 16 tokens).
+MAX_CUT_SHARE = 0.10
+#: How close to 0 or 1 two identical score lists must be to count as a floor or ceiling (:func:`artefact`): there
+#: a zero-width interval says only that neither method could move (e.g. both right on the same 1 of 40 facts).
+FLOOR_SHARE = 0.1
+#: Row metrics computed from a generated answer (the ones an answer cut off at the budget can fake).
+GENERATION_METRICS = frozenset({"em", "f1", "contains", "exact_match"})
 
 _ID_FACT = re.compile(r"^(?:test|dev|train|revised)-(?P<entity>[^-]+(?:-lookalike)?)-(?P<relation>[a-z_]+)(?:-\d+)?$")
 
@@ -88,6 +97,9 @@ class Scores:
         n_questions: questions per seed that went into it.
         seeds: the training seeds averaged (``()`` for an untrained method).
         by_seed: seed → the metric's mean over questions for that seed alone (each seed's value).
+        cut: for a generation metric (:data:`GENERATION_METRICS`), the share of the rows behind it whose answer
+            was cut off at the answer budget (row ``"cut"``, else ``"truncated"`` in rows stored before it
+            existed); None for other metrics or rows without the flag.
     """
 
     label: str
@@ -95,6 +107,7 @@ class Scores:
     n_questions: int
     seeds: tuple = ()
     by_seed: dict = field(default_factory=dict)
+    cut: float | None = None
 
     @property
     def n_facts(self) -> int:
@@ -114,12 +127,14 @@ class Scores:
     def minus(self, other: "Scores", label: str = "") -> "Scores":
         """Per-fact ``self − other`` on their common facts (e.g. a method's change between two settings)."""
         common = sorted(set(self.by_fact) & set(other.by_fact))
-        return Scores(label or f"{self.label} − {other.label}", {f: self.by_fact[f] - other.by_fact[f] for f in common}, max(self.n_questions, other.n_questions), self.seeds, {})
+        cuts = [c for c in (self.cut, other.cut) if c is not None]
+        return Scores(label or f"{self.label} − {other.label}", {f: self.by_fact[f] - other.by_fact[f] for f in common}, max(self.n_questions, other.n_questions), self.seeds, {},
+                      max(cuts) if cuts else None)
 
     def restrict(self, facts: Iterable[str]) -> "Scores":
         """The same scores on a subset of facts."""
         keep = set(facts)
-        return Scores(self.label, {f: v for f, v in self.by_fact.items() if f in keep}, self.n_questions, self.seeds, self.by_seed)
+        return Scores(self.label, {f: v for f, v in self.by_fact.items() if f in keep}, self.n_questions, self.seeds, self.by_seed, self.cut)
 
 
 def _value(row: Mapping, metric: str) -> float | None:
@@ -149,6 +164,7 @@ def scores(rows: Sequence[Mapping] | Mapping[int, Sequence[Mapping]], metric: st
     by_seed_rows = dict(rows) if isinstance(rows, Mapping) else {None: rows}
     per_seed_fact: dict[Any, dict[str, float]] = {}
     n_q = 0
+    flags: list[bool] = []
     for seed, rs in by_seed_rows.items():
         acc: dict[str, list[float]] = {}
         for r in rs:
@@ -156,6 +172,9 @@ def scores(rows: Sequence[Mapping] | Mapping[int, Sequence[Mapping]], metric: st
             if v is None:
                 continue
             acc.setdefault(fact_of(r), []).append(transform(v) if transform else v)
+            flag = r.get("cut", r.get("truncated"))
+            if metric in GENERATION_METRICS and flag is not None:
+                flags.append(bool(flag))
         if acc:
             per_seed_fact[seed] = {f: sum(v) / len(v) for f, v in acc.items()}
             n_q = max(n_q, sum(len(v) for v in acc.values()))
@@ -165,7 +184,7 @@ def scores(rows: Sequence[Mapping] | Mapping[int, Sequence[Mapping]], metric: st
     by_fact = {f: sum(d[f] for d in per_seed_fact.values()) / len(per_seed_fact) for f in facts}
     seeds = tuple(s for s in per_seed_fact if s is not None)
     by_seed = {s: sum(d.values()) / len(d) for s, d in per_seed_fact.items() if s is not None}
-    return Scores(label=label, by_fact=by_fact, n_questions=n_q, seeds=seeds, by_seed=by_seed)
+    return Scores(label=label, by_fact=by_fact, n_questions=n_q, seeds=seeds, by_seed=by_seed, cut=(sum(flags) / len(flags)) if flags else None)
 
 
 # --------------------------------------------------------------------------- estimates with intervals
@@ -467,13 +486,38 @@ CLAIMS: dict[str, tuple[str, str, float, str]] = {
 }
 
 
-def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None = None, why: str = "", condition: str = "", sections: str = "", compared: str | None = None) -> Verdict:
+def artefact(a: Scores, b: Scores) -> str | None:
+    """Why the comparison of ``a`` and ``b`` cannot decide a claim although it has an interval, or None.
+
+    - More than :data:`MAX_CUT_SHARE` of either side's generated answers were cut off at the answer budget:
+      ``"undetermined: 93% of RAG's answers cut off at the budget"`` (the score measures ``max_new_tokens``).
+    - Both sides score the same on every common fact with a mean within :data:`FLOOR_SHARE` of 0 or 1 (e.g.
+      both right on the same 1 of 40): the paired interval has zero width at the floor or ceiling, which shows
+      that neither could move, not that they are equal.
+    """
+    for s in (a, b):
+        if s.cut is not None and s.cut > MAX_CUT_SHARE:
+            return (f"{100 * s.cut:.0f}% of {s.label or 'one side'}'s answers cut off at the answer budget (max_new_tokens; more than "
+                    f"{100 * MAX_CUT_SHARE:.0f}% decides nothing: the score would measure the budget)")
+    common = sorted(set(a.by_fact) & set(b.by_fact))
+    if len(common) >= 2 and all(a.by_fact[f] == b.by_fact[f] for f in common):
+        level = a.restrict(common).mean
+        if level <= FLOOR_SHARE or level >= 1 - FLOOR_SHARE:
+            return (f"both score the same on every one of the {len(common)} facts, at {100 * level:.1f}%: "
+                    "a zero-width interval at the floor or ceiling decides nothing")
+    return None
+
+
+def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None = None, why: str = "", condition: str = "", sections: str = "", compared: str | None = None,
+          blocked: str | None = None) -> Verdict:
     """Judge claim ``claim_id`` (:data:`CLAIMS`) on ``diff`` with the one rule (:func:`decide`).
 
     Args:
         diff: the difference (or ratio) of :data:`CLAIMS`'s fourth field, with its interval.
         measured: each method's own value with its interval (shown beside the verdict).
         why: the numbers in words; the verdict's own reason is appended.
+        blocked: an artefact that explains the numbers (:func:`artefact`): the verdict is undetermined and
+            this is its reason, whatever the interval says.
 
     Raises:
         KeyError: unknown claim id (the message lists the known ones).
@@ -481,8 +525,8 @@ def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None
     if claim_id not in CLAIMS:
         raise KeyError(f"unknown claim {claim_id!r}; known: {sorted(CLAIMS)}")
     text, side, threshold, what = CLAIMS[claim_id]
-    verdict = decide(diff, threshold, side)
-    need = facts_needed(diff, threshold) if verdict == UNDETERMINED and diff.unit == "fraction" else None
+    verdict = UNDETERMINED if blocked else decide(diff, threshold, side)
+    need = facts_needed(diff, threshold) if verdict == UNDETERMINED and diff.unit == "fraction" and not blocked else None
     rel = ">" if side == "greater" else "<"
     thr = f"{100 * threshold:+.0f} pts" if diff.unit == "fraction" and threshold else f"{threshold:g}{'×' if diff.unit == 'ratio' else ''}"
     reason = {
@@ -491,6 +535,8 @@ def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None
         UNDETERMINED: (f"only {diff.n_facts} facts: fewer than {MIN_FACTS} decide nothing (an exact sign test needs {MIN_FACTS} to reach 95%)" if diff.has_interval and too_few_facts(diff)
                        else f"the 95% interval contains {thr}" if diff.has_interval else "no interval could be computed"),
     }[verdict]
+    if blocked:
+        reason = f"undetermined: {blocked}"
     full_why = f"{why}; {reason}" if why else reason
     return Verdict(claim_id, text, dict(measured or {}), diff, threshold, side, verdict, compared or what, full_why, need, condition, sections)
 
@@ -503,7 +549,7 @@ def compare_scores(claim_id: str, a: Scores, b: Scores, why: str = "", condition
     the same verdict in notebook 01–04 as in notebook 05.
     """
     measured = {a.label or "a": mean_estimate(a), b.label or "b": mean_estimate(b), **dict(extra or {})}
-    return judge(claim_id, difference(a, b), measured, why, condition, sections)
+    return judge(claim_id, difference(a, b), measured, why, condition, sections, blocked=artefact(a, b))
 
 
 def no_sample(claim_id: str, why: str, condition: str = "", sections: str = "") -> Verdict:

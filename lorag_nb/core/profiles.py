@@ -24,8 +24,8 @@ CPU: dict[str, dict[str, Any]] = {
     "00_overview_baseline": {"n_entities": 10, "batch_size": 16},
     "01_full_finetuning": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1]},
     "02_lora": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1], "sweep_entities": 2},
-    "03_rag": {"n_questions": 180, "sweep_questions": 60, "reference_entities": 10, "batch_size": 16},
-    "04_hybrid": {"n_questions": 180, "sweep_questions": 60, "train_entities": 10, "batch_size": 16, "seeds": [0, 1]},
+    "03_rag": {"n_entities": 80, "n_questions": 180, "sweep_questions": 60, "reference_entities": 10, "batch_size": 16},
+    "04_hybrid": {"n_entities": 80, "n_questions": 180, "sweep_questions": 60, "train_entities": 10, "batch_size": 16, "seeds": [0, 1]},
     "05_comparison": {"n_entities": 10, "batch_size": 4, "rag_questions": 180, "rag_batch_size": 16, "seeds": [0, 1]},
 }
 
@@ -34,10 +34,28 @@ GPU: dict[str, dict[str, Any]] = {
     "00_overview_baseline": {"n_entities": 80, "batch_size": 64},
     "01_full_finetuning": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2]},
     "02_lora": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2], "sweep_entities": 10},
-    "03_rag": {"n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "reference_entities": 80, "batch_size": 64},
-    "04_hybrid": {"n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "train_entities": 80, "batch_size": 64, "seeds": [0, 1, 2]},
+    "03_rag": {"n_entities": 80, "n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "reference_entities": 80, "batch_size": 64},
+    "04_hybrid": {"n_entities": 80, "n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "train_entities": 80, "batch_size": 64, "seeds": [0, 1, 2]},
     "05_comparison": {"n_entities": 80, "batch_size": 16, "rag_questions": ALL_TEST_QUESTIONS, "rag_batch_size": 64, "seeds": [0, 1, 2]},
 }
+
+
+#: On a reader's folder, the documents (the first N, sorted by path) every notebook uses when its ``n_entities``
+#: is left at its default: one slice that is taught, tested and indexed everywhere, so notebooks 01–05 judge the
+#: same facts. Per profile; a folder with fewer documents uses all of them.
+FOLDER_DOCUMENTS: dict[str, int] = {"cpu": 40, "gpu": 400}
+#: Each notebook's parameters that count a folder's documents; on a folder they all take ``n_entities``'s slice
+#: (the built-in world keeps them apart: a knowledge base of 80 entities, 10 of them taught).
+FOLDER_KNOBS: dict[str, tuple[str, ...]] = {
+    "00_overview_baseline": ("n_entities",),
+    "01_full_finetuning": ("n_entities",),
+    "02_lora": ("n_entities",),
+    "03_rag": ("n_entities", "reference_entities"),
+    "04_hybrid": ("n_entities", "train_entities"),
+    "05_comparison": ("n_entities", "rag_entities"),
+}
+#: Smaller worlds of a notebook's sweeps: on a folder they are clamped to the slice (never more documents than it).
+FOLDER_SWEEP_KNOBS: dict[str, tuple[str, ...]] = {"02_lora": ("sweep_entities",), "05_comparison": ("frontier_entities",)}
 
 
 @dataclass(frozen=True)
@@ -89,12 +107,16 @@ def resolve(profile: str, cuda: bool | None = None) -> tuple[str, str]:
     return profile, f"{profile}, as asked" + (" (a CUDA device is there)" if cuda else "")
 
 
-def apply(notebook: str, profile: str, params: Mapping[str, Any], cuda: bool | None = None) -> Choice:
+def apply(notebook: str, profile: str, params: Mapping[str, Any], folder=None, cuda: bool | None = None) -> Choice:
     """The profile's values for ``notebook``'s parameters.
 
     Args:
         notebook: the notebook's stem (``"02_lora"``).
         params: the notebook's current parameter values (``globals()`` works).
+        folder: the reader's knowledge set (``knowledge.use_knowledge``'s result; anything with ``.documents``),
+            or None for the built-in world. On a folder, every parameter of :data:`FOLDER_KNOBS` takes one
+            slice: ``n_entities`` if the reader set it, else ``min(documents, FOLDER_DOCUMENTS[profile])``;
+            the sweep worlds of :data:`FOLDER_SWEEP_KNOBS` are clamped to it.
 
     Returns:
         :class:`Choice`; ``.values`` holds every profile parameter (the notebook assigns them back).
@@ -117,4 +139,15 @@ def apply(notebook: str, profile: str, params: Mapping[str, Any], cuda: bool | N
             if values[k] == CPU[notebook][k] and gpu_value != values[k]:
                 changed[k] = (values[k], gpu_value)
                 values[k] = gpu_value
+    if folder is not None:
+        n_docs = len(folder.documents)
+        chosen = params["n_entities"] if params["n_entities"] != CPU[notebook]["n_entities"] else min(n_docs, FOLDER_DOCUMENTS[name])
+        chosen = min(chosen, n_docs)
+        for k in FOLDER_KNOBS[notebook] + FOLDER_SWEEP_KNOBS.get(notebook, ()):
+            before = params[k]
+            after = chosen if k in FOLDER_KNOBS[notebook] else min(before, chosen)
+            values[k] = after
+            if after != before:
+                changed[k] = (before, after)
+        why += f"; your folder: the first {chosen} of its {n_docs} documents are taught, tested and indexed in every notebook (n_entities)"
     return Choice(name, why, changed, values)

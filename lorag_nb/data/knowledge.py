@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -575,53 +576,159 @@ def _title_of(doc: Document) -> str:
     return re.sub(r"[_-]+", " ", Path(doc.id).stem).strip()
 
 
-def link_question(question: str, reference: str | None, docs: Sequence[Document]) -> tuple[str | None, str]:
-    """The document a user question is about, and the rule that linked it.
+# Words too common to identify a document by themselves (English function words and generic nouns of titles).
+_STOPWORDS = frozenset("""
+a an the of at in on to for from by with and or but not no is are was were be been being do does did has have had
+it its this that these those there their they them he she his her him we our you your i me my as if than then so
+what which who whom whose when where why how many much more most some any each every all both one other another
+into onto over under about after before between during through up down out off again also only very just can could
+will would shall should may might must new old first last about per via vs
+""".split())
 
-    Rules, in order: ``reference`` (the JSONL ``"doc"``/``"doc_id"`` field) names a document by its
-    relative path (``"notes/a.md"``), its file name (``"a.md"``) or its file name without suffix
-    (``"a"``) → rule ``"doc field"``; otherwise the document whose title (first ``#`` heading, else file
-    name with ``_``/``-`` as spaces) occurs in the question, case-insensitively, on word boundaries —
-    the longest such title, if exactly one is longest → rule ``"title in question"``; otherwise
-    unlinked → ``(None, "unlinked: ...")``.
+
+def _fold(text: str) -> str:
+    """Lower case, compatibility-normalised, without accents ("Ženíšek" → "zenisek"): how the linker compares words."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _words(text: str) -> set[str]:
+    """The distinct words of ``text`` for linking (:func:`_fold`-ed ``\\w+`` runs, stop words and 1-character
+    words dropped, a possessive ``'s`` removed)."""
+    return {w for w in re.findall(r"\w+", _fold(text).replace("'s", "").replace("’s", "")) if len(w) > 1 and w not in _STOPWORDS}
+
+
+class Linker:
+    """Links questions to documents with rules an ordinary folder satisfies; built once per folder.
+
+    Rules, tried in order; the first that gives exactly one document wins, and each link records its rule:
+
+    1. ``"doc field"``: the JSONL ``"doc"``/``"doc_id"`` names a document (relative path, file name, or stem).
+    2. ``"title in question"``: a document's whole title (first ``#`` heading, else the file name with
+       ``_``/``-`` as spaces) occurs in the question on word boundaries; the longest such title if it is the
+       only one that long.
+    3. ``"name in question"``: the question contains **distinctive words** of one document's title or file
+       stem — words (accents folded, stop words dropped) that occur in no other document's title or stem and
+       in the text of at most ``max(2, 10%)`` of the documents. The document with the most such words wins
+       if no other has as many ("Which colour is the star of Aedrarix?" → "The Aedrarix system").
+    4. ``"answer + shared words"``: among the documents that contain the gold answer (or an alias;
+       case- and accent-insensitive, on word boundaries), the one sharing the most rare question words (in at
+       most half of the documents) with the document text, weighted by inverse document frequency (Spärck
+       Jones 1972), if it shares at least one and outscores the runner-up by a clear margin (× 1.5).
+
+    Everything else stays unlinked (``None`` and the reason): an ambiguous question is never guessed.
+    """
+
+    def __init__(self, docs: Sequence[Document]):
+        import math
+
+        self.docs = list(docs)
+        n = len(self.docs)
+        self._titles = [_title_of(d) for d in self.docs]
+        self._text = [_fold(d.text) for d in self.docs]
+        self._text_words = [_words(d.text) | _words(t) for d, t in zip(self.docs, self._titles)]
+        name_words = [_words(t) | _words(re.sub(r"[_\-.]+", " ", Path(d.id).stem)) for d, t in zip(self.docs, self._titles)]
+        name_df: dict[str, int] = {}
+        for ws in name_words:
+            for w in ws:
+                name_df[w] = name_df.get(w, 0) + 1
+        self._df: dict[str, int] = {}
+        for ws in self._text_words:
+            for w in ws:
+                self._df[w] = self._df.get(w, 0) + 1
+        limit = max(2, int(0.1 * n))
+        self._names = [{w for w in ws if name_df[w] == 1 and self._df.get(w, 0) <= limit} for ws in name_words]
+        # rare words for rule 4: in at most half of the documents (a word of every document links nothing)
+        self._idf = {w: math.log((n + 1) / (c + 0.5)) for w, c in self._df.items() if c <= max(1, n // 2)}
+
+    def link(self, question: str, reference: str | None = None, answers: Sequence[str] = ()) -> tuple[str | None, str]:
+        """``(doc_id, rule)`` for one question, or ``(None, "unlinked: <reason>")``; see the class docstring.
+
+        Args:
+            question: the question text.
+            reference: its ``"doc"`` field, if any.
+            answers: its gold answer and aliases (rule 4); empty skips rule 4.
+
+        Raises:
+            KnowledgeError: ``reference`` names no document or several (the message lists valid names).
+        """
+        docs = self.docs
+        if reference:
+            named = [d.id for d in docs if reference == d.id] or [d.id for d in docs if reference in (Path(d.id).name, Path(d.id).stem)]
+            if len(named) > 1:
+                raise KnowledgeError(f"\"doc\": {reference!r} is ambiguous: it names {', '.join(named)}; valid: the path under docs/ of one of them")
+            if named:
+                return named[0], "doc field"
+            valid = ", ".join(Path(d.id).name for d in docs[:10]) + (" …" if len(docs) > 10 else "")
+            raise KnowledgeError(f"\"doc\": {reference!r} names no document; valid: a file name under docs/ ({valid})")
+        q = _fold(question)
+        hits = []
+        for d, title in zip(docs, self._titles):
+            t = _fold(title)
+            if t and re.search(r"(?<!\w)" + re.escape(t) + r"(?!\w)", q):
+                hits.append((len(t), d.id))
+        hits.sort(reverse=True)
+        if hits and (len(hits) == 1 or hits[0][0] > hits[1][0]):
+            return hits[0][1], "title in question"
+        qwords = _words(question)
+        scored = sorted(((len(names & qwords), i) for i, names in enumerate(self._names) if names & qwords), reverse=True)
+        if scored and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+            return docs[scored[0][1]].id, "name in question"
+        named_tie = len(scored) > 1
+        golds = [_fold(a) for a in answers if a and a.strip()]
+        holders = [i for i, t in enumerate(self._text) if any(re.search(r"(?<!\w)" + re.escape(g) + r"(?!\w)", t) for g in golds)]
+        if holders:
+            ranked = sorted(((sum(self._idf.get(w, 0.0) for w in qwords & self._text_words[i]), i) for i in holders), reverse=True)
+            best, i = ranked[0]
+            runner = ranked[1][0] if len(ranked) > 1 else 0.0
+            if best > 0 and best >= 1.5 * runner and best > runner:
+                return docs[i].id, "answer + shared words"
+        if hits or named_tie:
+            names = [h[1] for h in hits[:2]] if hits else [docs[s[1]].id for s in scored[:2]]
+            return None, f"unlinked: {names[0]} and {names[1]} fit equally (add a \"doc\" field)"
+        return None, "unlinked: no document's title or name occurs in the question and no single document holds the answer (add a \"doc\" field)"
+
+
+def link_question(question: str, reference: str | None, docs: Sequence[Document], answers: Sequence[str] = ()) -> tuple[str | None, str]:
+    """The document a user question is about and the rule that linked it: :meth:`Linker.link` on ``docs``
+    (build a :class:`Linker` once to link many questions).
 
     Raises:
-        KnowledgeError: ``reference`` names no document (the message lists valid names).
+        KnowledgeError: ``reference`` names no document or several.
     """
-    if reference:
-        named = [d.id for d in docs if reference == d.id] or [d.id for d in docs if reference in (Path(d.id).name, Path(d.id).stem)]
-        if len(named) > 1:
-            raise KnowledgeError(f"\"doc\": {reference!r} is ambiguous: it names {', '.join(named)}; valid: the path under docs/ of one of them")
-        if named:
-            return named[0], "doc field"
-        valid = ", ".join(Path(d.id).name for d in docs[:10]) + (" …" if len(docs) > 10 else "")
-        raise KnowledgeError(f"\"doc\": {reference!r} names no document; valid: a file name under docs/ ({valid})")
-    q = question.lower()
-    hits = []
-    for d in docs:
-        title = _title_of(d).lower()
-        if title and re.search(r"(?<!\w)" + re.escape(title) + r"(?!\w)", q):
-            hits.append((len(title), d.id))
-    if not hits:
-        return None, "unlinked: no document title occurs in the question (add a \"doc\" field)"
-    hits.sort(reverse=True)
-    if len(hits) > 1 and hits[0][0] == hits[1][0]:
-        return None, f"unlinked: titles of {hits[0][1]} and {hits[1][1]} both occur (add a \"doc\" field)"
-    return hits[0][1], "title in question"
+    return Linker(docs).link(question, reference, answers)
 
 
-def _link_all(qas: list[QA], docs: Sequence[Document], path: Path, entity_of=None) -> tuple[list[QA], list[dict]]:
-    """Resolve ``doc_id`` of every question (see :func:`link_question`); ``fact_id`` defaults to the id."""
+def _link_all(qas: list[QA], docs: Sequence[Document], path: Path, entity_of=None, linker: "Linker | None" = None) -> tuple[list[QA], list[dict]]:
+    """Resolve ``doc_id`` of every question (see :class:`Linker`); ``fact_id`` defaults to the id."""
+    linker = linker or Linker(docs)
     out, links = [], []
     for q in qas:
         try:
-            doc_id, rule = link_question(q.question, q.doc_id, docs)
+            doc_id, rule = linker.link(q.question, q.doc_id, q.golds)
         except KnowledgeError as err:
             raise KnowledgeError(f"{path}, question {q.id}: {err}") from None
         entity = entity_of(doc_id) if entity_of and doc_id else doc_id
-        out.append(dataclasses.replace(q, doc_id=doc_id, entity_id=entity, fact_id=q.fact_id or q.id))
+        # without a "fact" field, the wordings of one fact are the questions about one document with one answer
+        fact = q.fact_id or (f"{doc_id}/{_norm(q.answer)}" if doc_id else q.id)
+        out.append(dataclasses.replace(q, doc_id=doc_id, entity_id=entity, fact_id=fact))
         links.append({"file": path.name, "id": q.id, "question": q.question, "doc": doc_id, "rule": rule})
     return out, links
+
+
+#: Share of a folder's questions that may stay unlinked before the loader warns (``"doc"`` fields fix it).
+UNLINKED_WARN_SHARE = 0.1
+
+
+def link_counts(links: Sequence[dict]) -> str:
+    """``"12 by doc field, 30 by name in question, 2 unlinked"``: how many questions each linking rule took
+    (``links`` as :func:`check_folder` reports them; every unlinked reason counts as "unlinked")."""
+    counts: dict[str, int] = {}
+    for l in links:
+        rule = "unlinked" if l["doc"] is None else l["rule"]
+        counts[rule] = counts.get(rule, 0) + 1
+    order = ["doc field", "title in question", "name in question", "answer + shared words", "unlinked"]
+    return ", ".join(f"{counts[r]} by {r}" if r != "unlinked" else f"{counts[r]} unlinked" for r in order if r in counts) or "no questions"
 
 
 def _with_options(qas: list[QA], pool: Sequence[QA], old_answers: bool = False) -> list[QA]:
@@ -658,10 +765,11 @@ def _read_folder(root: Path) -> tuple[KnowledgeSet, dict]:
     docs = load_documents_folder(root / USER_DOCS)
     docs = [dataclasses.replace(d, title=_title_of(d), metadata={**d.metadata, "entity_id": d.id, "source": "file"}) for d in docs]
     notes, warns = [], []
-    train, train_links = _link_all(load_qa_jsonl(root / USER_TRAIN), docs, root / USER_TRAIN)
-    test, test_links = _link_all(load_qa_jsonl(root / USER_TEST), docs, root / USER_TEST)
+    linker = Linker(docs)
+    train, train_links = _link_all(load_qa_jsonl(root / USER_TRAIN), docs, root / USER_TRAIN, linker=linker)
+    test, test_links = _link_all(load_qa_jsonl(root / USER_TEST), docs, root / USER_TEST, linker=linker)
     if (root / USER_DEV).is_file():
-        dev, dev_links = _link_all(load_qa_jsonl(root / USER_DEV), docs, root / USER_DEV)
+        dev, dev_links = _link_all(load_qa_jsonl(root / USER_DEV), docs, root / USER_DEV, linker=linker)
         notes.append(f"dev split: {USER_DEV} ({len(dev)} questions)")
     else:
         rng = random.Random("dev-split")
@@ -739,10 +847,16 @@ def _read_folder(root: Path) -> tuple[KnowledgeSet, dict]:
                      f"and has {len(revised_qa)} questions")
     else:
         notes.append(f"swap experiment skipped: {root} has no {USER_REVISED}/ folder")
-    unlinked = [l for l in [*train_links, *dev_links, *test_links] if l["doc"] is None]
+    all_links = [*train_links, *dev_links, *test_links]
+    notes.append("links: " + link_counts(all_links))
+    unlinked = [l for l in all_links if l["doc"] is None]
     if unlinked:
-        notes.append(f"{len(unlinked)} questions are linked to no document (no \"doc\" field and no document title in the question): "
-                     "retrieval metrics and RAFT leave them out")
+        notes.append(f"{len(unlinked)} of {len(all_links)} questions are linked to no document (see `lorag-nb check-knowledge` for each one's reason): "
+                     "retrieval metrics (hit@k, MRR) and RAFT leave them out; every other measurement uses them")
+    if len(unlinked) > UNLINKED_WARN_SHARE * len(all_links):
+        warns.append(f"{root}: {len(unlinked)} of {len(all_links)} questions ({len(unlinked) / len(all_links):.0%}) are linked to no document; "
+                     "add a \"doc\" field (the document's file name) to those lines, e.g. "
+                     + ", ".join(f"{l['file']} {l['id']}" for l in unlinked[:3]))
     entities = []
     for d in docs:
         attrs = {}
@@ -873,7 +987,7 @@ def format_check(report: dict, max_rows: int = 20) -> str:
     lines.append(f"  questions whose answer is in no document: {len(r['answers_in_no_document'])}")
     lines += [f"    {a['file']} {a['id']}: {a['answer']!r}" for a in r["answers_in_no_document"][:max_rows]]
     lines.append(f"  multiple choice: {r['mc_generated']} generated options, {r['mc_na']} n/a (no options)")
-    lines.append(f"  linked to a document: {len(r['links']) - r['unlinked']} of {len(r['links'])} questions ({r['unlinked']} unlinked)")
+    lines.append(f"  linked to a document: {len(r['links']) - r['unlinked']} of {len(r['links'])} questions ({link_counts(r['links'])})")
     for l in r["links"][:max_rows]:
         lines.append(f"    {l['file']} {l['id']}: {l['doc'] or '-'} ({l['rule']})")
     if len(r["links"]) > max_rows:
@@ -1061,9 +1175,9 @@ def sample_card(ks: KnowledgeSet, index: int = 0, max_train: int = 4) -> str:
     test = next((q for q in ks.test_qa if q.entity_id == entity["id"]), None)
     if test is None:  # a user folder's document that no test question is linked to
         return "\n".join([f"**{entity['name']}** ({entity['kind']}, `{doc.id}`)", "", f"> {doc.text}", "", "No test question is linked to this document."])
-    train = [q for q in ks.train_qa if q.entity_id == entity["id"] and q.relation == test.relation][:max_train]
+    train = [q for q in ks.train_qa if q.entity_id == entity["id"] and (q.relation == test.relation if test.relation else q.fact == test.fact)][:max_train]
     lines = [f"**{entity['name']}** ({entity['kind']}, `{doc.id}`)", "", f"> {doc.text}", "", f"Facts: {facts}", "",
-             f"Questions about *{test.relation}* (answer: **{test.answer}**):", ""]
+             f"Questions about *{test.relation or test.question}* (answer: **{test.answer}**):", ""]
     lines += [f"- train: {q.question}" for q in train]
     options = ", ".join(test.options) if test.options else "n/a (no options)"
     lines.append(f"- test (held out): {test.question} — options{' (generated)' if test.generated_options else ''}: {options}")

@@ -11,7 +11,7 @@ from lorag_nb.core.config import KB_ENTITIES, EvalSettings, RagSettings, seed_ev
 from lorag_nb.core.fmt import cap, mean
 from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.knowledge import document_for, load_knowledge
-from lorag_nb.data.prompts import CONTEXT_VARIANTS
+from lorag_nb.data.prompts import CONTEXT_VARIANTS, DEFAULT_CONTEXT_VARIANT
 from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
 from lorag_nb.methods.rag import (
     answers_frame,
@@ -62,7 +62,7 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
 #: base (``n_entities``: all 80), the test questions (the first 180: every wording of the 10 entities the
 #: fine-tuned methods learn), the dev questions of the prompt-variant choice, the answer budget and batch,
 #: and the interleaved latency measurement. Notebooks 04 and 05 take them from here.
-RAG_DEFAULTS = dict(n_entities=KB_ENTITIES, n_questions=180, n_dev_questions=10, max_new_tokens=16, batch_size=16, latency_reps=3, latency_questions=6)
+RAG_DEFAULTS = dict(n_entities=KB_ENTITIES, n_questions=180, n_dev_questions=10, max_new_tokens=0, batch_size=16, latency_reps=3, latency_questions=6)
 
 def rag_settings(top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap, chroma_url: str = "") -> RagSettings:
     """Notebook 03's retrieval settings from its parameters (same names).
@@ -134,6 +134,8 @@ def retrieval_table(results: dict[str, Result], ks: Sequence[int] = (1, 3, 5, 10
     for label, r in results.items():
         m = r.metrics["retrieval"]
         row = {"setting": label, "n": m["n"], "MRR": m["mrr"]}
+        if m.get("unlinked_left_out"):
+            row["left out (unlinked)"] = m["unlinked_left_out"]
         for k in ks:
             if str(k) in m["hit@k"]:
                 row[f"hit@{k}"] = m["hit@k"][str(k)]
@@ -203,7 +205,9 @@ def compare_prompt_variants(
         m, tok = RUNTIME.model(model_name, model, tokenizer)
         ks = load_knowledge(n_entities=ev.n_entities)
         kb, _ = open_knowledge_base(settings, ks, ev.n_entities, client=client)
-        qas = spread(list(ks.dev_qa), ev.max_questions)
+        qas = spread([q for q in ks.dev_qa if q.doc_id], ev.max_questions)  # the oracle context needs the question's document
+        if not qas:  # no dev question linked to a document (or none at all): nothing to choose on
+            return {"rows": [], "not_measured": f"no dev question linked to a document ({len(ks.dev_qa)} dev questions): the default variant {DEFAULT_CONTEXT_VARIANT!r} is used"}, {"examples": {}}
         retriever = retriever_for(kb, settings)
         retrieved = [contexts_of(retriever.invoke(q.question)) for q in qas]
         oracle = [[document_for(ks, q).text] for q in qas]
@@ -216,6 +220,8 @@ def compare_prompt_variants(
         return {"rows": rows}, {"examples": examples}
 
     result = store.cached("rag_prompts", key, compute, force=force)
+    if not result.metrics["rows"]:
+        return pd.DataFrame([{"variant": DEFAULT_CONTEXT_VARIANT, "context": "not measured", "n": 0, "note": result.metrics["not_measured"]}]), DEFAULT_CONTEXT_VARIANT
     table = pd.DataFrame(result.metrics["rows"])
     return table, best_variant(table, variants)
 
@@ -376,8 +382,11 @@ def reference_scores(baseline: Result, question_ids: Sequence[str]) -> dict[str,
 
 def _references(baseline: Result, rag: Result) -> dict[str, dict]:
     """Question-matched baseline scores when both have per-question rows, else the baseline's own metrics."""
-    ids = [r["id"] for r in rag.details.get("rows", [])]
-    if ids and baseline.details.get("test"):
+    # the questions both measured: a baseline over another slice of a reader's folder scores only the shared
+    # ones (each table row says its n), never a KeyError
+    have = {r["id"] for r in baseline.details.get("test", [])} & {r["id"] for r in baseline.details.get("oracle", [])}
+    ids = [r["id"] for r in rag.details.get("rows", []) if r["id"] in have]
+    if ids:
         return reference_scores(baseline, ids)
     return {k: baseline.metrics[k] for k in ("test", "oracle") if k in baseline.metrics}
 

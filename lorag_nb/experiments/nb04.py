@@ -23,7 +23,8 @@ from lorag_nb.methods import hybrid, rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 from lorag_nb.methods.runtime import RUNTIME
 
-RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=nb03.RAG_DEFAULTS["max_new_tokens"], batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
+RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16,  # a fixed budget for direct calls; the notebooks choose theirs (rag.answer_budget)
+                batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
 
 
 #: Notebook 03's dev-split prompt comparison (its winner is the chain's prompt variant).
@@ -434,14 +435,21 @@ class Setup:
         """The set-up as a one-column table."""
         import pandas as pd
 
-        return pd.Series({"prompt variant (notebook 03's dev-split choice)": self.variant, "knowledge base": f"{self.n_entities} entities + distractors, chunks of {self.chunk_size} characters",
-                          "test questions": self.rag_eval.max_questions, "adapters trained on": f"{self.naive_settings.n_entities} entities", "RAFT knobs": self.raft_settings.raft.to_dict()}).to_frame("setting")
+        ks = load_knowledge(n_entities=self.n_entities)
+        if ks.source == "builtin":
+            kb, trained = f"{self.n_entities} entities + near-duplicate distractors", f"{self.naive_settings.n_entities} entities"
+        else:  # a reader's folder: its documents, no distractors
+            kb, trained = f"the first {len(ks.documents)} documents of your folder", f"{len(load_knowledge(n_entities=self.naive_settings.n_entities).documents)} documents"
+        n_test = len(cap(list(ks.test_qa), self.rag_eval.max_questions))
+        return pd.Series({"prompt variant (notebook 03's dev-split choice)": self.variant, "knowledge base": f"{kb}, chunks of {self.chunk_size} characters",
+                          "test questions answered": n_test, "answer budget (max_new_tokens)": self.rag_eval.max_new_tokens, "adapters trained on": trained,
+                          "RAFT knobs": self.raft_settings.raft.to_dict()}).to_frame("setting")
 
 
 def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = nb03.RAG_DEFAULTS["n_questions"], n_dev_questions: int = DEV_QUESTIONS, top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap,
           train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RaftSettings.p_oracle, raft_k: int = RaftSettings.k,
           raft_distractors: str = RaftSettings.distractors, raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
-          max_new_tokens: int = 16, batch_size: int = 16, seed: int = 0, store=None, chroma_url: str = "") -> Setup:
+          max_new_tokens: int = 0, batch_size: int = 16, seed: int = 0, store=None, chroma_url: str = "") -> Setup:
     """Notebook 04's set-up from its parameters (the notebook's ``parameters`` cell, same names): loads the
     model once, reads (or measures) notebook 03's prompt-variant choice, and builds the retriever, the
     evaluations and both adapters' settings so that every run is a results-store hit when notebooks 02
@@ -459,6 +467,7 @@ def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questio
     model, tokenizer = RUNTIME.model(model_name)
     base = nb03.rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
     retriever = {k: getattr(base, k) for k in ("top_k", "chunk_size", "chunk_overlap", "chroma_url")}
+    max_new_tokens, _why = rag.answer_budget(max_new_tokens, n_entities, n_dev_questions, model_name, model, tokenizer, batch_size, store=store)  # 0: chosen on the dev split (notebook 03's choice)
     variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))
     rag_eval = default_hybrid_eval(n_entities=n_entities, max_questions=n_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
     naive = naive_settings(model=model_name, n_entities=train_entities, seed=seed, **({"max_steps": lora_max_steps} if lora_max_steps > 0 else {}))

@@ -42,7 +42,7 @@ from lorag_nb.core.config import (
 )
 from lorag_nb.core.fmt import cap, mib, pct
 from lorag_nb.core.paths import NOTEBOOKS_DIR
-from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.data.knowledge import active_knowledge, load_knowledge
 from lorag_nb.experiments import nb01, nb03, nb04
 from lorag_nb.experiments.nb01 import default_full_ft
 from lorag_nb.experiments.nb02 import (
@@ -227,7 +227,8 @@ class CompareSettings(Settings):
         check(isinstance(self.rag_questions, int) and self.rag_questions >= 1, "rag_questions", self.rag_questions, "an int ≥ 1")
         check(isinstance(self.n_dev_questions, int) and self.n_dev_questions >= 1, "n_dev_questions", self.n_dev_questions, "an int ≥ 1")
         check(isinstance(self.top_k, int) and self.top_k >= 1, "top_k", self.top_k, "an int ≥ 1")
-        check(isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, "an int ≥ 1")
+        check(isinstance(self.max_new_tokens, int) and not isinstance(self.max_new_tokens, bool) and self.max_new_tokens >= 0, "max_new_tokens", self.max_new_tokens,
+              "an int ≥ 1, or 0 (chosen on the dev split)")
         check(isinstance(self.rag_batch_size, int) and self.rag_batch_size >= 1, "rag_batch_size", self.rag_batch_size, "an int ≥ 1")
 
     # ---- the runs of notebooks 01-04, with these values
@@ -274,9 +275,14 @@ class CompareSettings(Settings):
 
         return default_eval(self.n_entities, self.max_questions)
 
+    def answer_budget(self) -> int:
+        """The RAG answer budget: ``max_new_tokens``, or with 0 the one notebooks 03–04 chose on the dev split
+        (:func:`lorag_nb.methods.rag.answer_budget`, stored: the same choice)."""
+        return rag.answer_budget(self.max_new_tokens, self.rag_entities, self.n_dev_questions, self.model, batch_size=self.rag_batch_size)[0]
+
     def rag_eval(self) -> EvalSettings:
         """Notebook 03's evaluation of RAG (its ``rag_eval``)."""
-        return EvalSettings(n_entities=self.rag_entities, max_questions=self.rag_questions, max_new_tokens=self.max_new_tokens, batch_size=self.rag_batch_size, perplexity_texts=4, perplexity_tokens=256)
+        return EvalSettings(n_entities=self.rag_entities, max_questions=self.rag_questions, max_new_tokens=self.answer_budget(), batch_size=self.rag_batch_size, perplexity_texts=4, perplexity_tokens=256)
 
     def dev_eval(self) -> EvalSettings:
         """Notebook 03's dev-split evaluation (prompt-variant choice)."""
@@ -1159,18 +1165,20 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
     tied = [comp.label(m) for m in comp.methods if m == best or ((d := _diff(comp, best, m)) is not None and C.decide(d, 0.0, "greater") != C.HOLDS)]
     cheapest_good = pareto_front({comp.label(m): (R[m].get("setup s"), R[m].get(acc)) for m in R})
     lines = [
-        f"*Measured at: {comp.condition()}; RAG over a knowledge base of {comp.context.get('rag_entities') or 'all'} entities, top_k={comp.context.get('top_k')}.*",
+        f"*Measured at: {comp.condition()}; RAG over a knowledge base of {comp.context.get('rag_entities') or 'all'} {'entities' if active_knowledge() is None else 'documents'}, top_k={comp.context.get('top_k')}.*",
         "",
         f"- **Most accurate here: {', '.join(tied)}** ({pct(R[best][acc])} best multiple-choice accuracy on the held-out questions, mean over facts and seeds; "
         f"listed: every method whose paired 95% interval against the best reaches 0, so this sample cannot separate them; base model {pct(R['base'][acc])}).",
         f"- **Best accuracy for the set-up cost** (Pareto front, cheapest first): {', '.join(cheapest_good)}.",
     ]
     rag, lora, full = R["rag"], R["lora"], R["full"]
+    skipped = nb03.swap_skipped()
+    swap = (f"The swap itself was not measured ({skipped.split(': ', 1)[-1]})." if skipped else
+            f"After the swap RAG answered {pct((comp.extra.get('swap_after') or {}).get('contains'))} of the revised facts (before: {pct((comp.extra.get('swap_before') or {}).get('contains'))}, n={comp.extra.get('swap_n')}); "
+            f"without retraining, the fine-tuned models still state the old value in {pct(lora.get('revised stale'))} (LoRA) and {pct(full.get('revised stale'))} (full) of their answers (n={comp.context.get('n_revised')}).")
     lines.append(
         f"- **Facts that change → RAG (or a hybrid).** Updating RAG took {_secs(rag.get('update s'))} of re-indexing; updating a fine-tuned model means "
-        f"retraining ({_secs(lora.get('update s'))} for {comp.label('lora')}, {_secs(full.get('update s'))} for full fine-tuning). "
-        f"After the swap RAG answered {pct((comp.extra.get('swap_after') or {}).get('contains'))} of the revised facts (before: {pct((comp.extra.get('swap_before') or {}).get('contains'))}, n={comp.extra.get('swap_n')}); "
-        f"without retraining, the fine-tuned models still state the old value in {pct(lora.get('revised stale'))} (LoRA) and {pct(full.get('revised stale'))} (full) of their answers (n={comp.context.get('n_revised')})."
+        f"retraining ({_secs(lora.get('update s'))} for {comp.label('lora')}, {_secs(full.get('update s'))} for full fine-tuning). {swap}"
     )
     lines.append(
         f"- **Answers that must cite sources → RAG.** The gold document was among the cited sources for {pct(comp.extra.get('answered_hit_rate'))} of questions; "
@@ -1184,7 +1192,8 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
     if any(m in R for m in HYBRID_METHODS):
         h = {m: R[m] for m in HYBRID_METHODS if m in R}
         kb = comp.extra.get("revised_kb") or {}
-        parts = ", ".join(f"{comp.label(m)} {pct(v.get(acc))} (after a knowledge-base update: revised facts {pct((kb.get(m) or {}).get('acc'))}, old value {pct((kb.get(m) or {}).get('stale'))})" for m, v in h.items())
+        parts = ", ".join(f"{comp.label(m)} {pct(v.get(acc))}" + ("" if skipped else f" (after a knowledge-base update: revised facts {pct((kb.get(m) or {}).get('acc'))}, old value {pct((kb.get(m) or {}).get('stale'))})")
+                          for m, v in h.items())
         note = ""
         nrev, rrev = (comp.samples.get("naive_hybrid") or {}).get("revised"), (comp.samples.get("raft_hybrid") or {}).get("revised")
         if nrev and rrev:

@@ -61,11 +61,14 @@ def estimate_dict(est: C.Estimate | None, signed: bool = False) -> dict | None:
 
 def git_commit(root: Path = REPO_ROOT) -> dict:
     """``{"commit": sha or None, "dirty": bool or None}`` of the checkout at ``root`` (None outside git)."""
+    import os
+
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # a read: `git status` must not refresh (rewrite) the checkout's .git/index
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, env=env)
         if sha.returncode != 0:
             return {"commit": None, "dirty": None}
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10, env=env)
         return {"commit": sha.stdout.strip(), "dirty": bool(st.stdout.strip()) if st.returncode == 0 else None}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

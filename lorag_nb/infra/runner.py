@@ -306,7 +306,14 @@ def check_overrides(paths: list[Path], overrides: dict) -> None:
         types = PARAMETER_TYPES.get(declared[name])
         if types and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
             raise ValueError(f"parameter {name}={value!r} is a {type(value).__name__}; valid: {'an' if declared[name] == 'int' else 'a'} {declared[name]}, as its notebooks declare it "
-                             f"(-p takes a Python literal: strings in quotes, e.g. -p {name}='\"text\"')")
+                             f"(-p takes a Python literal: {_literal_hint(declared[name], name)})")
+
+
+def _literal_hint(type_name: str, name: str) -> str:
+    """An example ``-p`` value of the declared type (``-p n_entities=20``, ``-p knowledge='"my_kb"'``)."""
+    examples = {"int": "20", "float": "0.5", "bool": "True", "list": "[1, 2]", "str": "'\"text\"'"}
+    example = examples.get(type_name, "'\"text\"'")
+    return f"e.g. -p {name}={example}" + (" (strings in quotes)" if type_name == "str" else "")
 
 
 def kernel_python(argv: list[str]) -> str | None:

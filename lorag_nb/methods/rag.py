@@ -38,9 +38,9 @@ from langchain_core.runnables import (
 from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
 from lorag_nb.core.fmt import cap, mean, p50
 from lorag_nb.core.store import Result, ResultsStore, settings_key
-from lorag_nb.data.knowledge import knowledge_fingerprint, load_knowledge
+from lorag_nb.data.knowledge import document_for, knowledge_fingerprint, load_knowledge
 from lorag_nb.data.prompts import context_prompt, make_prompt
-from lorag_nb.methods.evaluation import evaluate_qa, generate
+from lorag_nb.methods.evaluation import BUDGET_CAP, BUDGET_FALLBACK, BUDGET_MAX_CUT, choose_budget, evaluate_qa, generate
 from lorag_nb.methods.retrieval import (
     MAX_K,
     KnowledgeBase,
@@ -215,6 +215,49 @@ def timed_retrieval(kb: KnowledgeBase, retriever, questions: Sequence[str]) -> t
         docs.append(retriever.invoke(q))
         search_ms.append((time.perf_counter() - t0) * 1000)
     return docs, embed_ms, search_ms
+
+
+#: Characters of a dev question's gold document shown when choosing the answer budget (about 3 chunks of 500).
+BUDGET_CONTEXT_CHARS = 1500
+
+
+def answer_budget(max_new_tokens: int, n_entities: int | None = None, n_questions: int = 10, model_name: str = "embedded", model=None, tokenizer=None,
+                  batch_size: int = 16, store: ResultsStore | None = None, force: bool = False) -> tuple[int, str]:
+    """The RAG answer budget to use, and where it came from.
+
+    ``max_new_tokens`` ≥ 1 is used as given. ``0`` chooses it from evidence (:func:`~lorag_nb.methods.evaluation.choose_budget`):
+    the first ``n_questions`` dev questions of the knowledge set (first ``n_entities`` documents), each asked
+    with the first :data:`BUDGET_CONTEXT_CHARS` characters of its gold document (closed book when it has none),
+    generated once at :data:`~lorag_nb.methods.evaluation.BUDGET_CAP` tokens; the smallest budget that cuts at
+    most 5% of them. Stored in the results store (kind ``"budget"``, keyed by model and knowledge set), so
+    notebooks 03–05 choose the same budget. Without dev questions: :data:`~lorag_nb.methods.evaluation.BUDGET_FALLBACK`.
+
+    Returns:
+        ``(tokens, why)``: e.g. ``(24, "chosen on 10 dev questions: the smallest budget that cuts ≤ 5% (0% cut)")``.
+
+    Raises:
+        ValueError: ``max_new_tokens`` negative or not an int.
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r} must be an int >= 1 (the budget in tokens) or 0 (choose it on the dev split)")
+    if max_new_tokens:
+        return max_new_tokens, "as set (max_new_tokens)"
+    ks = load_knowledge(n_entities=n_entities)
+    dev = list(ks.dev_qa)[: max(1, n_questions)]
+    if not dev:
+        return BUDGET_FALLBACK, f"no dev question to choose it on: the fallback of {BUDGET_FALLBACK} tokens"
+    store = RUNTIME.use_store(store)
+    key = {"model": model_name, "n_entities": n_entities, "questions": [q.id for q in dev], "cap": BUDGET_CAP, "max_cut": BUDGET_MAX_CUT,
+           "context_chars": BUDGET_CONTEXT_CHARS}
+
+    def compute(_artifacts: Path):
+        m, tok = RUNTIME.model(model_name, model, tokenizer)
+        prompts = [make_prompt(tok, q.question, [document_for(ks, q).text[:BUDGET_CONTEXT_CHARS]] if q.doc_id else None) for q in dev]
+        return choose_budget(m, tok, prompts, batch_size=batch_size), {}
+
+    m = store.cached("budget", key, compute, force=force).metrics
+    return int(m["max_new_tokens"]), (f"chosen on {m['n']} dev questions: the smallest budget that cuts ≤ {100 * m['max_cut']:.0f}% of their answers "
+                                      f"({100 * m['cut_share']:.0f}% cut; at most {m['cap']})")
 
 
 def questions_for(ks, settings: RagSettings) -> list:

@@ -660,18 +660,25 @@ def evaluate_retrieval(kb: KnowledgeBase, qas: Sequence, max_k: int = MAX_K, sea
         size), and per question ``{"id", "question", "gold_doc", "rank", "retrieved"}`` (rank of the
         first gold chunk from 1, or None; the top chunk ids).
 
+    Questions linked to no document (a reader's question no linking rule could place) have no gold to find:
+    they are left out, and ``metrics["unlinked_left_out"]`` counts them. When none is left, the metrics are
+    ``{"n": 0, "ks": [], "hit@k": {}, "recall@k": {}, "mrr": None, "not_measured": <reason>, ...}`` and no row.
+
     Raises:
-        ValueError: no questions, a question without ``doc_id``, an empty collection.
+        ValueError: no questions at all, an empty collection.
     """
     if not qas:
         raise ValueError("evaluate_retrieval needs at least one question; got none")
-    missing = [q.id for q in qas if not q.doc_id]
-    if missing:
-        raise ValueError(f"questions without a gold document (doc_id): {missing[:5]}")
+    unlinked = [q.id for q in qas if not q.doc_id]
+    qas = [q for q in qas if q.doc_id]
+    if not qas:
+        return {"n": 0, "ks": [], "hit@k": {}, "recall@k": {}, "mrr": None, "mrr_cutoff": 0, "unlinked_left_out": len(unlinked),
+                "not_measured": f"none of the {len(unlinked)} questions is linked to a document (add \"doc\" fields)"}, []
     k = kb.effective_k(max_k, warn=False)
     ranked = kb.rank([q.question for q in qas], k, search_type, fetch_k, lambda_mult)
     doc_rankings = [[d.metadata.get("doc_id") for d in r] for r in ranked]
     metrics = retrieval_metrics(doc_rankings, [q.doc_id for q in qas], ks=tuple(range(1, k + 1)), gold_chunks=kb.chunks_per_document())
+    metrics["unlinked_left_out"] = len(unlinked)
     rows = []
     for q, r, docs in zip(qas, doc_rankings, ranked):
         first = next((i + 1 for i, d in enumerate(r) if d == q.doc_id), None)

@@ -890,8 +890,12 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
         seed_everything(full.seed)
         examples = build_examples(tokenizer, load_knowledge(n_entities=full.n_entities), full)
         collate = make_collator(tokenizer)
+        if not examples:
+            raise ValueError("interleaved_speed needs at least one training example; the knowledge set has none")
         bs = full.batch_size
-        batches = [collate(examples[i * bs : (i + 1) * bs]) for i in range(steps + 1)]
+        # a small folder has fewer examples than (steps + 1) batches: cycle through them (every batch stays full,
+        # so the seconds per step are those of batch_size examples) and record that they repeat
+        batches = [collate([examples[(i * bs + j) % len(examples)] for j in range(bs)]) for i in range(steps + 1)]
         device = next(model.parameters()).device
         models = {"full": copy.deepcopy(model), "lora": wrap(copy.deepcopy(model), lora.lora)}
         for p in models["full"].parameters():
@@ -927,6 +931,7 @@ def interleaved_speed(full: TrainingSettings, lora: TrainingSettings, store=None
             "ratios": [lo / fu for lo, fu in zip(times["lora"], times["full"])],
             "full_state_bytes": state["full"], "lora_state_bytes": state["lora"],
             "batch_size": bs, "steps": steps, "reps": reps, "threads": _threads(), "device": str(device), "loadavg": load,
+            "examples": len(examples), "examples_repeated": len(examples) < (steps + 1) * bs,
         }
         return metrics, {}
 

@@ -257,8 +257,13 @@ def chunk_length_histogram(lengths: Sequence[int], chunk_size: int, title: str =
 
 
 def prompt_variants_figure(table, metric: str = "f1", winner: str | None = None) -> go.Figure:
-    """Grouped bars: one group per prompt variant, oracle vs retrieved context (``rag.compare_prompt_variants``)."""
+    """Grouped bars: one group per prompt variant, oracle vs retrieved context (``rag.compare_prompt_variants``);
+    a table with a ``note`` (no dev question to compare on) gives a figure that says so."""
     fig = go.Figure()
+    if "note" in table.columns:
+        fig.add_annotation(text=str(table["note"].iloc[0]), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(template=TEMPLATE, height=200, title="Prompt variants on the dev split: not measured", xaxis_visible=False, yaxis_visible=False)
+        return fig
     for kind, color in (("oracle", METHOD_COLORS["oracle"]), ("retrieved", METHOD_COLORS["rag"])):
         part = table[table["context"] == kind]
         fig.add_bar(name=f"{kind} context", x=list(part["variant"]), y=list(part[metric]), marker_color=color, text=[f"{v:.2f}" for v in part[metric]], textposition="auto")
