@@ -225,3 +225,39 @@ def test_prompt_variants_without_a_linked_dev_question_fall_back_to_the_default(
                                                model=model, tokenizer=tok, client=make_client("ephemeral"))
     assert best == DEFAULT_CONTEXT_VARIANT and "no dev question linked to a document" in table["note"].iloc[0]
     assert "not measured" in plots.prompt_variants_figure(table, "f1", best).layout.title.text
+
+
+# --------------------------------------------------------------------------- every gallery folder through the stages
+
+
+@pytest.mark.parametrize("folder", GALLERY, ids=[p.name for p in GALLERY])
+def test_every_gallery_folder_through_the_stage_functions(folder, embedded, tmp_path):
+    """What every notebook calls, at tiny sizes, on each folder: the profile's slice, training examples (closed
+    book and RAFT), an in-memory Chroma knowledge base with hit@k, generated answers with the cut flag, the
+    sample card and the knowledge summary. Nothing is written into the folder."""
+    from lorag_nb.core import profiles
+    from lorag_nb.core.paths import NOTEBOOKS_DIR
+    from lorag_nb.experiments import nb02, nb04
+    from lorag_nb.infra.runner import notebook_defaults
+    from lorag_nb.methods import evaluation, raft, rag, training
+    from lorag_nb.methods.retrieval import KnowledgeBase, evaluate_retrieval, make_client
+
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    whole = knowledge.use_knowledge(folder)
+    slices = {stem: profiles.apply(stem, "cpu", notebook_defaults(NOTEBOOKS_DIR / f"{stem}.ipynb"), folder=whole).values["n_entities"] for stem in profiles.CPU}
+    assert len(set(slices.values())) == 1 and slices["03_rag"] == min(len(whole.documents), profiles.FOLDER_DOCUMENTS["cpu"])
+    n = min(3, len(whole.documents))
+    ks = knowledge.load_knowledge(n_entities=n)
+    model, tok = embedded
+    assert training.build_examples(tok, ks, nb02.default_lora(n_entities=n, max_length=256))
+    if sum(1 for q in ks.train_qa if q.doc_id) and len(ks.documents) >= 2:
+        recs = raft.raft_records(tok, ks, nb04.raft_settings(k=2, distractors="near_duplicates", kb_entities=n, n_entities=n))
+        assert recs and all(r["gold_doc"] in {d.id for d in ks.documents} for r in recs)
+    kb = KnowledgeBase(f"lorag-gallery-{folder.name.replace('_', '-')}", client=make_client("ephemeral"))
+    kb.ingest(rag.knowledge_documents(ks, "original"))
+    metrics, rows = evaluate_retrieval(kb, ks.test_qa, 3)
+    assert metrics["n"] + metrics["unlinked_left_out"] == len(ks.test_qa) and all(r["rank"] is None or r["rank"] >= 1 for r in rows)
+    qa = evaluation.evaluate_qa(model, tok, ks.test_qa[:2], max_new_tokens=2, batch_size=2, multiple_choice=True)
+    assert all("cut" in r and "truncated" in r for r in qa.rows)
+    assert "None" not in knowledge.sample_card(ks, 0) and str(folder) in knowledge.knowledge_summary(whole)
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before  # nothing written into the reader's folder

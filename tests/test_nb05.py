@@ -143,7 +143,8 @@ def test_verdicts_from_the_numbers(comp):
     assert v["rag_latency"].verdict == "holds"  # 3.9-4.1x, all above 1
     assert v["rag_grounded"].verdict == "holds"  # gold contained 15/20 facts vs 0/20
     assert v["rag_no_training"].verdict == "holds"  # RAG 20/20 vs 18/20 fine-tuned
-    assert v["hybrid_best"].verdict == "does not hold"  # RAFT and RAG both 20/20: exactly 0 is not "greater"
+    # RAFT and RAG both 20/20: a zero-width interval at the ceiling shows neither could move, so it decides nothing (issue 23)
+    assert v["hybrid_best"].verdict == "undetermined" and "at the floor or ceiling" in v["hybrid_best"].why
     # naive hybrid 0 of 2 revised facts, RAG 2 of 2: the interval [-100, -100] is degenerate, and 2 facts decide nothing (claims.MIN_FACTS)
     assert v["hybrid_update"].verdict == "undetermined" and v["hybrid_update"].diff.value == -1.0 and "only 2 facts" in v["hybrid_update"].why
     assert v["raft_beats_rag"].verdict == "holds"  # 20 vs 15 facts contained, the 5 extra all RAFT's

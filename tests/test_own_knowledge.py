@@ -284,37 +284,51 @@ def _verdict_markdown(nb: dict) -> str:
     return "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in cells for o in c.get("outputs", []))
 
 
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    """``lorag-nb run --smoke -p knowledge='"examples/lighthouses"'``: every notebook, one results store."""
+#: Two gallery folders unlike the built-in world run the whole sequence at smoke size: one without any optional
+#: file and without "doc"/"fact" fields (40 star systems), one with dev, control and revised/ files, titles that
+#: are not the entity's name and sub-folders (25 field notes). examples/lighthouses is covered by the stage tests.
+SEQUENCE_FOLDERS = ("star_systems", "field_notes")
+
+
+@pytest.fixture(scope="module", params=SEQUENCE_FOLDERS)
+def example_run(request, tmp_path_factory):
+    """``lorag-nb run --smoke -p knowledge='"examples/<folder>"'``: every notebook, one results store."""
     import time
 
     from lorag_nb.infra.cli import main
 
-    tmp = tmp_path_factory.mktemp("own-run")
+    folder = request.param
+    tmp = tmp_path_factory.mktemp(f"own-run-{folder}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LORAG_NB_RESULTS", str(tmp / "store"))  # the kernels inherit it
         t0 = time.perf_counter()
         # one training seed and no Ovadia arms in notebook 05: the run stays every notebook end to end, 4 minutes cheaper
-        rc = main(["run", "--smoke", "-p", 'knowledge="examples/lighthouses"', "-p", "seeds=[0]", "-p", "ovadia=False", "-o", str(tmp / "out")])
-        print(f"every notebook (smoke) on examples/lighthouses: {time.perf_counter() - t0:.0f} s")
-    return rc, tmp / "out", tmp / "store"
+        rc = main(["run", "--smoke", "-p", f'knowledge="examples/{folder}"', "-p", "seeds=[0]", "-p", "ovadia=False", "-o", str(tmp / "out")])
+        print(f"every notebook (smoke) on examples/{folder}: {time.perf_counter() - t0:.0f} s")
+    return folder, rc, tmp / "out", tmp / "store"
 
 
-def test_every_notebook_runs_on_the_example_folder(example_run):
-    rc, out, store_dir = example_run
+def test_every_notebook_runs_on_a_gallery_folder(example_run):
+    folder, rc, out, store_dir = example_run
     records = json.loads((out / "run.json").read_text())
     assert [r["error"] for r in records] == [None] * 6 and rc == 0
-    ks = KnowledgeSet.from_folder(EXAMPLE)
+    root = REPO / "examples" / folder
+    ks = KnowledgeSet.from_folder(root)
     user_ids = {q.id for q in ks.test_qa + ks.dev_qa + ks.revised_test_qa + ks.control_qa}
     for r in records:
-        text = _outputs_text(json.loads(Path(r["output"]).read_text()))
-        assert "examples/lighthouses" in text and "doc-e0" not in text  # the run said what it ran on, and no world document showed
+        nb = json.loads(Path(r["output"]).read_text())
+        text = _outputs_text(nb)
+        assert f"examples/{folder}" in text and "doc-e0" not in text  # the run said what it ran on, and no world document showed
+        assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert "Questions about *None*" not in text and "+ distractors" not in text  # labels true for a reader's folder
     rag = [json.loads(p.read_text()) for p in store_dir.glob("rag-*.json")]
     assert rag and all({row["id"] for row in rec["details"]["rows"]} <= user_ids for rec in rag)
+    budgets = [json.loads(p.read_text()) for p in store_dir.glob("budget-*.json")]
+    assert len(budgets) >= 1 and all(b["metrics"]["max_new_tokens"] >= 8 for b in budgets)  # chosen on the dev split (smoke: max_new_tokens=0)
     nb05 = json.loads(next(out.glob("05_*.ipynb")).read_text())
     shown = _verdict_markdown(nb05)
-    assert "95% CI" in shown and "swap experiment skipped" not in shown  # the example has revised/: the swap was measured
+    assert "95% CI" in shown
+    assert ("swap experiment skipped" in shown) == (not (root / "revised").is_dir())
 
 
 def test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts(tmp_path):

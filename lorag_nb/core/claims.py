@@ -59,7 +59,7 @@ MIN_FACTS = 6
 MAX_CUT_SHARE = 0.10
 #: How close to 0 or 1 two identical score lists must be to count as a floor or ceiling (:func:`artefact`): there
 #: a zero-width interval says only that neither method could move (e.g. both right on the same 1 of 40 facts).
-FLOOR_SHARE = 0.1
+FLOOR_SHARE = 0.05
 #: Row metrics computed from a generated answer (the ones an answer cut off at the budget can fake).
 GENERATION_METRICS = frozenset({"em", "f1", "contains", "exact_match"})
 

@@ -1177,7 +1177,9 @@ def decision_guide(comp: Comparison, claim_rows: Sequence[dict] | None = None) -
             f"After the swap RAG answered {pct((comp.extra.get('swap_after') or {}).get('contains'))} of the revised facts (before: {pct((comp.extra.get('swap_before') or {}).get('contains'))}, n={comp.extra.get('swap_n')}); "
             f"without retraining, the fine-tuned models still state the old value in {pct(lora.get('revised stale'))} (LoRA) and {pct(full.get('revised stale'))} (full) of their answers (n={comp.context.get('n_revised')}).")
     lines.append(
-        f"- **Facts that change → RAG (or a hybrid).** Updating RAG took {_secs(rag.get('update s'))} of re-indexing; updating a fine-tuned model means "
+        f"- **Facts that change → RAG (or a hybrid).** Updating RAG "
+        + (f"took {_secs(rag.get('update s'))} of re-indexing" if rag.get("update s") is not None else "means re-indexing the changed documents (its time not measured here)")
+        + "; updating a fine-tuned model means "
         f"retraining ({_secs(lora.get('update s'))} for {comp.label('lora')}, {_secs(full.get('update s'))} for full fine-tuning). {swap}"
     )
     lines.append(

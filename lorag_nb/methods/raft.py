@@ -46,6 +46,27 @@ def raft_target(answer: str, oracle_text: str | None, cite: bool) -> str:
     return answer
 
 
+def passage(text: str, answer: str | None = None, size: int = RagSettings.chunk_size) -> str:
+    """A document as a RAFT context of at most ``size`` characters (what RAG shows: a chunk, not a whole
+    document): the whole text when it fits, else the window of ``size`` characters around the first
+    occurrence of ``answer`` (case-insensitive), or the first ``size`` characters, cut at word boundaries.
+
+    Why: a reader's real documents run to thousands of characters; three whole ones made a RAFT example of
+    1,105 tokens on ``examples/python_prose`` (over ``max_length`` 512), while RAG answers from 500-character
+    chunks. The built-in world's documents (≤ 401 characters) are used whole, as before.
+    """
+    if len(text) <= size:
+        return text
+    at = text.lower().find(answer.lower()) if answer else -1
+    start = 0 if at < 0 else max(0, min(at - (size - len(answer or "")) // 2, len(text) - size))
+    window = text[start : start + size]
+    if start > 0 and " " in window:
+        window = window[window.index(" ") + 1 :]
+    if start + size < len(text) and " " in window:
+        window = window[: window.rindex(" ")]
+    return window.strip()
+
+
 def _open_kb(kb_entities: int | None, client=None):
 
     kb, _ = rag.open_knowledge_base(RagSettings(), load_knowledge(n_entities=kb_entities), kb_entities, client=client)
@@ -76,7 +97,11 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
 
     Raises:
         ValueError: bad RAFT knobs; an example longer than ``settings.max_length`` (it would be cut:
-            raise ``max_length`` or lower ``k``); not enough distractors for ``k``; no training questions.
+            raise ``max_length`` or lower ``k``); no training question linked to a document.
+
+    Warns:
+        UserWarning: once, when some questions have fewer distractor passages than ``k`` asks for (a folder of
+            few documents); their examples show the distractors there are.
     """
 
     raft = settings.raft or RaftSettings()
@@ -102,7 +127,7 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         for q, docs in zip(questions, kb.rank(questions, min(kb.count(), k + 12))):
             ranked[q] = docs
 
-    records = []
+    records, short = [], []
     for q in qas:
         gold = document_for(ks, q)
         with_oracle = rng.random() < p
@@ -110,7 +135,7 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         own = [d for d in lookalikes if d.metadata.get("imitates") == q.entity_id]
         others = [d for d in lookalikes if d.metadata.get("imitates") != q.entity_id]
         rng.shuffle(others)
-        near = [(d.id, d.text) for d in own + others]
+        near = [(d.id, passage(d.text)) for d in own + others]
         retrieved = [(c.id, c.page_content) for c in ranked.get(q.question, []) if c.metadata.get("doc_id") != gold.id]
         if raft.distractors == "near_duplicates":
             pool = near
@@ -118,16 +143,17 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
             pool = retrieved
         else:
             pool = [x for pair in zip(near, retrieved) for x in pair] + near[len(retrieved):] + retrieved[len(near):]
-        chosen, seen = [], {gold.text.strip()}
+        oracle = passage(gold.text, q.answer)
+        chosen, seen = [], {gold.text.strip(), oracle.strip()}
         for cid, text in pool:
             if text.strip() not in seen and len(chosen) < n_dis:
                 chosen.append((cid, text))
                 seen.add(text.strip())
-        if len(chosen) < n_dis:
-            raise ValueError(f"raft k={k}: only {len(chosen)} distractors available for {q.id} from {raft.distractors!r}; lower k")
-        contexts = chosen + ([(gold.id, gold.text)] if with_oracle else [])
+        if len(chosen) < n_dis:  # a folder of few documents: fewer distractors than k asks for (counted, said once below)
+            short.append(q.id)
+        contexts = chosen + ([(gold.id, oracle)] if with_oracle else [])
         rng.shuffle(contexts)
-        target_text = raft_target(q.answer, gold.text, raft.cite)
+        target_text = raft_target(q.answer, oracle, raft.cite)
         prompt = make_prompt(tokenizer, q.question, [t for _, t in contexts], variant=variant)
         target = completion(tokenizer, target_text)
         n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + len(tokenizer(target, add_special_tokens=False)["input_ids"])
@@ -136,6 +162,11 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         ex = qa_example(tokenizer, prompt, target, settings.max_length)
         n_labels = sum(1 for l in ex["labels"] if l != IGNORE_INDEX)
         records.append({"example": ex, "id": q.id, "question": q.question, "answer": q.answer, "target": target_text, "contexts": [t for _, t in contexts], "context_ids": [c for c, _ in contexts], "oracle": with_oracle, "gold_doc": gold.id, "tokens": len(ex["input_ids"]), "label_tokens": n_labels})
+    if short:
+        import warnings
+
+        warnings.warn(f"RAFT k={k}: {len(short)} of {len(qas)} training questions have fewer than {k - 1} distractor passages available from {raft.distractors!r} "
+                      f"(the knowledge base has {len(ks.documents)} documents), e.g. {short[0]}; those examples show what there is", UserWarning, stacklevel=2)
     random.Random(settings.seed).shuffle(records)
     if settings.max_examples is not None:
         records = records[: settings.max_examples]
