@@ -261,3 +261,29 @@ def test_every_gallery_folder_through_the_stage_functions(folder, embedded, tmp_
     assert all("cut" in r and "truncated" in r for r in qa.rows)
     assert "None" not in knowledge.sample_card(ks, 0) and str(folder) in knowledge.knowledge_summary(whole)
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before  # nothing written into the reader's folder
+
+
+def test_a_stage_gives_one_truncation_warning(embedded):
+    """Issue 23: the truncation warning printed 4-8 times per cell; a stage now warns once with its totals."""
+    import warnings
+
+    from lorag_nb.methods import evaluation
+
+    model, tok = embedded
+    qas = [knowledge.QA(id=f"q{i}", question=q, answer="x") for i, q in enumerate(("Describe Rome.", "Describe Paris."))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with evaluation.one_truncation_warning():
+            for _ in range(3):
+                evaluation.evaluate_qa(model, tok, qas, max_new_tokens=2, batch_size=2, multiple_choice=False)
+    got = [str(w.message) for w in caught if issubclass(w.category, evaluation.AnswersTruncatedWarning)]
+    assert len(got) == 1 and got[0].startswith("6 of 6 answers (over 3 evaluations) used all max_new_tokens=2")
+
+
+def test_a_raft_passage_is_a_chunk_around_the_answer():
+    from lorag_nb.methods.raft import passage
+
+    text = "Intro words. " * 60 + "The answer is StopIteration, raised at the end. " + "Outro words. " * 60
+    p = passage(text, "StopIteration", 200)
+    assert "StopIteration" in p and len(p) <= 200 and not p.startswith("ntro")  # cut at a word boundary
+    assert passage("short text", "x", 200) == "short text" and len(passage(text, None, 200)) <= 200

@@ -144,10 +144,11 @@ def apply(notebook: str, profile: str, params: Mapping[str, Any], folder=None, c
         chosen = params["n_entities"] if params["n_entities"] != CPU[notebook]["n_entities"] else min(n_docs, FOLDER_DOCUMENTS[name])
         chosen = min(chosen, n_docs)
         for k in FOLDER_KNOBS[notebook] + FOLDER_SWEEP_KNOBS.get(notebook, ()):
-            before = params[k]
-            after = chosen if k in FOLDER_KNOBS[notebook] else min(before, chosen)
+            current = values.get(k, params[k])  # the profile's value where it set one (GPU), else the parameter
+            after = chosen if k in FOLDER_KNOBS[notebook] else min(current, chosen)
             values[k] = after
-            if after != before:
-                changed[k] = (before, after)
+            changed.pop(k, None)
+            if after != params[k]:
+                changed[k] = (params[k], after)
         why += f"; your folder: the first {chosen} of its {n_docs} documents are taught, tested and indexed in every notebook (n_entities)"
     return Choice(name, why, changed, values)

@@ -654,7 +654,14 @@ class Linker:
         """
         docs = self.docs
         if reference:
-            named = [d.id for d in docs if reference == d.id] or [d.id for d in docs if reference in (Path(d.id).name, Path(d.id).stem)]
+            ref = unicodedata.normalize("NFC", reference)  # a name typed with "ñ" matches a file saved as "n" + U+0303 (macOS)
+
+            def nfc(x) -> str:
+                return unicodedata.normalize("NFC", str(x))
+
+            # a document's names: its id, its path under docs/ (a revised document's id is "revised/<path>"), file name, stem
+            named = [d.id for d in docs if ref in (nfc(d.id), nfc(d.metadata.get("path") or d.id))] or \
+                    [d.id for d in docs if ref in (nfc(Path(d.id).name), nfc(Path(d.id).stem))]
             if len(named) > 1:
                 raise KnowledgeError(f"\"doc\": {reference!r} is ambiguous: it names {', '.join(named)}; valid: the path under docs/ of one of them")
             if named:

@@ -12,7 +12,7 @@ from lorag_nb.core.fmt import cap, mean
 from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.knowledge import document_for, load_knowledge
 from lorag_nb.data.prompts import CONTEXT_VARIANTS, DEFAULT_CONTEXT_VARIANT
-from lorag_nb.methods.evaluation import evaluate_qa, gold_contained
+from lorag_nb.methods.evaluation import evaluate_qa, gold_contained, one_truncation_warning
 from lorag_nb.methods.rag import (
     answers_frame,
     build_chain,
@@ -48,12 +48,13 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
     """
     store = RUNTIME.use_store(store)
     out = {}
-    for k in ks:
-        s = settings.replace(top_k=int(k))
-        res = None
-        if not multiple_choice:
-            res = stored_rag(store, s, resolve_eval(eval_settings), model_name, True)
-        out[int(k)] = res or run_rag(s, store, eval_settings, model_name, model=model, tokenizer=tokenizer, client=client, multiple_choice=multiple_choice)
+    with one_truncation_warning():  # one warning for the whole sweep
+        for k in ks:
+            s = settings.replace(top_k=int(k))
+            res = None
+            if not multiple_choice:
+                res = stored_rag(store, s, resolve_eval(eval_settings), model_name, True)
+            out[int(k)] = res or run_rag(s, store, eval_settings, model_name, model=model, tokenizer=tokenizer, client=client, multiple_choice=multiple_choice)
     return out
 
 
@@ -212,11 +213,12 @@ def compare_prompt_variants(
         retrieved = [contexts_of(retriever.invoke(q.question)) for q in qas]
         oracle = [[document_for(ks, q).text] for q in qas]
         rows, examples = [], {}
-        for v in variants:
-            for kind, ctx in (("oracle", oracle), ("retrieved", retrieved)):
-                r = evaluate_qa(m, tok, qas, contexts=ctx, variant=v, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, multiple_choice=multiple_choice)
-                rows.append({"variant": v, "context": kind, **{k: r.metrics[k] for k in ("n", "exact_match", "f1", "contains", "mc_accuracy")}})
-                examples[f"{v}/{kind}"] = [(x["gold"], x["prediction"]) for x in r.rows[:3]]
+        with one_truncation_warning():  # one warning for the comparison, not one per variant
+            for v in variants:
+                for kind, ctx in (("oracle", oracle), ("retrieved", retrieved)):
+                    r = evaluate_qa(m, tok, qas, contexts=ctx, variant=v, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, multiple_choice=multiple_choice)
+                    rows.append({"variant": v, "context": kind, **{k: r.metrics[k] for k in ("n", "exact_match", "f1", "contains", "mc_accuracy")}})
+                    examples[f"{v}/{kind}"] = [(x["gold"], x["prediction"]) for x in r.rows[:3]]
         return {"rows": rows}, {"examples": examples}
 
     result = store.cached("rag_prompts", key, compute, force=force)

@@ -18,6 +18,7 @@ import re
 import string
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -456,7 +457,32 @@ def choose_budget(model, tokenizer, prompts: Sequence[str], cap: int = BUDGET_CA
     return {"max_new_tokens": budget, "n": len(needs), "needs": needs, "cut_share": sum(n > budget for n in needs) / len(needs), "cap": cap, "max_cut": max_cut}
 
 
-def warn_truncated(gens: Sequence[Generation], max_new_tokens: int) -> int:
+#: Open :func:`one_truncation_warning` blocks: each collects ``(generations, max_new_tokens)`` of its evaluations.
+_COLLECTING: list[list] = []
+
+
+@contextmanager
+def one_truncation_warning():
+    """One :class:`AnswersTruncatedWarning` for a whole stage instead of one per :func:`evaluate_qa` call.
+
+    Inside the block, :func:`warn_truncated` only collects; at its end one warning gives the totals over every
+    evaluation of the stage (e.g. a baseline's closed-book, oracle and control evaluations, or the eight of a
+    prompt-variant comparison). Blocks nest: the outermost one warns.
+    """
+    box: list = []
+    _COLLECTING.append(box)
+    try:
+        yield box
+    finally:
+        _COLLECTING.pop()
+        if _COLLECTING:
+            _COLLECTING[-1].extend(box)
+        elif box:
+            gens = [g for gs, _n in box for g in gs]
+            warn_truncated(gens, max(n for _gs, n in box), evaluations=len(box))
+
+
+def warn_truncated(gens: Sequence[Generation], max_new_tokens: int, evaluations: int = 1) -> int:
     """Warn once (:class:`AnswersTruncatedWarning`) when answers ran out of budget: how many of how many
     used all ``max_new_tokens`` without stopping, how many of them were cut mid-answer (with one example),
     and to raise ``max_new_tokens``. Returns the number truncated (0: no warning).
@@ -466,12 +492,15 @@ def warn_truncated(gens: Sequence[Generation], max_new_tokens: int) -> int:
     """
     import warnings
 
+    if _COLLECTING:  # inside one_truncation_warning: the block warns once at its end
+        _COLLECTING[-1].append((list(gens), max_new_tokens))
+        return sum(g.truncated for g in gens)
     hit = [g for g in gens if g.truncated]
     if hit:
         cut = [g for g in hit if g.cut_mid_answer]
         example = f', e.g. "{cut[0].text}"' if cut else ""
         warnings.warn(
-            f"{len(hit)} of {len(gens)} answers used all max_new_tokens={max_new_tokens} without an end-of-turn token "
+            f"{len(hit)} of {len(gens)} answers{f' (over {evaluations} evaluations)' if evaluations > 1 else ''} used all max_new_tokens={max_new_tokens} without an end-of-turn token "
             f"({len(cut)} cut mid-answer{example}); their scores count them as given. Raise max_new_tokens "
             f"(EvalSettings.max_new_tokens, the notebooks' max_new_tokens parameter), e.g. to {2 * max_new_tokens}.",
             AnswersTruncatedWarning,

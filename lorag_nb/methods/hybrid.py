@@ -23,6 +23,7 @@ from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
 from lorag_nb.methods.adapters import load_adapter
+from lorag_nb.methods.evaluation import one_truncation_warning
 from lorag_nb.methods.runtime import RUNTIME
 from lorag_nb.methods.training import (
     ADAPTER_DIR,
@@ -266,8 +267,9 @@ def sweep_k(methods: Sequence[str] = METHODS, ks: Sequence[int] = (1, 3, 5, 10),
     """
     settings = _required(rag_settings, "rag_settings", "a RagSettings (notebook 04's: lorag_nb.experiments.nb04.default_rag_settings())")
     out: dict[str, dict[int, Any]] = {}
-    for method in methods:
-        out[method] = {}
-        for k in ks:
-            out[method][int(k)] = run_hybrid(method, settings.replace(top_k=int(k)), (adapters or {}).get(method), store, eval_settings, model, tokenizer, client, multiple_choice, progress=progress, adapter_eval_settings=adapter_eval_settings, model_name=model_name)
+    with one_truncation_warning():  # one warning for the whole sweep
+        for method in methods:
+            out[method] = {}
+            for k in ks:
+                out[method][int(k)] = run_hybrid(method, settings.replace(top_k=int(k)), (adapters or {}).get(method), store, eval_settings, model, tokenizer, client, multiple_choice, progress=progress, adapter_eval_settings=adapter_eval_settings, model_name=model_name)
     return out

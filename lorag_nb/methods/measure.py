@@ -12,7 +12,7 @@ from lorag_nb.core.store import Result, ResultsStore
 from lorag_nb.data.knowledge import document_for, load_knowledge, perplexity_texts
 from lorag_nb.data.prompts import closed_book_prompt
 from lorag_nb.data.worldgen import CONTROL, CONTROL_CANDIDATES, normalize
-from lorag_nb.methods.evaluation import evaluate_qa, perplexity
+from lorag_nb.methods.evaluation import evaluate_qa, one_truncation_warning, perplexity
 from lorag_nb.methods.models import load_model
 from lorag_nb.methods.runtime import RUNTIME
 
@@ -29,6 +29,11 @@ def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -
         "control_accuracy": float, "perplexity": float}``; details holds per-question rows.
     """
 
+    with one_truncation_warning():  # one warning for the four evaluations below
+        return _measure_model(model, tokenizer, ks, ev, oracle)
+
+
+def _measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool) -> tuple[dict, dict]:
     kw = dict(max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size)
     test = cap(ks.test_qa, ev.max_questions)
     metrics, details = {}, {}

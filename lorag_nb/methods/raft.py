@@ -135,7 +135,7 @@ def raft_records(tokenizer, ks, settings: TrainingSettings, kb=None, client=None
         own = [d for d in lookalikes if d.metadata.get("imitates") == q.entity_id]
         others = [d for d in lookalikes if d.metadata.get("imitates") != q.entity_id]
         rng.shuffle(others)
-        near = [(d.id, passage(d.text)) for d in own + others]
+        near = [(d.id, passage(d.text)) for d in own + others if d.id != gold.id]  # never the question's own document as a distractor
         retrieved = [(c.id, c.page_content) for c in ranked.get(q.question, []) if c.metadata.get("doc_id") != gold.id]
         if raft.distractors == "near_duplicates":
             pool = near
