@@ -328,13 +328,14 @@ def _iter_jsonl_lines(path: Path):
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark (Windows editors' "UTF-8 with BOM") is not part of the JSON
             except UnicodeDecodeError as err:
-                raise KnowledgeError(f"{path}, line {lineno}: not UTF-8 text ({err.reason})") from None
+                raise KnowledgeError(f"{path}, line {lineno}: not UTF-8 text ({err.reason}); save it as UTF-8") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise KnowledgeError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+                raise KnowledgeError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno}); valid: one JSON object a line, "
+                                     "e.g. {\"question\": \"…\", \"answer\": \"…\"} (double quotes, no trailing comma)") from None
             if not isinstance(row, dict):
                 raise KnowledgeError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
             yield lineno, row
@@ -427,7 +428,9 @@ def load_qa_jsonl(path: str | Path) -> list[QA]:
         where = f"{p}, line {lineno}"
         for key in ("question", "answer"):
             if key not in row:
-                raise KnowledgeError(f"{where}: missing \"{key}\" (each line needs \"question\" and \"answer\")")
+                near = [k for k in row if isinstance(k, str) and k.strip().lower() == key and k != key]
+                hint = f"; found {near[0]!r}: keys are lower case" if near else ""
+                raise KnowledgeError(f"{where}: missing \"{key}\" (each line needs \"question\" and \"answer\"){hint}")
             if not isinstance(row[key], str):
                 raise KnowledgeError(f"{where}: \"{key}\" must be a string, got {type(row[key]).__name__}")
             if not row[key].strip():
@@ -610,7 +613,8 @@ class Linker:
     3. ``"name in question"``: the question contains **distinctive words** of one document's title or file
        stem — words (accents folded, stop words dropped) that occur in no other document's title or stem and
        in the text of at most ``max(2, 10%)`` of the documents. The document with the most such words wins
-       if no other has as many ("Which colour is the star of Aedrarix?" → "The Aedrarix system").
+       if no other has as many ("Which colour is the star of Aedrarix?" → "The Aedrarix system") and it holds the
+       gold answer whenever some document does (else rule 4 decides).
     4. ``"answer + shared words"``: among the documents that contain the gold answer (or an alias;
        case- and accent-insensitive, on word boundaries), the one sharing the most rare question words (in at
        most half of the documents) with the document text, weighted by inverse document frequency (Spärck
@@ -625,7 +629,7 @@ class Linker:
         self.docs = list(docs)
         n = len(self.docs)
         self._titles = [_title_of(d) for d in self.docs]
-        self._text = [_fold(d.text) for d in self.docs]
+        self._text = [" ".join(_fold(d.text).split()) for d in self.docs]  # a line-wrapped answer still matches
         self._text_words = [_words(d.text) | _words(t) for d, t in zip(self.docs, self._titles)]
         name_words = [_words(t) | _words(re.sub(r"[_\-.]+", " ", Path(d.id).stem)) for d, t in zip(self.docs, self._titles)]
         name_df: dict[str, int] = {}
@@ -678,12 +682,14 @@ class Linker:
         if hits and (len(hits) == 1 or hits[0][0] > hits[1][0]):
             return hits[0][1], "title in question"
         qwords = _words(question)
+        golds = [" ".join(_fold(a).split()) for a in answers if a and a.strip()]
+        holders = [i for i, t in enumerate(self._text) if any(re.search(r"(?<!\w)" + re.escape(g) + r"(?!\w)", t) for g in golds)]
         scored = sorted(((len(names & qwords), i) for i, names in enumerate(self._names) if names & qwords), reverse=True)
-        if scored and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+        # a name match is trusted unless its document lacks the answer that another document holds (a common word such
+        # as "wheels" can be unique to one title: the answer then says which document the question is about)
+        if scored and (len(scored) == 1 or scored[0][0] > scored[1][0]) and (not holders or scored[0][1] in holders):
             return docs[scored[0][1]].id, "name in question"
         named_tie = len(scored) > 1
-        golds = [_fold(a) for a in answers if a and a.strip()]
-        holders = [i for i, t in enumerate(self._text) if any(re.search(r"(?<!\w)" + re.escape(g) + r"(?!\w)", t) for g in golds)]
         if holders:
             ranked = sorted(((sum(self._idf.get(w, 0.0) for w in qwords & self._text_words[i]), i) for i in holders), reverse=True)
             best, i = ranked[0]
@@ -772,6 +778,10 @@ def _read_folder(root: Path) -> tuple[KnowledgeSet, dict]:
     docs = load_documents_folder(root / USER_DOCS)
     docs = [dataclasses.replace(d, title=_title_of(d), metadata={**d.metadata, "entity_id": d.id, "source": "file"}) for d in docs]
     notes, warns = [], []
+    skipped = sorted(q.relative_to(root / USER_DOCS).as_posix() for q in (root / USER_DOCS).rglob("*") if q.is_file() and q.suffix.lower() not in _TEXT_SUFFIXES
+                     and not any(part.startswith(".") for part in q.relative_to(root / USER_DOCS).parts))
+    if skipped:
+        notes.append(f"{len(skipped)} files under {USER_DOCS}/ are not .md/.txt and are left out (e.g. {', '.join(skipped[:3])}): save them as text to include them")
     linker = Linker(docs)
     train, train_links = _link_all(load_qa_jsonl(root / USER_TRAIN), docs, root / USER_TRAIN, linker=linker)
     test, test_links = _link_all(load_qa_jsonl(root / USER_TEST), docs, root / USER_TEST, linker=linker)
@@ -957,10 +967,10 @@ def check_folder(path: str | Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ks, info = _read_folder(Path(path))
-    texts = [d.text.lower() for d in ks.documents]
+    texts = [" ".join(d.text.lower().split()) for d in ks.documents]  # an answer wrapped over two lines still counts
 
     def in_docs(q: QA) -> bool:
-        return any(g.lower() in t for g in q.golds for t in texts)
+        return any(" ".join(g.lower().split()) in t for g in q.golds for t in texts)
 
     train = {_norm(q.question): q.id for q in ks.train_qa + ks.dev_qa}
     dups = [{"test": q.id, "train": train[_norm(q.question)], "question": q.question} for q in ks.test_qa if _norm(q.question) in train]

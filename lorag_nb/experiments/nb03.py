@@ -65,6 +65,10 @@ def sweep_k(settings: RagSettings, ks: Sequence[int] = (1, 2, 3, 5, 10), store: 
 #: and the interleaved latency measurement. Notebooks 04 and 05 take them from here.
 RAG_DEFAULTS = dict(n_entities=KB_ENTITIES, n_questions=180, n_dev_questions=10, max_new_tokens=0, batch_size=16, latency_reps=3, latency_questions=6)
 
+#: What notebook 03 calls the knowledge base it compares with Python's docs: ``KB_LABEL[knowledge_set is None]``.
+KB_LABEL = {True: "fictional world", False: "your folder"}
+
+
 def rag_settings(top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap, chroma_url: str = "") -> RagSettings:
     """Notebook 03's retrieval settings from its parameters (same names).
 

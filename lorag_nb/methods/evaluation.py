@@ -94,8 +94,8 @@ class Generation:
         new_tokens: tokens generated for it (up to the stop).
         truncated: the budget (``max_new_tokens``) ran out before an end-of-turn or EOS token.
         cut_mid_answer: truncated, and the kept answer line runs to the last generated token (no line
-            break after it), so the answer itself was cut ("…charted in the year 23" for 2384), not
-            only text the model added after a complete answer line.
+            break after it) and does not end a sentence (``.``, ``!``, ``?``), so the answer itself was cut
+            ("…charted in the year 23" for 2384), not only text the model added after a complete answer line.
     """
 
     text: str
@@ -177,7 +177,8 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
             raw = tokenizer.decode(ids[:n], skip_special_tokens=False)
             truncated = n == max_new_tokens and not any(t in stop_ids for t in ids[:n])
             text = clean_answer(raw, stop)
-            cut = truncated and bool(text) and "\n" not in raw.lstrip()  # the answer line was still running at the budget
+            # the answer line was still running at the budget (a line that ends a sentence is complete)
+            cut = truncated and bool(text) and "\n" not in raw.lstrip() and not text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
             results[i] = Generation(text=text, raw=raw, latency_s=dt / len(idx), new_tokens=n, truncated=truncated, cut_mid_answer=cut)
     return results  # type: ignore[return-value]
 
@@ -479,10 +480,10 @@ def one_truncation_warning():
             _COLLECTING[-1].extend(box)
         elif box:
             gens = [g for gs, _n in box for g in gs]
-            warn_truncated(gens, max(n for _gs, n in box), evaluations=len(box))
+            warn_truncated(gens, max(n for _gs, n in box), evaluations=len(box), stacklevel=5)  # shown at the stage's caller, not contextlib
 
 
-def warn_truncated(gens: Sequence[Generation], max_new_tokens: int, evaluations: int = 1) -> int:
+def warn_truncated(gens: Sequence[Generation], max_new_tokens: int, evaluations: int = 1, stacklevel: int = 3) -> int:
     """Warn once (:class:`AnswersTruncatedWarning`) when answers ran out of budget: how many of how many
     used all ``max_new_tokens`` without stopping, how many of them were cut mid-answer (with one example),
     and to raise ``max_new_tokens``. Returns the number truncated (0: no warning).
@@ -504,7 +505,7 @@ def warn_truncated(gens: Sequence[Generation], max_new_tokens: int, evaluations:
             f"({len(cut)} cut mid-answer{example}); their scores count them as given. Raise max_new_tokens "
             f"(EvalSettings.max_new_tokens, the notebooks' max_new_tokens parameter), e.g. to {2 * max_new_tokens}.",
             AnswersTruncatedWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return len(hit)
 

@@ -256,6 +256,9 @@ def answer_budget(max_new_tokens: int, n_entities: int | None = None, n_question
         return choose_budget(m, tok, prompts, batch_size=batch_size), {}
 
     m = store.cached("budget", key, compute, force=force).metrics
+    if m["cut_share"] > m["max_cut"]:  # even the cap cuts more than allowed: say so, never "the smallest that cuts ≤ 5%"
+        return int(m["max_new_tokens"]), (f"chosen on {m['n']} dev questions: no budget up to the cap of {m['cap']} tokens cuts ≤ {100 * m['max_cut']:.0f}% of their "
+                                          f"answers, so the cap ({100 * m['cut_share']:.0f}% still cut; the verdicts on generated answers say so)")
     return int(m["max_new_tokens"]), (f"chosen on {m['n']} dev questions: the smallest budget that cuts ≤ {100 * m['max_cut']:.0f}% of their answers "
                                       f"({100 * m['cut_share']:.0f}% cut; at most {m['cap']})")
 
