@@ -195,10 +195,10 @@ def test_the_answer_budget_is_chosen_from_the_dev_answers(tmp_path, embedded):
     assert all(n <= chosen["max_new_tokens"] for n in chosen["needs"]) or chosen["max_new_tokens"] == 16
     store = ResultsStore(tmp_path)
     knowledge.use_knowledge(REPO / "examples" / "tiny_recipes")
-    tokens, why = rag.answer_budget(0, None, 2, "embedded", model, tok, store=store)
+    tokens, why = rag.answer_budget(0, None, "embedded", model, tok, store=store)
     assert tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev questions")
-    assert rag.answer_budget(0, None, 2, "embedded", model, tok, store=store) == (tokens, why)  # stored: the same choice in 03, 04 and 05
-    assert rag.answer_budget(24, None, 2, "embedded", model, tok, store=store) == (24, "as set (max_new_tokens)")
+    assert rag.answer_budget(0, None, "embedded", model, tok, store=store) == (tokens, why)  # stored: the same choice in 03, 04 and 05
+    assert rag.answer_budget(24, None, "embedded", model, tok, store=store) == (24, "as set (max_new_tokens)")
     with pytest.raises(ValueError, match="max_new_tokens=-1 must be an int >= 1"):
         rag.answer_budget(-1)
 
