@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lorag_nb.core import claims as C
-from lorag_nb.data import knowledge
+from lorag_nb.data import knowledge, linking
 from lorag_nb.data.knowledge import Document, KnowledgeSet, Linker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def _jsonl(path: Path, rows) -> None:
 
 def _doc(id_: str, text: str) -> Document:
     d = Document(id=id_, text=text)
-    return Document(id=id_, text=text, title=knowledge._title_of(d))
+    return Document(id=id_, text=text, title=linking.title_of(d))
 
 
 STARS = [_doc("aedrarix.md", "# The Aedrarix system\n\nAedrarix has an orange star and 10 planets. It was charted in 2315."),
@@ -235,7 +235,7 @@ def test_every_gallery_folder_through_the_stage_functions(folder, embedded, tmp_
     """What every notebook calls, at tiny sizes, on each folder: the profile's slice, training examples (closed
     book and RAFT), an in-memory Chroma knowledge base with hit@k, generated answers with the cut flag, the
     sample card and the knowledge summary. Nothing is written into the folder."""
-    from lorag_nb.core import profiles
+    from lorag_nb.experiments import profiles
     from lorag_nb.core.paths import NOTEBOOKS_DIR
     from lorag_nb.experiments import nb02, nb04
     from lorag_nb.infra.runner import notebook_defaults

@@ -140,3 +140,88 @@ def test_the_checker_catches_a_method_importing_upwards(source, tmp_path, monkey
     assert found and _layer(found[0][1]) in ("ui", "experiments")
     with pytest.raises(AssertionError, match="against the layer order"):
         test_imports_follow_the_layer_order()
+
+
+# --------------------------------------------------------------------------- notebooks' modules and the method catalog
+
+NOTEBOOK_MODULE = __import__("re").compile(r"^lorag_nb\.experiments\.nb\d\d$")
+
+
+def _notebook_imports(module: str) -> list[str]:
+    return [f"{_rel(MODULES[module])}:{line} imports {t}" for line, t, _ in _imports(module) if NOTEBOOK_MODULE.match(t) and t != module]
+
+
+def test_no_notebook_module_imports_another_and_no_ui_or_infra_imports_one():
+    """``experiments/nbXX`` is what one notebook shows: what two notebooks share (studies, claims, defaults)
+    lives in a module of its own (``rag_studies``, ``forgetting``, ``method_claims``, ``recipes`` …), so no
+    ``nbXX`` imports another, and ``ui`` / ``infra`` import none (top-level or function-level imports)."""
+    bad = [b for m in MODULES if NOTEBOOK_MODULE.match(m) or _layer(m) in ("ui", "infra") for b in _notebook_imports(m)]
+    assert not bad, "imports of a notebook module (import the shared module instead):\n" + "\n".join(bad)
+
+
+def _catalog_ids() -> set[str]:
+    from lorag_nb.core.catalog import BY_ID  # lazy: the architecture checks above read source only
+
+    return set(BY_ID)
+
+
+def _id_literals(node: ast.AST, ids: set[str]) -> list[str]:
+    """The catalog ids a literal (a string, or a tuple / list / set of strings) names; [] for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value] if node.value in ids else []
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in ids]
+    return []
+
+
+def method_name_tests(source: str, ids: set[str]) -> list[tuple[int, str]]:
+    """``(line, source)`` of every test of a value against method ids written as literals.
+
+    Checked: ``x == "rag"``, ``x != "base"``, ``x in ("base", "full", "lora")``, ``x not in {...}``, ``x is
+    "rag"``, ``"rag" == x`` (a non-literal compared with a literal id, or a literal tuple / list / set
+    holding one) and ``case "rag":`` in a ``match``. Not checked: ``"rag" in results`` (a literal id on
+    the left of ``in``: a look-up of a stored result by its key, not a decision by kind), literal ids
+    passed as arguments or used as dict keys (naming a claim's subject, ``_diff(comp, "lora", "full")``),
+    and string values that are not catalog ids. So the guard finds the ladders the catalog replaced
+    (deciding what a method *is* from its name) without forbidding a method's name as data.
+    """
+    tree = ast.parse(source)
+    lines = source.split("\n")
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for (a, op, b) in zip(operands, node.ops, operands[1:]):
+                if not isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)):
+                    continue
+                literal_a, literal_b = _id_literals(a, ids), _id_literals(b, ids)
+                if (literal_b and not isinstance(a, ast.Constant)) or (literal_a and isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)) and not _id_literals(b, ids) and not isinstance(b, ast.Constant)):
+                    found.append((node.lineno, lines[node.lineno - 1].strip()))
+                    break
+        elif isinstance(node, ast.match_case) and isinstance(node.pattern, ast.MatchValue) and _id_literals(node.pattern.value, ids):
+            found.append((node.pattern.lineno, lines[node.pattern.lineno - 1].strip()))
+    return found
+
+
+def test_methods_are_told_apart_by_the_catalog_not_by_name():
+    """In ``experiments/`` and ``ui/`` no code decides what a method is by comparing its name with a literal
+    (``m in ("base", "full", "lora")``, ``m == "rag"``): it reads a trait of :mod:`lorag_nb.core.catalog`
+    (``changes_weights``, ``retrieves``, ``closed_book``, ``hybrid`` …) or one of its id lists (see
+    :func:`method_name_tests` for exactly what is checked)."""
+    ids = _catalog_ids()
+    bad = [f"{_rel(path)}:{line}: {text}" for m, path in MODULES.items() if _layer(m) in ("experiments", "ui") for line, text in method_name_tests(path.read_text(), ids)]
+    assert not bad, "method-name comparisons outside the catalog (use a catalog trait):\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("source, caught", [
+    ('if m in ("base", "full", "lora"):\n    pass\n', True),
+    ('x = [m for m in ms if m != "rag"]\n', True),
+    ('ok = "rag" == method\n', True),
+    ('match m:\n    case "raft_hybrid":\n        pass\n', True),
+    ('if "rag" in results:\n    pass\n', False),
+    ('d = _diff(comp, "lora", "full")\n', False),
+    ('if split == "test":\n    pass\n', False),
+])
+def test_the_method_name_guard_catches_a_ladder(source, caught):
+    """The guard itself can fail: a name ladder is reported; a key look-up, a claim's subject and other strings are not."""
+    assert bool(method_name_tests(source, _catalog_ids())) is caught

@@ -225,3 +225,45 @@ def test_frontier_judges_forgetting_by_generation_too():
     assert gen.diff.value == pytest.approx(40 / 40 - 20 / 40)
     with pytest.raises(ValueError, match="control='logits'"):
         nb02.frontier_verdict({5e-5: full}, {1e-3: lora}, control="logits")
+
+
+# --------------------------------------------------------------------------- p-values and Holm–Bonferroni
+
+
+def test_p_value_of_a_clear_effect_a_null_effect_a_ratio_and_an_exact_quantity():
+    clear = claims.difference(_scores((A6 * 34)[:200]), _scores((B6 * 34)[:200]))
+    assert claims.p_value(clear, 0.0) == pytest.approx(2 / (len(clear.null) + 1))  # no resample at or below 0
+    assert claims.p_value(clear, 0.5) > 0.5  # the threshold at the estimate: nothing to reject
+    null = claims.difference(_scores([1, 0] * 50), _scores([0, 1] * 50))
+    assert null.value == pytest.approx(0.0) and claims.p_value(null, 0.0) > 0.5
+    five_below = claims.ratio_estimate([0.6, 0.61, 0.62, 0.63, 0.64])
+    assert claims.p_value(five_below, 1.0) == pytest.approx(2 * 0.5 ** 5)  # exact sign test: 0.0625, not < 0.05
+    assert claims.p_value(claims.exact(0.01), 0.05) is None
+    assert claims.p_value(claims.difference(_scores([1, 1]), _scores([0, 0])), 0.0) is None  # < MIN_FACTS
+
+
+def _verdict(claim_id, p, verdict=HOLDS):
+    est = claims.Estimate(0.1, 0.05, 0.15, 60, null=(0.1,))
+    return claims.Verdict(claim_id, claim_id, {}, est, 0.0, "greater", verdict, "x", p_value=p)
+
+
+def test_holm_adjusts_known_p_values_and_keeps_the_order():
+    vs = [_verdict("a", 0.03), _verdict("b", 0.01), _verdict("c", 0.5, UNDETERMINED), _verdict("d", 0.02), _verdict("e", None)]
+    out = claims.holm(vs)
+    adj = {v.id: v.p_holm for v in out}
+    # sorted 0.01, 0.02, 0.03, 0.5 (m = 4): 4·0.01 = 0.04, 3·0.02 = 0.06, max(0.06, 2·0.03) = 0.06, 0.5
+    assert adj["e"] is None and {k: adj[k] for k in "abcd"} == pytest.approx({"b": 0.04, "d": 0.06, "a": 0.06, "c": 0.5})
+    assert [v.id for v in out] == ["a", "b", "c", "d", "e"] and all(v.family == 4 for v in out)
+    texts = {v.id: v.holm_text() for v in out}
+    assert texts["b"].startswith("keeps its word") and texts["a"].startswith("not at family-wise 5%")
+    assert texts["c"].startswith("– (undetermined") and texts["e"].startswith("– (")
+    summary = claims.holm_summary(out)
+    assert "**1 of 3**" in summary and "not at family-wise 5%: a, d;" in summary and "1 more decided on exact quantities" in summary
+    md = claims.markdown(out)
+    assert "Holm–Bonferroni (family-wise 5%)" in md and md.split("\n")[0].count("|") == md.split("\n")[2].count("|")
+
+
+def test_judge_gives_no_p_value_to_a_blocked_comparison():
+    d = claims.difference(_scores((A6 * 34)[:200]), _scores((B6 * 34)[:200]))
+    assert claims.judge("lora_learns", d).p_value < 0.01
+    assert claims.judge("lora_learns", d, blocked="cut answers").p_value is None

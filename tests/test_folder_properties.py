@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, reject, settings
 from hypothesis import strategies as st
 
-from lorag_nb.data import knowledge
+from lorag_nb.data import knowledge, linking
 from lorag_nb.data.knowledge import KnowledgeError
 
 # --------------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ for _r in RELATIONS.values():
 for _t in [*FILLERS, *HEADINGS, MENTION, "Details", "Bastian Lorr Mira Quell Odo Fenwick Ines Tarr metres",
            "orange blue crimson pale green silver grey amber reed beds north gate salt market old ferry copper bell"]:
     VOCAB |= words(_t.replace("{n}", "").replace("{m}", ""))
-STOPWORDS = set(getattr(knowledge, "_STOPWORDS", ())) | {"the", "of", "and", "is", "in", "on", "to", "a"}
+STOPWORDS = set(getattr(linking, "_STOPWORDS", ())) | {"the", "of", "and", "is", "in", "on", "to", "a"}
 
 
 def _check_vocabulary() -> None:
@@ -821,7 +821,7 @@ STEMS = ("00_overview_baseline", "01_full_finetuning", "02_lora", "03_rag", "04_
 @given(folder=folders(max_docs=60, features=()), profile=st.sampled_from(["cpu", "gpu"]), reader_n=st.one_of(st.none(), st.integers(1, 120)))
 @example(folder=build_folder(3, _on(), seed=0), profile="gpu", reader_n=None)  # notebook 02's sweep world on the GPU profile
 def test_profiles_give_every_notebook_one_slice_of_the_folder(folder, profile, reader_n):
-    from lorag_nb.core import profiles
+    from lorag_nb.experiments import profiles
     from lorag_nb.core.paths import NOTEBOOKS_DIR
     from lorag_nb.infra.runner import notebook_defaults
 

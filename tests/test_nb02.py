@@ -4,10 +4,8 @@ tested in test_training.py and by the notebook)."""
 from __future__ import annotations
 
 from lorag_nb.core.config import EvalSettings
-from lorag_nb.core.paths import NOTEBOOKS_DIR
 from lorag_nb.core.store import Result
-from lorag_nb.experiments import nb01, nb02
-from lorag_nb.methods import training
+from lorag_nb.experiments import nb02
 
 
 def _run(settings, key):
@@ -36,27 +34,4 @@ def test_paraphrase_claim_compares_with_all_wordings_on_the_same_world():
     assert nb02.paraphrase_reference(_run(plan.lora(paraphrases=1), "one10"), None, headline).key == "lora"
 
 
-def _parameters(name: str) -> dict:
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    values: dict = {}
-    exec(cell.source, {}, values)
-    return values
-
-
-def test_notebook_defaults_match_package_defaults():
-    p1, p2 = _parameters("01_full_finetuning.ipynb"), _parameters("02_lora.ipynb")
-    for key in ("n_entities", "epochs", "learning_rate", "batch_size"):
-        assert p1[key] == nb01.FULL_FT_DEFAULTS[key], key
-        assert p2[key] == nb02.LORA_DEFAULTS[key], key
-    assert p2["r"] == nb02.LORA_DEFAULT_ADAPTER["r"] and p2["lora_alpha"] == nb02.LORA_DEFAULT_ADAPTER["lora_alpha"]
-    # the same evaluation in both notebooks, so notebook 02 finds notebook 01's full fine-tuning run
-    assert (p1["max_questions"] or None) == (p2["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS
-    # the same headline seeds in 01, 02 and 05, so 05 reads the runs 01 and 02 trained
-    from lorag_nb.experiments.nb05 import CompareSettings
-
-    p5 = _parameters("05_comparison.ipynb")
-    assert p1["seeds"] == p2["seeds"] == p5["seeds"] == list(training.DEFAULT_SEEDS) == list(CompareSettings().seeds)
-    assert p5["n_entities"] == p1["n_entities"] == CompareSettings().n_entities
+# The notebooks' parameters against the defaults: tests/test_recipes.py (one table of defaults).

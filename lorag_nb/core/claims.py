@@ -33,11 +33,14 @@ zero-width interval labelled as such.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
+
+from lorag_nb.core.claim_registry import CLAIMS, MATCH_MARGIN  # noqa: F401  (the claims' rules; re-exported)
 
 #: The one verdict vocabulary.
 HOLDS, DOES_NOT_HOLD, UNDETERMINED = "holds", "does not hold", "undetermined"
@@ -48,8 +51,6 @@ N_RESAMPLES = 4000
 BOOTSTRAP_SEED = 0
 #: z for the normal approximation used by :func:`facts_needed` (two-sided 95%).
 Z95 = 1.959963984540054
-#: The non-inferiority margin for "matches" / "as good as" claims: the difference must be above −0.05.
-MATCH_MARGIN = 0.05
 #: Fewest facts on which a difference over facts can be decided (module docstring): the smallest n at which
 #: an exact two-sided sign test can reach 5% (2 · 0.5⁶ = 0.031; 2 · 0.5⁵ = 0.0625).
 MIN_FACTS = 6
@@ -218,6 +219,9 @@ class Estimate:
     sd: float | None = None
     method: str = "paired bootstrap over facts (BCa, 95%)"
     unit: str = "fraction"
+    #: The values a p-value is computed from (:func:`p_value`): the bootstrap distribution of a paired
+    #: difference, or the repetitions of a ratio; None for exact quantities and unmeasured values. Not shown.
+    null: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_interval(self) -> bool:
@@ -240,13 +244,15 @@ class Estimate:
         return f"{self.value:{sign}.3g} [{self.low:{sign}.3g}, {self.high:{sign}.3g}] {self.unit}".strip()
 
 
-def _bootstrap(samples: Sequence[Sequence[float]], statistic, paired: bool, confidence: float, n_resamples: int, seed: int) -> tuple[float, float, float]:
+def _bootstrap(samples: Sequence[Sequence[float]], statistic, paired: bool, confidence: float, n_resamples: int, seed: int, distribution: list | None = None) -> tuple[float, float, float]:
     import numpy as np
     from scipy import stats
 
     data = tuple(np.asarray(s, dtype=float) for s in samples)
     if all(np.all(d == d[0]) for d in data):  # no variation: every resample is the same
         v = float(statistic(*data, axis=-1))
+        if distribution is not None:
+            distribution.extend([v] * n_resamples)
         return v, v, 0.0
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
@@ -254,6 +260,8 @@ def _bootstrap(samples: Sequence[Sequence[float]], statistic, paired: bool, conf
             res = stats.bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=n_resamples, confidence_level=confidence, method=method, random_state=np.random.default_rng(seed))
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if not (math.isnan(lo) or math.isnan(hi)):
+            if distribution is not None:
+                distribution.extend(float(x) for x in res.bootstrap_distribution)
             return lo, hi, float(res.standard_error)
     return float("nan"), float("nan"), float(res.standard_error)  # pragma: no cover - percentile is always defined
 
@@ -315,8 +323,9 @@ def difference(a: Scores, b: Scores, confidence: float = CONFIDENCE, n_resamples
     nq = max(a.n_questions, b.n_questions)
     if len(common) == 1:
         return Estimate(value, float("nan"), float("nan"), 1, nq, seeds, max(spreads) if spreads else None, method="one fact: no interval")
-    lo, hi, se = _bootstrap([xa, xb], _diff_stat, paired=True, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    return Estimate(value, min(lo, value), max(hi, value), len(common), nq, seeds, max(spreads) if spreads else None, se=se, sd=_sd(d))
+    boot: list[float] = []
+    lo, hi, se = _bootstrap([xa, xb], _diff_stat, paired=True, confidence=confidence, n_resamples=n_resamples, seed=seed, distribution=boot)
+    return Estimate(value, min(lo, value), max(hi, value), len(common), nq, seeds, max(spreads) if spreads else None, se=se, sd=_sd(d), null=tuple(boot))
 
 
 def ratio_estimate(ratios: Sequence[float], what: str = "interleaved repetitions") -> Estimate:
@@ -332,7 +341,7 @@ def ratio_estimate(ratios: Sequence[float], what: str = "interleaved repetitions
         raise ValueError(f"a ratio needs at least 2 repetitions to show its spread; got {len(vals)}")
     n = len(vals)
     med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
-    return Estimate(med, vals[0], vals[-1], n, n, method=f"median of {n} {what}, interval = their range", unit="ratio")
+    return Estimate(med, vals[0], vals[-1], n, n, method=f"median of {n} {what}, interval = their range", unit="ratio", null=tuple(vals))
 
 
 def exact(value: float, unit: str = "ratio", what: str = "exact quantity (no sampling)") -> Estimate:
@@ -391,6 +400,61 @@ def decide(diff: Estimate, threshold: float = 0.0, side: str = "greater") -> str
     return UNDETERMINED
 
 
+def p_value(diff: Estimate, threshold: float = 0.0) -> float | None:
+    """The two-sided p-value of "``diff`` equals ``threshold``", from the values its interval came from;
+    None where nothing was sampled (an exact quantity, a value not measured) or fewer than :data:`MIN_FACTS`
+    facts (which decide nothing whatever their p).
+
+    - A paired difference over facts: the bootstrap p-value, twice the share of the bootstrap distribution
+      on the far side of the threshold, ``2 · min(#{θ* ≤ t} + 1, #{θ* ≥ t} + 1) / (B + 1)``, capped at 1
+      (Davison & Hinkley 1997, *Bootstrap Methods and their Application*, §4.4; the +1 keeps it above 0).
+      It matches the percentile interval; the BCa interval that decides the verdict can differ at the edge.
+    - A ratio over interleaved repetitions: the exact two-sided sign test of the repetitions against the
+      threshold (``scipy.stats.binomtest``, p = 0.5; repetitions equal to it are dropped): 5 repetitions all
+      below 1.0 give p = 2 · 0.5⁵ = 0.0625.
+
+    Returns:
+        a float in (0, 1], or None.
+    """
+    vals = diff.null
+    if not vals or not diff.has_interval or (diff.unit == "fraction" and too_few_facts(diff)):
+        return None
+    below = sum(1 for v in vals if v < threshold)
+    above = sum(1 for v in vals if v > threshold)
+    if diff.unit == "ratio":
+        from scipy.stats import binomtest
+
+        n = below + above
+        return float(binomtest(min(below, above), n, 0.5).pvalue) if n else 1.0
+    at_or_below, at_or_above = len(vals) - above, len(vals) - below
+    return min(1.0, 2 * (min(at_or_below, at_or_above) + 1) / (len(vals) + 1))
+
+
+#: Family-wise error rate of the Holm–Bonferroni column (:func:`holm`).
+FAMILY_ALPHA = 0.05
+
+
+def holm(verdicts: Sequence["Verdict"], alpha: float = FAMILY_ALPHA) -> list["Verdict"]:
+    """The verdicts with Holm–Bonferroni adjusted p-values: one family-wise error rate for a whole table.
+
+    Source: Holm (1979), *A Simple Sequentially Rejective Multiple Test Procedure*, Scand. J. Statist. 6:65–70.
+    The family is every verdict with a :func:`p_value` (``m`` of them; exact quantities, values not measured,
+    comparisons refused for an artefact and differences on fewer than :data:`MIN_FACTS` facts test nothing and
+    are left out). Sorted by p, the i-th (from 0) gets ``min(1, (m − i) · p)``, made non-decreasing; a decided
+    verdict keeps its word at family-wise ``alpha`` when its adjusted p is ≤ ``alpha``. An undetermined verdict
+    stays undetermined: the column never decides a claim the 95% interval left open.
+
+    Returns:
+        new :class:`Verdict` objects (same order) with ``p_holm`` and ``family`` set.
+    """
+    tested = sorted((v.p_value, i) for i, v in enumerate(verdicts) if v.p_value is not None)
+    m, adjusted, running = len(tested), {}, 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return [dataclasses.replace(v, p_holm=adjusted.get(i), family=m, family_alpha=alpha) for i, v in enumerate(verdicts)]
+
+
 # --------------------------------------------------------------------------- claims
 
 
@@ -424,6 +488,24 @@ class Verdict:
     facts_needed: int | None = None
     condition: str = ""
     sections: str = ""
+    p_value: float | None = None
+    p_holm: float | None = None
+    family: int = 0
+    family_alpha: float = FAMILY_ALPHA
+
+    def holm_text(self) -> str:
+        """The Holm column (:func:`holm`): ``"keeps its word (Holm p 0.004, 1 of 18)"``, ``"not at family-wise
+        5% (Holm p 0.21)"``, ``"– (undetermined; Holm p 0.8)"``, or why the verdict is not in the family."""
+        if self.p_holm is None:
+            if not self.family:
+                return "–"
+            return "– (exact quantity: no test)" if self.diff.null is None and self.diff.has_interval else "– (not tested: decides nothing)"
+        adj = f"Holm p {self.p_holm:.2g}, family of {self.family}"
+        if self.verdict == UNDETERMINED:
+            return f"– (undetermined; {adj})"
+        if self.p_holm <= self.family_alpha:
+            return f"keeps its word ({adj})"
+        return f"not at family-wise {100 * self.family_alpha:.0f}% ({adj})"
 
     def row(self) -> dict:
         """A flat row for tables: claim, measured, difference (95% CI), n facts, n questions, seeds,
@@ -440,6 +522,7 @@ class Verdict:
             "seed spread": "–" if d.seed_spread is None else (f"{100 * d.seed_spread:.1f} pts" if d.unit == "fraction" else f"{d.seed_spread:.3g}"),
             "threshold": thr,
             "verdict": self.verdict_text(),
+            **({"Holm (family-wise 5%)": self.holm_text()} if self.family else {}),
             "why": self.why,
         }
 
@@ -457,33 +540,6 @@ class Verdict:
         return self.verdict
 
 
-#: The claims, one rule each: id → (claim text, side, threshold, what the difference is).
-CLAIMS: dict[str, tuple[str, str, float, str]] = {
-    "full_quality": ("Full fine-tuning gives the best quality (it updates every weight)", "greater", -MATCH_MARGIN, "full fine-tuning − best other method, test MC accuracy"),
-    "full_forgets": ("Full fine-tuning makes the model forget what it knew (catastrophic forgetting)", "greater", 0.0, "control accuracy drop (base − full fine-tuning)"),
-    "lora_faster": ("LoRA is faster to train", "less", 1.0, "LoRA ÷ full fine-tuning, seconds per step (interleaved)"),
-    "lora_memory": ("LoRA needs less memory to train", "less", 1.0, "LoRA ÷ full fine-tuning, bytes of gradients + AdamW state (exact)"),
-    "lora_tiny": ("LoRA adapters are tiny", "less", 0.05, "adapter bytes ÷ full checkpoint bytes"),
-    "lora_matches": ("LoRA matches full fine-tuning quality", "greater", -MATCH_MARGIN, "LoRA − full fine-tuning, test MC accuracy"),
-    "lora_forgets_less": ("LoRA forgets less (Biderman et al. 2024), at matched learning", "less", 0.0, "LoRA − full fine-tuning, control drop at the same held-out accuracy"),
-    "lora_forgets_less_gen": ("LoRA forgets less (Biderman et al. 2024), at matched learning, control answers generated", "less", 0.0, "LoRA − full fine-tuning, control drop (gold contained in the generated answer) at the same held-out accuracy"),
-    "lora_forgets_less_endpoint": ("LoRA forgets less, at each method's own end point (different learning rates)", "less", 0.0, "LoRA − full fine-tuning, control accuracy drop at the end of training"),
-    "rag_no_training": ("RAG needs less data: no training, only documents", "greater", -MATCH_MARGIN, "RAG − best fine-tuned method, test MC accuracy"),
-    "rag_swap": ("Swap the knowledge base without retraining", "greater", 0.0, "revised facts answered after the swap − before, gold contained"),
-    "rag_grounded": ("RAG reduces hallucination: answers are grounded, with sources", "greater", 0.0, "RAG − closed-book base model, gold contained in the answer"),
-    "rag_kb_bias": ("The model repeats what the knowledge base says, outdated facts included", "greater", 0.0, "answers stating the outdated value − answers stating the true one, before the swap"),
-    "rag_latency": ("RAG adds latency to every answer", "greater", 1.0, "RAG ÷ closed-book answer time (interleaved)"),
-    "hybrid_best": ("Combine both (fine-tuning + RAG) for the best results", "greater", 0.0, "best hybrid − best single method, test MC accuracy"),
-    "hybrid_update": ("A hybrid is updated by re-indexing alone (no retraining)", "greater", -MATCH_MARGIN, "naive hybrid − RAG, revised facts answered after the swap"),
-    "raft_robust": ("RAFT makes the hybrid robust to distractors (more retrieved chunks)", "greater", 0.0, "RAFT's change from the smallest to the largest top_k − RAG's change, gold contained"),
-    "raft_beats_rag": ("RAFT reads retrieved passages better than plain RAG", "greater", 0.0, "RAFT hybrid − RAG, gold contained at the chosen top_k"),
-    "full_learns": ("Full fine-tuning teaches the model new facts", "greater", 0.0, "full fine-tuning − base model, test MC accuracy"),
-    "lora_learns": ("LoRA teaches the model new facts", "greater", 0.0, "LoRA − base model, test MC accuracy"),
-    "ovadia_rag_beats_docs": ("For new knowledge, RAG beats fine-tuning on the documents (Ovadia et al. 2023)", "greater", 0.0, "RAG − LoRA fine-tuned on the documents, test MC accuracy"),
-    "ovadia_paraphrases_help": ("Adding paraphrased questions to the documents helps fine-tuning learn the facts (Ovadia et al. 2023)", "greater", 0.0, "LoRA on documents + paraphrased QA − LoRA on documents only, test MC accuracy"),
-    "paraphrase_helps": ("Paraphrased training questions help a model learn facts (Ovadia et al. 2023)", "greater", 0.0, "all training wordings − one wording, test MC accuracy"),
-    "paraphrase_helps_same_steps": ("Paraphrases help beyond more training: all wordings vs one wording for as many steps", "greater", 0.0, "all training wordings − one wording at the same number of steps, test MC accuracy"),
-}
 
 
 def artefact(a: Scores, b: Scores) -> str | None:
@@ -538,7 +594,8 @@ def judge(claim_id: str, diff: Estimate, measured: Mapping[str, Estimate] | None
     if blocked:
         reason = f"undetermined: {blocked}"
     full_why = f"{why}; {reason}" if why else reason
-    return Verdict(claim_id, text, dict(measured or {}), diff, threshold, side, verdict, compared or what, full_why, need, condition, sections)
+    p = None if blocked else p_value(diff, threshold)
+    return Verdict(claim_id, text, dict(measured or {}), diff, threshold, side, verdict, compared or what, full_why, need, condition, sections, p_value=p)
 
 
 def compare_scores(claim_id: str, a: Scores, b: Scores, why: str = "", condition: str = "", sections: str = "", extra: Mapping[str, Estimate] | None = None) -> Verdict:
@@ -572,19 +629,39 @@ def _md(text: Any) -> str:
 
 def markdown(verdicts: Sequence[Verdict], links: bool = True) -> str:
     """The verdicts as a Markdown table (claim, measured with 95% CIs, difference with CI, n facts /
-    questions / seeds, threshold, verdict, why, sections)."""
+    questions / seeds, threshold, verdict, why, sections), with a Holm–Bonferroni column after the verdict
+    when the verdicts went through :func:`holm`."""
     icon = {HOLDS: "✅", DOES_NOT_HOLD: "❌", UNDETERMINED: "❔"}
-    head = "| claim | measured (95% CI) | difference (95% CI) | n facts · questions · seeds | threshold | verdict | why / condition |" + (" measured in |" if links else "")
-    lines = [head, "|---|---|---|---|---|---|---|" + ("---|" if links else "")]
+    with_holm = any(v.family for v in verdicts)
+    holm_head = f" Holm–Bonferroni (family-wise {100 * FAMILY_ALPHA:.0f}%) |" if with_holm else ""
+    head = "| claim | measured (95% CI) | difference (95% CI) | n facts · questions · seeds | threshold | verdict |" + holm_head + " why / condition |" + (" measured in |" if links else "")
+    lines = [head, "|---|---|---|---|---|---|---|" + ("---|" if with_holm else "") + ("---|" if links else "")]
     for v in verdicts:
         r = v.row()
         spread = f", seed spread {r['seed spread']}" if r["seed spread"] != "–" else ""
         cond = f" *At {_md(v.condition)}.*" if v.condition else ""
-        line = f"| {_md(v.claim)} | {_md(r['measured'])} | {_md(r['difference (95% CI)'])} | {r['n facts']} · {r['n questions']} · {_md(r['seeds'])}{_md(spread)} | {_md(r['threshold'])} | **{icon[v.verdict]} {_md(r['verdict'])}** | {_md(v.why)}.{cond} |"
+        holm_cell = f" {_md(v.holm_text())} |" if with_holm else ""
+        line = f"| {_md(v.claim)} | {_md(r['measured'])} | {_md(r['difference (95% CI)'])} | {r['n facts']} · {r['n questions']} · {_md(r['seeds'])}{_md(spread)} | {_md(r['threshold'])} | **{icon[v.verdict]} {_md(r['verdict'])}** |{holm_cell} {_md(v.why)}.{cond} |"
         if links:
             line += f" {v.sections} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def holm_summary(verdicts: Sequence[Verdict]) -> str:
+    """One Markdown sentence: how many decided verdicts keep their word after :func:`holm` (computed), and how
+    many were decided without a test (exact quantities: no sampling, so no chance error to control)."""
+    if not any(v.family for v in verdicts):
+        return ""
+    decided = [v for v in verdicts if v.verdict != UNDETERMINED]
+    tested = [v for v in decided if v.p_value is not None]
+    lost = [v.id for v in tested if v.p_holm is None or v.p_holm > v.family_alpha]
+    untested = len(decided) - len(tested)
+    fam = max(v.family for v in verdicts)
+    return (f"Holm–Bonferroni over the {fam} verdicts with a test (family-wise {100 * FAMILY_ALPHA:.0f}%, Holm 1979): "
+            f"**{len(tested) - len(lost)} of {len(tested)}** decided verdicts keep their word"
+            + (f"; not at family-wise {100 * FAMILY_ALPHA:.0f}%: {', '.join(lost)}" if lost else "")
+            + (f"; {untested} more decided on exact quantities (no sampling, no test)" if untested else "") + ".")
 
 
 def counts(verdicts: Sequence[Verdict]) -> dict[str, int]:

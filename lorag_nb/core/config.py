@@ -3,6 +3,14 @@
 A settings object is the key of the results store: ``settings.to_dict()`` is hashed (with the model
 name, the data fingerprint and the seed) so a rerun or a widget moved back finds the stored result.
 Invalid values raise :class:`ValueError` naming the field, the bad value and what is valid.
+
+Defaults: where a field's default here is the value the notebooks use (``LoraSettings`` r 8 / lora_alpha 16,
+``RagSettings``' retriever, ``RaftSettings``' P, K and distractors, ``EvalSettings``' = notebook 00's
+evaluation), :mod:`lorag_nb.experiments.recipes` (the one table of defaults) names it instead of copying it.
+The experiments' sizes and choices (entities, learning rates, epochs, batches, budgets) live only there.
+``TrainingSettings``' numeric defaults (epochs, learning_rate, batch_size, max_length) are the library's plain
+values for direct calls (``lorag-nb check``, the benchmarks, tests): every notebook run is built by the
+recipes' factories, which set each of them (``tests/test_recipes.py`` checks).
 """
 from __future__ import annotations
 
@@ -121,8 +129,8 @@ class LoraSettings(Settings):
         use_dora: weight-decomposed LoRA (Liu et al. 2024).
     """
 
-    r: int = 16
-    lora_alpha: float = 32
+    r: int = 8  # notebook 02's default adapter (lorag_nb.experiments.recipes reads it from here)
+    lora_alpha: float = 16
     lora_dropout: float = 0.0
     target_modules: str | tuple[str, ...] = "all-linear"
     use_rslora: bool = False

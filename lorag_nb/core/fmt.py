@@ -1,4 +1,4 @@
-"""Number and text helpers every layer shares: percentages, percentiles, MiB."""
+"""Number and text helpers every layer shares: percentages, percentiles, MiB, seconds."""
 from __future__ import annotations
 
 import math
@@ -36,6 +36,13 @@ def p50(values: Sequence[float]) -> float:
 def mib(n_bytes: float | None) -> float | None:
     """Bytes → MiB (2**20 bytes); None stays None."""
     return None if n_bytes is None else n_bytes / 2**20
+
+
+def seconds(x: float | None) -> str:
+    """Seconds for prose: two decimals below 10 s, whole seconds above; ``"n/a"`` for None."""
+    if x is None:
+        return "n/a"
+    return f"{x:.2f} s" if x < 10 else f"{x:.0f} s"
 
 
 def cap(items: list, n: int | None) -> list:

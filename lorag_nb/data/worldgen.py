@@ -869,6 +869,43 @@ def build(seed: str = SEED) -> dict[str, list[dict]]:
     return out
 
 
+#: Entities of no file: made up after the world, named like it, never taught, never in a knowledge base.
+UNKNOWN_PER_KIND = 2
+
+
+def unknown_entities(per_kind: int = UNKNOWN_PER_KIND, seed: str = SEED) -> list[dict]:
+    """Question rows about entities that exist nowhere in the world (no document, no training question), so
+    no method can know the answer: the probe of Gekhman et al. (2024, *Does Fine-Tuning LLMs on New Knowledge
+    Encourage Hallucinations?*, arXiv 2405.05904). Names come from the same syllables as the world's, never
+    equal to or inside one of its names (:class:`_Names`); one question per relation of the entity's kind,
+    in its first test wording. Deterministic (own random stream ``"<seed>:unknown"``), written to no file,
+    so the world's files and their fingerprint do not change.
+
+    Returns:
+        ``per_kind × 4 kinds × 6 relations`` rows ``{"id": "unknown-u001-occupation", "entity_id": "u001",
+        "name", "kind", "relation", "question", "answer": ""}``.
+    """
+    entities, lookalikes, _revised, value_pools = _build_world(seed)
+    names = _Names(random.Random(f"{seed}:unknown"))
+    taken = [e["name"] for e in entities] + [la["name"] for la in lookalikes] + [v for vals in value_pools.values() for v in vals]
+    names.used.extend(w.lower() for n in taken for w in str(n).split())
+    rows: list[dict] = []
+    template = SPLIT_TEMPLATES["test"][0]
+    for i in range(per_kind * len(KINDS)):
+        kind = KINDS[i % len(KINDS)]
+        if kind == "person":
+            name = f"{names.new(0)[0]} {names.new(1)[0]}"
+        elif kind == "company":
+            name = f"{names.new(0)[0]} {names.rng.choice(COMPANY_SUFFIXES)}"
+        else:
+            name = names.new(1)[0]
+        uid = f"u{i + 1:03d}"
+        for rel, _src in RELATIONS[kind]:
+            rows.append({"id": f"unknown-{uid}-{rel}", "entity_id": uid, "name": name, "kind": kind, "relation": rel,
+                         "question": _question(rel, template, name), "answer": ""})
+    return rows
+
+
 def generate(out_dir: Path, seed: str = SEED) -> dict[str, int]:
     """Write the knowledge set's JSON Lines files into ``out_dir`` (created if missing).
 

@@ -9,6 +9,7 @@ from lorag_nb.core import claims as C
 from lorag_nb.core.config import TrainingSettings
 from lorag_nb.core.fmt import pct
 from lorag_nb.data.knowledge import load_knowledge
+from lorag_nb.experiments.method_claims import fine_tuning_verdicts, split_rows  # noqa: F401  (notebook 01 calls nb01.fine_tuning_verdicts)
 from lorag_nb.methods.models import count_parameters
 from lorag_nb.methods.runtime import RUNTIME
 from lorag_nb.methods.training import (
@@ -18,23 +19,8 @@ from lorag_nb.methods.training import (
     settings_of,
 )
 
-#: Full fine-tuning defaults (notebook 01's parameters cell mirrors these; a test checks it).
-#: Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5 training wordings = 300
-#: examples, one epoch in batches of 4 = 75 optimizer steps (every fact seen 5 times, each time in another
-#: wording). Measured earlier: ~5.4 CPU-seconds per full fine-tuning step, ~4.4 per LoRA step, one thread.
-FULL_FT_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=5e-5, batch_size=4, max_length=128)
-
-
-def default_full_ft(**overrides) -> TrainingSettings:
-    """Full fine-tuning settings of notebook 01, with ``overrides`` (any ``TrainingSettings`` field).
-
-    Notebook 02 calls this too, so the full fine-tuning it compares LoRA against is the one notebook 01
-    trained (the same settings → the same stored result).
-    """
-    kw = dict(FULL_FT_DEFAULTS)
-    kw.update(overrides)
-    kw["lora"] = None
-    return TrainingSettings(**kw)
+# Notebook 01's defaults and settings factory live in the one table of defaults (re-exported here).
+from lorag_nb.experiments.recipes import FULL_FT_DEFAULTS, default_full_ft  # noqa: E402,F401
 
 
 def parameter_breakdown(model) -> "Any":
@@ -166,11 +152,6 @@ def answers_table(result, store=None, n: int = 8, split: str = "test") -> "Any":
     return pd.DataFrame(rows)
 
 
-def split_rows(runs: Mapping[int, Any], split: str = "test") -> dict:
-    """``{seed: per-question rows of split}`` of :func:`~lorag_nb.methods.training.run_seeds`'s results (for :func:`lorag_nb.core.claims.scores`)."""
-    return {s: (r.details.get("rows") or {}).get(split, []) for s, r in runs.items()}
-
-
 def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, str]]:
     """Up to ``n`` control questions the base model got right and the trained model got wrong:
     ``(question, base answer, trained answer)``."""
@@ -187,56 +168,6 @@ def forgotten_examples(result, store=None, n: int = 2) -> list[tuple[str, str, s
         if b and b["contains"] and not r["contains"]:
             out.append((r["question"], b["prediction"], r["prediction"]))
     return out[:n]
-
-
-def fine_tuning_verdicts(full_runs: Mapping[int, Any] | None = None, lora_runs: Mapping[int, Any] | None = None, store=None, speed=None, condition: str = "") -> list:
-    """The claims notebooks 01 and 02 can judge from their own runs, by :mod:`lorag_nb.core.claims`.
-
-    Args:
-        full_runs, lora_runs: ``{seed: Result}`` of :func:`~lorag_nb.methods.training.run_seeds` (either may be None).
-        speed: a :func:`~lorag_nb.methods.training.interleaved_speed` Result (adds "LoRA is faster to train" and the memory claim).
-
-    Per-fact scores average each fact's held-out wordings, then the seeds; the base model's come from
-    the stored baseline the runs were compared with (same questions). Claims: full fine-tuning / LoRA
-    teach the facts, full fine-tuning forgets, LoRA matches full fine-tuning, LoRA forgets less, LoRA is
-    faster, LoRA needs less memory for its training state.
-
-    Returns:
-        ``[lorag_nb.core.claims.Verdict]``.
-
-    Raises:
-        ValueError: neither ``full_runs`` nor ``lora_runs`` is given, or the baseline record is gone.
-    """
-
-    store = RUNTIME.use_store(store)
-    runs = {k: v for k, v in (("full", full_runs), ("lora", lora_runs)) if v}
-    if not runs:
-        raise ValueError("fine_tuning_verdicts needs full_runs or lora_runs ({seed: Result})")
-    first = next(iter(next(iter(runs.values())).values()))
-    base = store.get("baseline", first.metrics["baseline_key"])
-    if base is None:
-        raise ValueError(f"the baseline record {first.metrics['baseline_key']} of run {first.key} is not in the store {store.root}")
-    labels = {"full": "full fine-tuning", "lora": f"LoRA r={next(iter(lora_runs.values())).settings['training']['lora']['r']}" if lora_runs else "LoRA"}
-    S = {"base": {"mc": C.scores(base.details["test"], "mc_correct", "base model"), "control": C.scores(base.details["control"], "contains", "base model")}}
-    for m, rs in runs.items():
-        S[m] = {"mc": C.scores(split_rows(rs), "mc_correct", labels[m]), "control": C.scores(split_rows(rs, "control"), "contains", labels[m])}
-    out = []
-    held = "held-out wordings of the taught facts, multiple choice (chance 25%)"
-    if "full" in S:
-        out.append(C.compare_scores("full_learns", S["full"]["mc"], S["base"]["mc"], held, condition))
-        out.append(C.compare_scores("full_forgets", S["base"]["control"], S["full"]["control"], "control questions the base model answered, before minus after", condition))
-    if "lora" in S:
-        out.append(C.compare_scores("lora_learns", S["lora"]["mc"], S["base"]["mc"], held, condition))
-    if "full" in S and "lora" in S:
-        out.append(C.compare_scores("lora_matches", S["lora"]["mc"], S["full"]["mc"], f"LoRA is said to match when at most {100 * C.MATCH_MARGIN:.0f} points below full fine-tuning", condition))
-        lr_l, lr_f = (next(iter(r.values())).settings["training"]["learning_rate"] for r in (lora_runs, full_runs))
-        out.append(C.compare_scores("lora_forgets_less_endpoint", S["full"]["control"], S["lora"]["control"],
-                                    f"LoRA's control drop minus full fine-tuning's, at each run's end point (learning rates {lr_l:g} vs {lr_f:g}; Biderman et al. compare at matched learning)", condition))
-    if speed is not None:
-        m = speed.metrics
-        out.append(C.judge("lora_faster", C.ratio_estimate(m["ratios"]), {}, f"{len(m['ratios'])} interleaved repetitions of {m['steps']} steps at batch {m['batch_size']} on {m['device']} ({m['threads']} threads, load {m.get('loadavg') or 0:.1f})", condition))
-        out.append(C.judge("lora_memory", C.exact(m["lora_state_bytes"] / m["full_state_bytes"], what="exact count of gradient + AdamW state bytes"), {}, f"gradients + AdamW moments {m['lora_state_bytes'] / 2**20:.1f} vs {m['full_state_bytes'] / 2**20:.0f} MiB (activations not counted)", condition))
-    return out
 
 
 def full_ft_findings(result, store=None, runs: Mapping[int, Any] | None = None) -> str:

@@ -6,114 +6,20 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
-from lorag_nb.core.config import EvalSettings, LoraSettings, TrainingSettings
+from lorag_nb.core.config import EvalSettings, TrainingSettings
 from lorag_nb.core.fmt import pct
-from lorag_nb.experiments.nb01 import fine_tuning_verdicts
+from lorag_nb.experiments.forgetting import (  # noqa: F401  (notebook 02 calls nb02.frontier_verdict etc.)
+    CONTROL_SCORING,
+    frontier_series,
+    frontier_verdict,
+    matched_forgetting,
+)
+from lorag_nb.experiments.method_claims import fine_tuning_verdicts
 from lorag_nb.methods.training import final_loss, run_training, settings_of, sweep
 
-#: LoRA defaults (notebook 02's parameters cell mirrors these).
-LORA_DEFAULTS = dict(n_entities=10, train_on="qa", epochs=1.0, learning_rate=1e-3, batch_size=4, max_length=128)
-
-
-LORA_DEFAULT_ADAPTER = dict(r=8, lora_alpha=16, target_modules="all-linear")
-
-
-def default_lora(r: int | None = None, lora_alpha: float | None = None, target_modules: Any = None, use_rslora: bool = False, use_dora: bool = False, **overrides) -> TrainingSettings:
-    """LoRA settings of notebook 02 (rank 8, lora_alpha 16, all linear layers, lr 1e-3), with overrides."""
-    adapter = dict(LORA_DEFAULT_ADAPTER)
-    for k, v in (("r", r), ("lora_alpha", lora_alpha), ("target_modules", target_modules)):
-        if v is not None:
-            adapter[k] = v
-    kw = dict(LORA_DEFAULTS)
-    kw.update(overrides)
-    kw["lora"] = LoraSettings(**adapter, use_rslora=use_rslora, use_dora=use_dora)
-    return TrainingSettings(**kw)
-
-
-#: Notebook 02's sweep world (the rank, data-budget and frontier sweeps train on 2 entities for 2 epochs),
-#: the learning rates and checkpoints of its learning-vs-forgetting frontier, and the interleaved
-#: repetitions of its speed measurement (its ``parameters`` cell has the same values; a test checks).
-SWEEP_DEFAULTS = dict(sweep_entities=2, sweep_epochs=2.0, frontier_full_lrs=(5e-5, 2e-4), frontier_lora_lrs=(2e-4, 1e-3), frontier_checkpoints=4, speed_reps=5)
-
-#: How a frontier checkpoint's control question is scored: the row field and its description.
-CONTROL_SCORING = {"mc": ("mc_correct", "multiple-choice log-likelihood"), "gen": ("contains", "gold contained in the generated answer")}
-
-
-def matched_forgetting(a, b, level: float | None = None, label_a: str = "a", label_b: str = "b", control: str = "mc"):
-    """Forgetting of two frontier curves **at matched learning**: each curve's first checkpoint whose
-    learning (held-out MC accuracy) reaches ``level`` (default: the lower of the two curves' best
-    learning, so both reach it), and the control-set drop there against the base model's (step 0), per
-    control question, scored by ``control`` (:data:`CONTROL_SCORING`: ``"mc"`` MC log-likelihood,
-    ``"gen"`` gold contained in the generated answer).
-
-    Returns:
-        ``(level, {label: (step, Scores of control drop)})``; the claims engine compares the two.
-
-    Raises:
-        ValueError: a curve never reaches ``level``; an unknown ``control``.
-    """
-
-    if control not in CONTROL_SCORING:
-        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
-    field = CONTROL_SCORING[control][0]
-    curves = {label_a: a, label_b: b}
-    best = {k: max(p["learned"] for p in r.metrics["points"]) for k, r in curves.items()}
-    level = min(best.values()) if level is None else float(level)
-    out = {}
-    for k, r in curves.items():
-        pts = r.metrics["points"]
-        i = next((j for j, p in enumerate(pts) if j > 0 and p["learned"] >= level - 1e-12), None)
-        if i is None:
-            raise ValueError(f"{k} never reaches learning {level:.3f} (best {best[k]:.3f})")
-        base = {x["id"]: float(bool(x[field])) for x in r.details["rows"][0]["control"]}
-        drop = [{"id": x["id"], "drop": base[x["id"]] - float(bool(x[field]))} for x in r.details["rows"][i]["control"] if x["id"] in base]
-        out[k] = (pts[i]["step"], C.scores(drop, "drop", f"{k} at step {pts[i]['step']}"))
-    return level, out
-
-
-def frontier_verdict(full_runs: Mapping[float, Any], lora_runs: Mapping[float, Any], condition: str = "", control: str = "mc"):
-    """"LoRA forgets less" judged at matched learning on the frontier (:mod:`lorag_nb.core.claims`): of the
-    learning rates given, the pair whose curves reach the highest common learning level; the paired
-    interval over control questions of LoRA's drop − full fine-tuning's at that level.
-
-    Args:
-        full_runs, lora_runs: learning rate → :func:`~lorag_nb.methods.training.frontier_run` Result.
-        control: how the control set is scored (:data:`CONTROL_SCORING`): ``"mc"`` gives the claim
-            ``lora_forgets_less``, ``"gen"`` (generated answers) ``lora_forgets_less_gen``.
-
-    Raises:
-        ValueError: an unknown ``control``.
-    """
-
-    if control not in CONTROL_SCORING:
-        raise ValueError(f"control={control!r}: expected one of {sorted(CONTROL_SCORING)}")
-    claim_id = "lora_forgets_less" + ("_gen" if control == "gen" else "")
-
-    best = None
-    for lf, f in full_runs.items():
-        for ll, l_ in lora_runs.items():
-            lvl = min(max(p["learned"] for p in f.metrics["points"]), max(p["learned"] for p in l_.metrics["points"]))
-            if best is None or lvl > best[0]:
-                best = (lvl, lf, ll)
-    lvl, lf, ll = best
-    base_learned = full_runs[lf].metrics["points"][0]["learned"]
-    if lvl <= base_learned + 1e-12:
-        return C.no_sample(claim_id, f"no curve learned beyond the base model's {100 * base_learned:.0f}%: nothing to match", condition)
-    level, at = matched_forgetting(lora_runs[ll], full_runs[lf], lvl, f"LoRA lr {ll:g}", f"full fine-tuning lr {lf:g}", control)
-    (sl, dl), (sf, df) = at[f"LoRA lr {ll:g}"], at[f"full fine-tuning lr {lf:g}"]
-    return C.compare_scores(claim_id, dl, df, f"control-set drop ({CONTROL_SCORING[control][1]}) at MATCHED learning: the first checkpoint of each curve reaching "
-                            f"{100 * level:.0f}% held-out MC accuracy (LoRA lr {ll:g} step {sl}, full fine-tuning lr {lf:g} step {sf})", condition)
-
-
-def frontier_series(runs: Mapping[str, Any], y: str = "control_mc") -> dict:
-    """``label → (learned list, forgetting list)`` for the frontier chart: forgetting = the base model's
-    ``y`` (step 0) minus the checkpoint's (a drop; positive = forgot)."""
-    out = {}
-    for label, r in runs.items():
-        pts = r.metrics["points"]
-        out[label] = ([p["learned"] for p in pts], [pts[0][y] - p[y] for p in pts])
-    return out
-
+# Notebook 02's defaults (LoRA recipe, default adapter, sweep world) and its settings factory live in the one
+# table of defaults (re-exported here).
+from lorag_nb.experiments.recipes import LORA_DEFAULT_ADAPTER, LORA_DEFAULTS, SWEEP_DEFAULTS, default_lora  # noqa: E402,F401
 
 def sweep_series(results: dict) -> tuple[list, list, list]:
     """``(xs, last-epoch losses, held-out MC accuracies)`` of ``x → Result`` (sorted by x), for sweep charts."""

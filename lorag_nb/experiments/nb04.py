@@ -5,49 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from lorag_nb.core import catalog
 from lorag_nb.core import claims as C
 from lorag_nb.core.config import (
     KB_ENTITIES,
     EvalSettings,
-    RaftSettings,
     RagSettings,
     TrainingSettings,
     seed_everything,
 )
 from lorag_nb.core.fmt import cap, pct
 from lorag_nb.data.knowledge import load_knowledge
-from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
-from lorag_nb.experiments import nb03
-from lorag_nb.experiments.nb02 import default_lora
+from lorag_nb.experiments.method_claims import combine_claims  # noqa: F401  (notebook 04 and tests call nb04.combine_claims)
+from lorag_nb.experiments.rag_studies import INTERVAL_METRICS, compare_prompt_variants, swap_skipped
+from lorag_nb.experiments.recipes import (  # noqa: F401  (notebook 04's defaults and factories, re-exported: nb04.raft_settings …)
+    DEV_QUESTIONS,
+    NOTEBOOKS,
+    RAFT_TRAINING,
+    RAG_DEFAULTS,
+    RAG_EVAL,
+    default_hybrid_eval,
+    default_lora,
+    naive_settings,
+    rag_settings,
+    raft_settings,
+)
 from lorag_nb.methods import hybrid, rag, training
 from lorag_nb.methods.hybrid import METHOD_LABELS
 from lorag_nb.methods.runtime import RUNTIME
 
-RAG_EVAL = dict(n_entities=KB_ENTITIES, max_questions=12, max_new_tokens=16,  # a fixed budget for direct calls; the notebooks choose theirs (rag.answer_budget)
-                batch_size=nb03.RAG_DEFAULTS["batch_size"], perplexity_texts=4, perplexity_tokens=256)
-
-
-#: Notebook 03's dev-split prompt comparison (its winner is the chain's prompt variant).
-DEV_QUESTIONS = nb03.RAG_DEFAULTS["n_dev_questions"]
-
-
-#: Training knobs of the RAFT adapter that differ from notebook 02's LoRA: longer examples need more room,
-#: and 2 of the 5 training wordings per fact (one epoch) keep the cost of ~3.5× longer examples near that
-#: of the closed-book LoRA (60 facts: 120 examples, 30 steps).
-RAFT_TRAINING = dict(max_length=512, epochs=1.0, paraphrases=2)
-
-
-def default_hybrid_eval(**overrides) -> EvalSettings:
-    """The questions every hybrid and the plain RAG are compared on: notebook 03's evaluation
-    (knowledge base of 80 entities, the first 12 test questions — those of the 2 trained entities —,
-    16 new tokens), with ``overrides`` (any ``EvalSettings`` field)."""
-    kw = dict(RAG_EVAL)
-    kw.update(overrides)
-    return EvalSettings(**kw)
+_DEFAULTS = NOTEBOOKS["04_hybrid"]  # this notebook's parameters cell
 
 
 def chosen_prompt_variant(store=None, model_name: str = "embedded", model=None, tokenizer=None, n_entities: int = KB_ENTITIES, n_dev_questions: int = DEV_QUESTIONS, max_new_tokens: int = RAG_EVAL["max_new_tokens"], batch_size: int = RAG_EVAL["batch_size"], client=None, settings: RagSettings | None = None) -> str:
-    """The with-context prompt variant notebook 03 chose on the dev split (:func:`lorag_nb.experiments.nb03.compare_prompt_variants`
+    """The with-context prompt variant notebook 03 chose on the dev split (:func:`lorag_nb.experiments.rag_studies.compare_prompt_variants`
     with retriever ``settings``, default ``RagSettings()``: top_k 3, chunks of 500 characters).
 
     Read from the results store when notebook 03 (or an earlier call) measured it with the same
@@ -55,7 +46,7 @@ def chosen_prompt_variant(store=None, model_name: str = "embedded", model=None, 
     """
 
     ev = default_hybrid_eval(n_entities=n_entities, max_questions=n_dev_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    _, best = nb03.compare_prompt_variants(settings or RagSettings(), store, ev, model_name=model_name, model=model, tokenizer=tokenizer, client=client)
+    _, best = compare_prompt_variants(settings or RagSettings(), store, ev, model_name=model_name, model=model, tokenizer=tokenizer, client=client)
     return best
 
 
@@ -66,31 +57,6 @@ def default_rag_settings(prompt_variant: str | None = None, store=None, model=No
     is given), and ``overrides`` (any ``RagSettings`` field)."""
     variant = prompt_variant or chosen_prompt_variant(store, model=model, tokenizer=tokenizer, client=client)
     return RagSettings(prompt_variant=variant, **overrides)
-
-
-def raft_settings(p_oracle: float = RaftSettings.p_oracle, k: int = RaftSettings.k, distractors: str = RaftSettings.distractors, cite: bool = False, prompt_variant: str | None = None, kb_entities: int | None = KB_ENTITIES, **overrides) -> TrainingSettings:
-    """RAFT adapter settings: notebook 02's LoRA (``training.default_lora()``: 2 entities, r=8 on all
-    linear layers, lr 1e-3, batch 4) with ``context="raft"``, the RAFT knobs, ``max_length`` 512 and one
-    epoch (:data:`RAFT_TRAINING`), and ``overrides`` (any ``TrainingSettings`` field).
-
-    ``prompt_variant`` None means the default context variant of :mod:`lorag_nb.data.prompts`; pass the RAG
-    chain's (``default_rag_settings().prompt_variant``) so training and test prompts match.
-
-    Raises:
-        ValueError: bad RAFT knobs (:class:`~lorag_nb.core.config.RaftSettings`) or training settings.
-    """
-
-    raft = RaftSettings(p_oracle=p_oracle, k=k, distractors=distractors, cite=cite, prompt_variant=prompt_variant or DEFAULT_CONTEXT_VARIANT, kb_entities=kb_entities)
-    kw = dict(RAFT_TRAINING)
-    kw.update(overrides)
-    kw.update(context="raft", raft=raft)
-    return default_lora(**kw)
-
-
-def naive_settings(**overrides) -> TrainingSettings:
-    """The naive hybrid's adapter: notebook 02's closed-book LoRA (``training.default_lora(**overrides)``)."""
-
-    return default_lora(**overrides)
 
 
 def sweep_table(sweep: dict[str, dict[int, Any]], metric: str = "contains"):
@@ -112,7 +78,7 @@ def sweep_series(sweep: dict[str, dict[int, Any]], metric: str = "contains", int
         if not intervals:
             out[METHOD_LABELS.get(m, m)] = (ks, [runs[k].metrics["answers"][metric] for k in ks])
             continue
-        row_metric = nb03.INTERVAL_METRICS.get(metric, metric)  # the per-question row field of an answers metric
+        row_metric = INTERVAL_METRICS.get(metric, metric)  # the per-question row field of an answers metric
         est = [C.mean_estimate(C.scores(runs[k].details["rows"], row_metric, METHOD_LABELS.get(m, m))) for k in ks]
         out[METHOD_LABELS.get(m, m)] = (ks, [e.value for e in est], [e.low for e in est], [e.high for e in est])
     return out
@@ -199,8 +165,8 @@ def run_revised(adapters: Mapping[str, Any] | None = None, **kw) -> dict[str, An
     """``hybrid.run_hybrid_revised`` for every method, with ``adapters[method]`` as its adapter settings
     (other keyword arguments as notebook 04 passes them), or
     ``{}`` when the active knowledge has no revised facts (a user folder without ``revised/``:
-    :func:`lorag_nb.experiments.nb03.swap_skipped` says why); the tables and verdicts then say "not measured"."""
-    if nb03.swap_skipped():
+    :func:`lorag_nb.experiments.rag_studies.swap_skipped` says why); the tables and verdicts then say "not measured"."""
+    if swap_skipped():
         return {}
     return {m: hybrid.run_hybrid_revised(m, adapter_settings=(adapters or {}).get(m), **kw) for m in hybrid.METHODS}
 
@@ -214,8 +180,8 @@ def revised_table(revised: dict[str, Any], closed_book: dict[str, Any] | None = 
     """
     import pandas as pd
 
-    if not revised and nb03.swap_skipped():
-        return pd.DataFrame([{"method": "revised facts", "note": f"not measured: {nb03.swap_skipped()}"}]).set_index("method")
+    if not revised and swap_skipped():
+        return pd.DataFrame([{"method": "revised facts", "note": f"not measured: {swap_skipped()}"}]).set_index("method")
     rows = []
     for label, r in (closed_book or {}).items():
         rv = r.metrics.get("revised") or {}
@@ -231,7 +197,7 @@ def revised_examples(revised: dict[str, Any], n: int = 4):
     import pandas as pd
 
     if not revised:
-        return pd.DataFrame([{"question": None, "note": f"not measured: {nb03.swap_skipped() or 'no revised-facts runs'}"}])
+        return pd.DataFrame([{"question": None, "note": f"not measured: {swap_skipped() or 'no revised-facts runs'}"}])
     methods = list(revised)
     first = next(iter(revised.values())).details["rows"]
     picked = [r for r in first if r.get("trained_entity")][:n] or first[:n]
@@ -263,46 +229,6 @@ def robustness(sweep: dict[str, dict[int, Any]], metric: str = "contains") -> di
     return out
 
 
-def combine_claims(hybrids: Mapping[str, C.Scores], singles: Mapping[str, C.Scores], revised: tuple[C.Scores, C.Scores] | None = None, metric: str = "mc_correct",
-                   singles_are: str = "the most accurate single method", condition: str = "", links=None) -> list:
-    """The two hybrid claims, one rule for notebook 04 and notebook 05 (so they agree on the same numbers):
-
-    - ``hybrid_best`` (*combine both for the best results*): the most accurate hybrid − the most
-      accurate of ``singles``, a paired bootstrap over facts (:func:`lorag_nb.core.claims.compare_scores`).
-      Notebook 04 passes its parts (RAG and the closed-book LoRA); notebook 05 passes every single method
-      of its run, full fine-tuning included. "Most accurate" is the highest mean over facts.
-    - ``hybrid_update`` (*a hybrid updates by re-indexing alone*): ``revised = (naive hybrid, RAG)``, gold
-      contained on the revised facts after the swap; holds when the hybrid is at most
-      :data:`~lorag_nb.core.claims.MATCH_MARGIN` below RAG (its closed-book adapter still holds the old facts).
-
-    Args:
-        hybrids, singles: label → per-fact :class:`~lorag_nb.core.claims.Scores` of ``metric``
-            (seeds already averaged per fact).
-        metric: the row field the scores were computed from (named in the verdict's text).
-        singles_are: how the verdict names what it compared with.
-        links: ``claim_id → markdown links`` (notebook 05's section links), or None.
-
-    Returns:
-        ``[Verdict]``: always both claims; ``undetermined`` with the reason when a side is missing.
-    """
-    links = links or (lambda cid: "")
-    out = []
-    if hybrids and singles:
-        hb = max(hybrids, key=lambda m: hybrids[m].mean)
-        sb = max(singles, key=lambda m: singles[m].mean)
-        out.append(C.compare_scores("hybrid_best", hybrids[hb], singles[sb],
-                                    f"{metric.replace('_', ' ')}: the most accurate hybrid ({hb}) against {singles_are} ({sb}; compared: {', '.join(singles)})", condition, links("hybrid_best")))
-    else:
-        out.append(C.no_sample("hybrid_best", "no hybrid in this run" if not hybrids else "no single method to compare with", condition, links("hybrid_best")))
-    if revised is not None:
-        out.append(C.compare_scores("hybrid_update", revised[0], revised[1],
-                                    f"revised facts answered with the new value after re-indexing: the naive hybrid is said to update by re-indexing when at most {100 * C.MATCH_MARGIN:.0f} points below RAG "
-                                    "(its closed-book adapter still holds the old facts)", condition, links("hybrid_update")))
-    else:
-        out.append(C.no_sample("hybrid_update", "no revised-facts runs of the naive hybrid and RAG in this run", condition, links("hybrid_update")))
-    return out
-
-
 def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: dict[str, Any], closed_book_lora=None, condition: str = "", seeds: dict[str, dict[int, Any]] | None = None) -> list:
     """Notebook 04's claims, judged by the one claims engine (:mod:`lorag_nb.core.claims`) on per-fact scores:
 
@@ -331,7 +257,7 @@ def verdicts(sweep: dict[str, dict[int, Any]], main: dict[str, Any], revised: di
     parts = {METHOD_LABELS[m]: S[m] for m in ("rag",) if m in S}
     if cb:
         parts["closed-book LoRA"] = C.scores(cb, metric, "closed-book LoRA")
-    hyb = {METHOD_LABELS[m]: S[m] for m in ("naive_hybrid", "raft_hybrid") if m in S}
+    hyb = {METHOD_LABELS[m]: S[m] for m in catalog.HYBRIDS if m in S}
     rev = tuple(C.scores(revised[m].details["rows"], "contains", METHOD_LABELS[m]) for m in ("naive_hybrid", "rag")) if "naive_hybrid" in revised and "rag" in revised else None
     combined = {v.id: v for v in combine_claims(hyb, parts, rev, metric, "the most accurate of its parts", condition)}
     if hyb and parts:
@@ -446,17 +372,19 @@ class Setup:
                           "RAFT knobs": self.raft_settings.raft.to_dict()}).to_frame("setting")
 
 
-def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questions: int = nb03.RAG_DEFAULTS["n_questions"], n_dev_questions: int = DEV_QUESTIONS, top_k: int = RagSettings.top_k, chunk_size: int = RagSettings.chunk_size, chunk_overlap: int = RagSettings.chunk_overlap,
-          train_entities: int = 10, reference_questions: int = 0, lora_max_steps: int = -1, raft_p_oracle: float = RaftSettings.p_oracle, raft_k: int = RaftSettings.k,
-          raft_distractors: str = RaftSettings.distractors, raft_cite: bool = False, raft_epochs: float = 1.0, raft_max_steps: int = -1, sweep_questions: int = 60,
-          max_new_tokens: int = 0, batch_size: int = 16, seed: int = 0, store=None, chroma_url: str = "") -> Setup:
+def setup(model_name: str = _DEFAULTS["model_name"], n_entities: int = _DEFAULTS["n_entities"], n_questions: int = _DEFAULTS["n_questions"], n_dev_questions: int = _DEFAULTS["n_dev_questions"],
+          top_k: int = _DEFAULTS["top_k"], chunk_size: int = _DEFAULTS["chunk_size"], chunk_overlap: int = _DEFAULTS["chunk_overlap"], train_entities: int = _DEFAULTS["train_entities"],
+          reference_questions: int = _DEFAULTS["reference_questions"], lora_max_steps: int = _DEFAULTS["lora_max_steps"], raft_p_oracle: float = _DEFAULTS["raft_p_oracle"],
+          raft_k: int = _DEFAULTS["raft_k"], raft_distractors: str = _DEFAULTS["raft_distractors"], raft_cite: bool = _DEFAULTS["raft_cite"], raft_epochs: float = _DEFAULTS["raft_epochs"],
+          raft_max_steps: int = _DEFAULTS["raft_max_steps"], sweep_questions: int = _DEFAULTS["sweep_questions"], max_new_tokens: int = _DEFAULTS["max_new_tokens"],
+          batch_size: int = _DEFAULTS["batch_size"], seed: int = _DEFAULTS["seed"], store=None, chroma_url: str = _DEFAULTS["chroma_url"]) -> Setup:
     """Notebook 04's set-up from its parameters (the notebook's ``parameters`` cell, same names): loads the
     model once, reads (or measures) notebook 03's prompt-variant choice, and builds the retriever, the
     evaluations and both adapters' settings so that every run is a results-store hit when notebooks 02
     and 03 ran with the same values.
 
     ``chroma_url`` (``"http://host:port"``, or ``""`` for the embedded store) puts the knowledge base on a
-    Chroma server (:func:`lorag_nb.experiments.nb03.rag_settings`).
+    Chroma server (:func:`lorag_nb.experiments.recipes.rag_settings`).
 
     Raises:
         ValueError: any invalid setting (named by the settings classes).
@@ -465,7 +393,7 @@ def setup(model_name: str = "embedded", n_entities: int = KB_ENTITIES, n_questio
     seed_everything(seed)
     store = RUNTIME.use_store(store)
     model, tokenizer = RUNTIME.model(model_name)
-    base = nb03.rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
+    base = rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
     retriever = {k: getattr(base, k) for k in ("top_k", "chunk_size", "chunk_overlap", "chroma_url")}
     max_new_tokens, _why = rag.answer_budget(max_new_tokens, n_entities, model_name, model, tokenizer, batch_size, store=store)  # 0: chosen on the dev split (notebook 03's choice)
     variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))

@@ -26,7 +26,8 @@ from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import claims as C
 from lorag_nb.core.paths import REPO_ROOT
-from lorag_nb.experiments.nb05 import COLUMNS, Comparison, attached_output, pareto_front
+from lorag_nb.experiments.attached import attached_output
+from lorag_nb.experiments.comparison_table import COLUMNS, Comparison, pareto_front
 
 #: Format version of ``reference.json``; :func:`load` refuses other versions.
 FORMAT = 1
@@ -56,7 +57,8 @@ def estimate_dict(est: C.Estimate | None, signed: bool = False) -> dict | None:
     (``signed``: a difference, as the verdict tables print it: ``"+3.3 [-1.0, 7.5] pts"``)."""
     if est is None:
         return None
-    return _finite({**dataclasses.asdict(est), "text": est.text(signed=signed and est.unit == "fraction")})
+    fields = {f.name: getattr(est, f.name) for f in dataclasses.fields(est) if f.name != "null"}  # not the bootstrap distribution
+    return _finite({**fields, "text": est.text(signed=signed and est.unit == "fraction")})
 
 
 def git_commit(root: Path = REPO_ROOT) -> dict:
@@ -157,6 +159,7 @@ def reference_result(comp: Comparison, verdicts: Sequence[C.Verdict], profile: s
             "id": v.id, "claim": v.claim, "verdict": v.verdict, "verdict_text": v.verdict_text(), "compared": v.compared,
             "difference": estimate_dict(v.diff, signed=True), "threshold": v.threshold, "side": v.side,
             "measured": {k: estimate_dict(e) for k, e in v.measured.items()}, "facts_needed": v.facts_needed, "why": v.why,
+            "p_value": v.p_value, "p_holm": v.p_holm, "holm": v.holm_text(),
         })
     context = {k: v for k, v in comp.context.items() if isinstance(v, (str, int, float, bool, list, tuple)) or v is None}
     out = {"format": FORMAT, "condition": comp.condition(), "context": context, "method_order": list(methods), "methods": methods, "frontier": frontier, "verdicts": rows,

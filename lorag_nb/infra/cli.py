@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from lorag_nb.core.config import EvalSettings, TrainingSettings
-from lorag_nb.core.profiles import PROFILES
+from lorag_nb.experiments.profiles import PROFILES
 from lorag_nb.data import knowledge
 from lorag_nb.infra import bench
 from lorag_nb.infra.runner import parse_parameter, run_notebooks

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from lorag_nb.core import profiles
+from lorag_nb.experiments import profiles
 from lorag_nb.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 from lorag_nb.data.knowledge import BUILTIN, load_folder, resolve_knowledge
 
@@ -204,7 +204,7 @@ def headline_html(records: list[dict]) -> str:
     (:func:`lorag_nb.experiments.nb05.display_headline`: one row per method with the key metrics), or a note
     when no notebook of the run produced them (a failed or skipped comparison notebook). Never raises."""
     try:
-        from lorag_nb.experiments.nb05 import headline_from_notebook
+        from lorag_nb.experiments.attached import headline_from_notebook
     except Exception as err:  # noqa: BLE001 - the index must still be written
         return f"<p>Headline numbers unavailable: {html.escape(str(err))}</p>"
     blocks = []
@@ -368,7 +368,7 @@ def run_notebooks(out_dir: Path | None = None, smoke: bool = False, prefixes: li
         out_dir: where executed notebooks and HTML go; default ``runs/<UTC timestamp>/``.
         smoke: use each notebook's smoke parameters (metadata) instead of its defaults.
         overrides: parameters applied to every notebook (after the smoke ones).
-        profile: ``"auto"``, ``"cpu"`` or ``"gpu"`` (:mod:`lorag_nb.core.profiles`), given to every
+        profile: ``"auto"``, ``"cpu"`` or ``"gpu"`` (:mod:`lorag_nb.experiments.profiles`), given to every
             notebook as its ``profile`` parameter; None leaves each notebook's own (``"auto"``).
         kernel: Jupyter kernel name; it must run this environment's python (:func:`check_kernel`).
         folder: the notebooks' folder (default :data:`NOTEBOOKS_DIR`).

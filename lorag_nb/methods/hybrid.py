@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from lorag_nb.core import catalog
 from lorag_nb.core.config import EvalSettings, RagSettings, TrainingSettings
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.methods import rag
@@ -34,12 +35,12 @@ from lorag_nb.methods.training import (
     stale_rate,
 )
 
-#: The three methods compared (contract with notebook 05).
-METHODS = ("rag", "naive_hybrid", "raft_hybrid")
-#: Display names.
-METHOD_LABELS = {"rag": "RAG (base model)", "naive_hybrid": "naive hybrid (closed-book LoRA + RAG)", "raft_hybrid": "RAFT hybrid (RAFT LoRA + RAG)"}
-#: plots.METHOD_COLORS keys per method.
-METHOD_COLOR_KEYS = {"rag": "rag", "naive_hybrid": "hybrid", "raft_hybrid": "raft"}
+#: The three methods compared (contract with notebook 05): the catalog's methods that answer through the RAG chain.
+METHODS = catalog.RETRIEVAL
+#: Display names (the catalog's labels of the chain's methods; kept here for callers of ``hybrid.METHOD_LABELS``).
+METHOD_LABELS = catalog.labels(METHODS, long=True)
+#: plots.METHOD_COLORS keys per method (the catalog's).
+METHOD_COLOR_KEYS = catalog.color_keys(METHODS)
 
 
 # --------------------------------------------------------------------------- running the hybrids
@@ -65,7 +66,7 @@ def adapter_settings_for(method: str, adapter_settings: TrainingSettings | None 
         ValueError: an unknown method, or a hybrid without its adapter settings.
     """
     _check_method(method)
-    if method == "rag":
+    if not catalog.method(method).changes_weights:  # RAG: the base model, no adapter
         return None
     if adapter_settings is None:
         raise ValueError(f"method={method!r} needs adapter_settings (a TrainingSettings); notebook 04's are lorag_nb.experiments.nb04.naive_settings() and raft_settings()")

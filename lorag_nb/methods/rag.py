@@ -24,6 +24,8 @@ NLP Tasks*; the fine-tuning vs retrieval comparison follows Ovadia et al. 2023.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -43,9 +45,12 @@ from lorag_nb.data.prompts import context_prompt, make_prompt
 from lorag_nb.methods.evaluation import BUDGET_CAP, BUDGET_FALLBACK, BUDGET_MAX_CUT, choose_budget, evaluate_qa, generate
 from lorag_nb.methods.retrieval import (
     MAX_K,
+    CachedEmbeddings,
     KnowledgeBase,
     chunk_statistics,
     evaluate_retrieval,
+    get_embeddings,
+    make_client,
 )
 from lorag_nb.methods.runtime import RUNTIME
 
@@ -481,3 +486,45 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
         return {"rag_ms": rag_ms, "closed_ms": closed_ms, "ratios": [r / c for r, c in zip(rag_ms, closed_ms)], "n_questions": len(questions), "reps": reps, "loadavg": load}, {}
 
     return store.cached("latency", key, compute, force=force)
+
+
+# --------------------------------------------------------------------------- the knowledge base's own cost (notebook 05)
+
+
+def measure_index(settings: RagSettings, n_entities: int | None, store=None, force: bool = False):
+    """Build the RAG knowledge base from scratch once and measure it: indexing seconds and bytes on disk.
+
+    A fresh persistent Chroma client in a temporary folder and a fresh embedding cache (the packaged
+    all-MiniLM-L6-v2, already loaded, is reused: model loading is not counted), ingest the documents
+    (plus distractors) of ``n_entities`` entities, time it, measure the folder, delete it. Cached in the
+    results store (kind ``"rag_index"``).
+
+    Returns:
+        :class:`~lorag_nb.core.store.Result` with metrics ``seconds`` (s), ``bytes`` (on disk),
+        ``chunks``, ``documents``, ``embedded``.
+    """
+
+    store = RUNTIME.use_store(store)
+    key = {"rag": key_dict(settings, top_k=1, prompt_variant="context_then_question"), "n_entities": n_entities}
+
+    def compute(_artifacts: Path):
+        shared = get_embeddings()
+        fresh = CachedEmbeddings(shared.base, shared.name, shared.dimension)
+        docs = knowledge_documents(load_knowledge(n_entities=n_entities), settings.knowledge, settings.include_distractors)
+        tmp = Path(tempfile.mkdtemp(prefix="lorag-index-"))
+        try:
+            kb = KnowledgeBase("lorag-index-measure", chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, client=make_client("persistent", path=tmp), embeddings=fresh)
+            report = kb.ingest(docs)
+            size = folder_bytes(tmp)
+            del kb
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {"seconds": report.seconds, "bytes": size, "chunks": report.count, "documents": report.documents, "embedded": report.embedded}, {}
+
+    return store.cached("rag_index", key, compute, force=force)
+
+
+def folder_bytes(path: str | Path) -> int:
+    """Total size in bytes of the files under ``path`` (0 if it does not exist)."""
+    path = Path(path)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0

@@ -1,12 +1,12 @@
-"""Notebook 05's charts of a :class:`lorag_nb.experiments.nb05.Comparison`: Pareto front, learning vs
+"""Notebook 05's charts of a :class:`lorag_nb.experiments.comparison_table.Comparison`: Pareto front, learning vs
 forgetting, the frontier, accuracies with intervals, and the metric bars of the explorer."""
 from __future__ import annotations
 
 from typing import Sequence
 
 from lorag_nb.core import claims as C
-from lorag_nb.experiments.nb05 import (
-    COLORS,
+from lorag_nb.core import catalog
+from lorag_nb.experiments.comparison_table import (
     COLUMN_HELP,
     COLUMNS,
     NO_WEIGHT_CHANGE,
@@ -26,7 +26,7 @@ from lorag_nb.ui.plots import (
 def colors(comp: Comparison) -> dict[str, str]:
     """Method label → colour (:data:`lorag_nb.ui.plots.METHOD_COLORS`, the same in every notebook)."""
 
-    return {comp.label(m): METHOD_COLORS[COLORS[m]] for m in comp.methods}
+    return {comp.label(m): METHOD_COLORS[catalog.method(m).color] for m in comp.methods}
 
 
 def pareto_chart(comp: Comparison, accuracy: str = "test MC acc", cost: str = "setup s"):
@@ -46,7 +46,7 @@ def forgetting_chart(comp: Comparison, learned: str = "test MC acc"):
 
 
 def frontier_chart(comp: Comparison):
-    """Notebook 02's learning-vs-forgetting curves (:func:`lorag_nb.experiments.nb02.frontier_series`), or an
+    """Notebook 02's learning-vs-forgetting curves (:func:`lorag_nb.experiments.forgetting.frontier_series`), or an
     empty chart saying none were measured."""
 
     series = comp.extra.get("frontier_series") or {}

@@ -11,8 +11,11 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from lorag_nb.core import catalog
+
 TEMPLATE = "plotly_white"
-#: One colour per method, used by every chart so a method keeps its colour across notebooks.
+#: One colour per method, used by every chart so a method keeps its colour across notebooks; keyed by
+#: :attr:`lorag_nb.core.catalog.Method.color` (plus ``oracle`` and ``dora``, which are not methods of their own).
 METHOD_COLORS = {
     "base": "#7f7f7f",
     "oracle": "#bcbd22",
@@ -665,11 +668,5 @@ def table_figure(frame, title: str = "", height: int | None = None) -> go.Figure
 
 
 def series_colors() -> dict[str, str]:
-    """Notebook 04's method label → colour (:data:`METHOD_COLORS`)."""
-    from lorag_nb.methods.hybrid import (  # lazy: plotting alone needs no method stack
-        METHOD_COLOR_KEYS,
-        METHOD_LABELS,
-        METHODS,
-    )
-
-    return {METHOD_LABELS[m]: METHOD_COLORS[METHOD_COLOR_KEYS[m]] for m in METHODS}
+    """Notebook 04's method label → colour (:data:`METHOD_COLORS`, keyed by the catalog's colour keys)."""
+    return {catalog.method(m).display_long: METHOD_COLORS[catalog.method(m).color] for m in catalog.RETRIEVAL}

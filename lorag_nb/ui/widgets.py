@@ -28,11 +28,11 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from lorag_nb.core.config import LoraSettings, RagSettings
-from lorag_nb.experiments import nb02
-from lorag_nb.experiments import nb05 as compare
-from lorag_nb.experiments.nb03 import explorer_data
+from lorag_nb.core import catalog
+from lorag_nb.experiments.comparison_table import COLUMNS
+from lorag_nb.experiments.rag_studies import explorer_data
+from lorag_nb.experiments.recipes import default_lora
 from lorag_nb.methods import adapters, training
-from lorag_nb.methods.hybrid import METHOD_COLOR_KEYS, METHOD_LABELS
 from lorag_nb.methods.models import load_model
 from lorag_nb.methods.rag import answer_one
 from lorag_nb.methods.runtime import RUNTIME
@@ -213,7 +213,7 @@ class TopKExplorer(Dashboard):
     generation); the example question's top-k chunks (gold document highlighted) and the answer.
 
     Every (search type, chunk size) is measured once — retrieval for k = 1..20 and answers at each k of
-    ``answer_ks`` through :func:`lorag_nb.experiments.nb03.explorer_data` (stored results) — and kept in memory, so a
+    ``answer_ks`` through :func:`lorag_nb.experiments.rag_studies.explorer_data` (stored results) — and kept in memory, so a
     change among measured settings redraws in well under a second. A setting not yet measured is
     measured when first selected (answers cost generation: minutes on a CPU), unless
     ``compute_missing=False``, which shows its retrieval charts only. With ``live_answers`` the example
@@ -367,7 +367,7 @@ class RankExplorer(Dashboard):
 
     Args:
         base: LoRA :class:`~lorag_nb.core.config.TrainingSettings` whose adapter fields the controls replace
-            (default :func:`lorag_nb.experiments.nb02.default_lora`).
+            (default :func:`lorag_nb.experiments.recipes.default_lora`).
         eval_settings: the evaluation of the stored runs (default ``default_eval(base.n_entities)``).
         store: results store.
         ranks, alphas, targets, variants: the control choices.
@@ -380,7 +380,7 @@ class RankExplorer(Dashboard):
 
 
         super().__init__()
-        self.base = base or nb02.default_lora()
+        self.base = base or default_lora()
         if self.base.lora is None:
             raise ValueError("RankExplorer needs LoRA base settings (base.lora is None: that is full fine-tuning)")
         self.eval_settings = eval_settings or training.default_eval(self.base.n_entities)
@@ -549,7 +549,8 @@ class HybridExplorer(Dashboard):
             raise ValueError("HybridExplorer needs explorer data with at least one k and one method (hybrid.explorer_data of a non-empty sweep)")
         self.data = data
         self.references = dict(references or {})
-        self.labels = {m: METHOD_LABELS.get(m, m) for m in data["series"]}
+        chain_labels = catalog.labels(catalog.RETRIEVAL, long=True)  # notebook 04's labels of the methods in the RAG chain
+        self.labels = {m: chain_labels.get(m, m) for m in data["series"]}
         ks = list(data["ks"])
         k0 = min(ks, key=lambda k: abs(k - (top_k if top_k is not None else ks[len(ks) // 2])))
         methods = list(data["series"])
@@ -567,7 +568,7 @@ class HybridExplorer(Dashboard):
         d = self.data
         chosen = [m for m in d["series"] if m in set(methods)]
         series = {self.labels[m]: (d["series_ks"][m], d["series"][m]) for m in chosen}
-        colors = {self.labels[m]: plots.METHOD_COLORS[METHOD_COLOR_KEYS.get(m, "base")] for m in d["series"]}
+        colors = {self.labels[m]: plots.METHOD_COLORS[catalog.color_keys(catalog.RETRIEVAL).get(m, "base")] for m in d["series"]}
         name = plots.RAG_ANSWER_METRICS.get(d["metric"], d["metric"])
         acc = plots.lines_figure(series, f"Answers ({name}) vs test-time top_k", "top_k (chunks in the prompt)", name, chosen_x=int(top_k), references=self.references, colors=colors, range_y=(0, 1.05))
         at_k = {m: d["series"][m][d["series_ks"][m].index(int(top_k))] for m in chosen if int(top_k) in d["series_ks"][m]}
@@ -588,14 +589,14 @@ class HybridExplorer(Dashboard):
 class ComparisonExplorer(Dashboard):
     """Every method side by side: pick the metric(s) and the methods; grouped bars and the table follow.
 
-    Controls: ``metrics`` (``SelectMultiple`` over :data:`lorag_nb.experiments.nb05.COLUMNS`), ``methods``
+    Controls: ``metrics`` (``SelectMultiple`` over :data:`lorag_nb.experiments.comparison_table.COLUMNS`), ``methods``
     (``SelectMultiple`` over the compared methods). Figures: ``bars`` (one panel per metric, one bar
     per method: :func:`lorag_nb.ui.charts.bars_chart`) and ``table`` (the selected rows and columns, as
-    formatted in :meth:`lorag_nb.experiments.nb05.Comparison.table`). Everything is already measured, so a
+    formatted in :meth:`lorag_nb.experiments.comparison_table.Comparison.table`). Everything is already measured, so a
     change redraws from memory. An empty selection shows an empty chart, not an error.
 
     Args:
-        comparison: a :class:`lorag_nb.experiments.nb05.Comparison`.
+        comparison: a :class:`lorag_nb.experiments.comparison_table.Comparison`.
         metrics: initially selected metrics (default :data:`lorag_nb.ui.charts.DEFAULT_BAR_METRICS`).
         methods: initially selected methods (default all).
 
@@ -611,11 +612,11 @@ class ComparisonExplorer(Dashboard):
         self.comparison = comparison
         metrics = tuple(metrics or charts.DEFAULT_BAR_METRICS)
         methods = tuple(methods or comparison.methods)
-        bad = [m for m in metrics if m not in compare.COLUMNS] + [m for m in methods if m not in comparison.rows]
+        bad = [m for m in metrics if m not in COLUMNS] + [m for m in methods if m not in comparison.rows]
         if bad:
-            raise ValueError(f"unknown metric(s)/method(s) {bad}; metrics: {list(compare.COLUMNS)}, methods: {comparison.methods}")
+            raise ValueError(f"unknown metric(s)/method(s) {bad}; metrics: {list(COLUMNS)}, methods: {comparison.methods}")
         self.controls = {
-            "metrics": W.SelectMultiple(options=list(compare.COLUMNS), value=metrics, description="metrics", rows=8),
+            "metrics": W.SelectMultiple(options=list(COLUMNS), value=metrics, description="metrics", rows=8),
             "methods": W.SelectMultiple(options=[(comparison.label(m), m) for m in comparison.methods], value=methods, description="methods", rows=6),
         }
         self.figures = {"bars": new_figure(), "table": new_figure()}
@@ -626,7 +627,7 @@ class ComparisonExplorer(Dashboard):
         import pandas as pd
 
 
-        metrics = [m for m in compare.COLUMNS if m in set(metrics)]
+        metrics = [m for m in COLUMNS if m in set(metrics)]
         methods = [m for m in self.comparison.methods if m in set(methods)]
         bars = charts.bars_chart(self.comparison, metrics, methods)
         table = self.comparison.table(pretty=True, columns=metrics, methods=methods) if methods else None

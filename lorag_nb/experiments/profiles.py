@@ -8,36 +8,27 @@ larger batches, the sweeps on 10 entities. A parameter the reader changed (in th
 ``lorag-nb run -p``) is kept. bf16 follows from the device (``TrainingSettings.bf16`` is used on CUDA
 only). ``"cpu"`` changes nothing: today's sizes.
 
-:data:`CPU` holds each notebook's defaults for the parameters a profile changes; a test checks them
-against the notebooks' ``parameters`` cells.
+The values are not written here: :data:`CPU` and :data:`GPU` are read from the one table of defaults,
+:mod:`lorag_nb.experiments.recipes` (its ``NOTEBOOKS`` and the GPU profile's ``GPU_CHANGES``, which holds only
+what differs). This module is the mechanism (resolve a profile, apply it, slice a reader's folder).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from lorag_nb.experiments import recipes
+
 PROFILES = ("auto", "cpu", "gpu")
-ALL_TEST_QUESTIONS = 1440  # 80 entities × 6 facts × 3 held-out wordings
+ALL_TEST_QUESTIONS = recipes.ALL_TEST_QUESTIONS
 
-#: Each notebook's CPU defaults of the parameters the GPU profile changes (= its ``parameters`` cell).
-CPU: dict[str, dict[str, Any]] = {
-    "00_overview_baseline": {"n_entities": 10, "batch_size": 16},
-    "01_full_finetuning": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1]},
-    "02_lora": {"n_entities": 10, "batch_size": 4, "seeds": [0, 1], "sweep_entities": 2},
-    "03_rag": {"n_entities": 80, "n_questions": 180, "sweep_questions": 60, "reference_entities": 10, "batch_size": 16},
-    "04_hybrid": {"n_entities": 80, "n_questions": 180, "sweep_questions": 60, "train_entities": 10, "batch_size": 16, "seeds": [0, 1]},
-    "05_comparison": {"n_entities": 10, "batch_size": 4, "rag_questions": 180, "rag_batch_size": 16, "seeds": [0, 1]},
-}
-
-#: The GPU profile's values (the same keys as :data:`CPU`).
-GPU: dict[str, dict[str, Any]] = {
-    "00_overview_baseline": {"n_entities": 80, "batch_size": 64},
-    "01_full_finetuning": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2]},
-    "02_lora": {"n_entities": 80, "batch_size": 16, "seeds": [0, 1, 2], "sweep_entities": 10},
-    "03_rag": {"n_entities": 80, "n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "reference_entities": 80, "batch_size": 64},
-    "04_hybrid": {"n_entities": 80, "n_questions": ALL_TEST_QUESTIONS, "sweep_questions": 360, "train_entities": 80, "batch_size": 64, "seeds": [0, 1, 2]},
-    "05_comparison": {"n_entities": 80, "batch_size": 16, "rag_questions": ALL_TEST_QUESTIONS, "rag_batch_size": 64, "seeds": [0, 1, 2]},
-}
+#: Each notebook's parameters a profile sets: ``n_entities`` (the slice a reader's folder takes) and those the
+#: GPU profile changes (:data:`lorag_nb.experiments.recipes.GPU_CHANGES`).
+KNOBS: dict[str, tuple[str, ...]] = {stem: ("n_entities", *(k for k in recipes.GPU_CHANGES.get(stem, {}) if k != "n_entities")) for stem in recipes.NOTEBOOKS}
+#: Each notebook's CPU defaults of :data:`KNOBS` (read from the table of defaults = its ``parameters`` cell).
+CPU: dict[str, dict[str, Any]] = {stem: {k: recipes.NOTEBOOKS[stem][k] for k in knobs} for stem, knobs in KNOBS.items()}
+#: The GPU profile's values of :data:`KNOBS` (the table's defaults with :data:`~lorag_nb.experiments.recipes.GPU_CHANGES`).
+GPU: dict[str, dict[str, Any]] = {stem: {k: recipes.GPU[stem][k] for k in knobs} for stem, knobs in KNOBS.items()}
 
 
 #: On a reader's folder, the documents (the first N, sorted by path) every notebook uses when its ``n_entities``
