@@ -76,3 +76,28 @@ def hybrid_runs(hybrid_base, tmp_path_factory):
     sweep = hybrid.sweep_k(hybrid.METHODS, (1, 2), rs, adapters=adapters, multiple_choice=False, **kw)  # k=2 reuses main's runs
     revised = {m: hybrid.run_hybrid_revised(m, rs, adapters.get(m), multiple_choice=False, **kw) for m in hybrid.METHODS}
     return dict(store=store, client=client, ev=ev, rs=rs, adapters=adapters, kw=kw, sweep=sweep, main=main, revised=revised)
+
+
+@pytest.fixture(scope="session")
+def smoke_store(tmp_path_factory):
+    """Notebook 05 executed at smoke size against an EMPTY results store, where it trains and measures every
+    method itself: ``(executed notebook, store folder)``. The notebook tests of 00–04 (tests/test_notebooks.py)
+    and the browser tests then run against this store: at the aligned smoke sizes
+    (``recipes.SMOKE_CHANGES``) they find notebook 05's runs there, as a reader's later notebooks do."""
+    import time
+
+    import papermill as pm
+
+    from lorag_nb.infra.runner import NOTEBOOKS_DIR, smoke_parameters
+
+    tmp = tmp_path_factory.mktemp("smoke-store")
+    store = tmp / "store"
+    store.mkdir()
+    path = NOTEBOOKS_DIR / "05_comparison.ipynb"
+    out = tmp / path.name
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LORAG_NB_RESULTS", str(store))  # the papermill kernel inherits it
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(path), str(out), parameters=smoke_parameters(path), kernel_name="python3", cwd=str(path.parent), progress_bar=False, execution_timeout=1200)
+        print(f"notebook 05 (smoke) from an empty store: {time.perf_counter() - t0:.0f} s")
+    return out, store

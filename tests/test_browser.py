@@ -7,8 +7,8 @@ the charts show the chosen setting; save, **reload the page** and check the char
 the chosen setting, not blank; no console error, no "Error displaying widget". Screenshots before /
 after / after reload go to the test's tmp folder (``--basetemp`` keeps them).
 
-The kernel shares the test session's results store (``LORAG_NB_RESULTS``), so runs that the papermill
-tests store are hits here and the other way round.
+The kernel runs against the store notebook 05 filled at smoke size (``conftest.smoke_store``), as the
+papermill tests of 00–04 do: runs either stored are hits for the other.
 
 Needs ``/usr/bin/chromium`` (Debian's ``chromium`` package; ``.ci/run`` installs it). Without it the test
 is skipped with that reason, unless ``LORAG_NB_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes it fail.
@@ -38,7 +38,7 @@ REQUIRED = os.environ.get("LORAG_NB_REQUIRE_BROWSER") == "1"
 # Chromium flags for a closed network (no background connections, no first-run work), as root in CI
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # what a notebook needs beyond its smoke parameters for the test: 02 gets a second rank to move to
-EXTRA = {"02_lora": {"ranks": [2, 4]}}
+EXTRA = {"02_lora": {"ranks": [4, 8]}}
 #: how long a reloaded page may take to show the dashboard again (models restored from the kernel, then drawn)
 RELOAD_TIMEOUT_MS = 180_000
 
@@ -83,7 +83,7 @@ def _smoke_copy(stem: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, smoke_store):
     """JupyterLab from this venv on 127.0.0.1, a free port, a random token and its own config, runtime,
     settings and workspace folders; stopped at the end whatever happens."""
     root = tmp_path_factory.mktemp("lab")
@@ -92,7 +92,7 @@ def lab(tmp_path_factory):
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))  # no news pop-up
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+    env = dict(os.environ, LORAG_NB_RESULTS=str(smoke_store[1]), JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), JUPYTER_DATA_DIR=str(Path(sys.prefix) / "share" / "jupyter"))
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"]
@@ -265,28 +265,28 @@ def test_rank_explorer_in_jupyterlab_follows_the_slider_and_survives_a_reload(la
     charts = nb.charts(4)
     nb.shot("before")
     handle, track, readout = nb.slider()
-    assert readout.inner_text().strip() == "4"  # the notebook's r
+    assert readout.inner_text().strip() == "8"  # the notebook's r
     loss = charts[3]
-    assert any(n.startswith("r=4 ") for n in loss["names"]), loss["names"]
+    assert any(n.startswith("r=8 ") for n in loss["names"]), loss["names"]
 
     handle.focus()
-    handle.press("ArrowLeft")  # keyboard: to r=2 (trained by the notebook's rank sweep)
-    after = nb.wait_charts("c[3].names.some(n => n.startsWith('r=2 '))")
-    assert readout.inner_text().strip() == "2"
-    nb.shot("after-keyboard")
-
-    _drag_to_end(track)  # click: back to r=4
+    handle.press("ArrowLeft")  # keyboard: to r=4 (trained by the notebook's rank sweep)
     after = nb.wait_charts("c[3].names.some(n => n.startsWith('r=4 '))")
     assert readout.inner_text().strip() == "4"
+    nb.shot("after-keyboard")
+
+    _drag_to_end(track)  # click: back to r=8
+    after = nb.wait_charts("c[3].names.some(n => n.startsWith('r=8 '))")
+    assert readout.inner_text().strip() == "8"
     handle.focus()
     handle.press("ArrowLeft")
-    after = nb.wait_charts("c[3].names.some(n => n.startsWith('r=2 '))")
+    after = nb.wait_charts("c[3].names.some(n => n.startsWith('r=4 '))")
     nb.shot("after")
 
     nb.save_and_reload()
     again = nb.charts(4, timeout_ms=RELOAD_TIMEOUT_MS)
     nb.shot("reloaded")
     assert [c["title"] for c in again[:4]] == [c["title"] for c in after[:4]]
-    assert any(n.startswith("r=2 ") for n in again[3]["names"])  # the chosen rank, not the first drawn
+    assert any(n.startswith("r=4 ") for n in again[3]["names"])  # the chosen rank, not the first drawn
     nb.check_clean()
     nb.page.close()

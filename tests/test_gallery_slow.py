@@ -3,7 +3,7 @@ one folder: the any-folder issue's closing run. About an hour on 2 cores, so it 
 
     LORAG_NB_GALLERY=1 .venv/bin/python -m pytest tests/test_gallery_slow.py -s
 
-``make test`` runs the whole sequence on two gallery folders (tests/test_own_knowledge.py) and every folder through
+``make test`` runs the whole sequence on one gallery folder (tests/test_own_knowledge.py) and every folder through
 the stage functions (tests/test_any_folder.py); this file is the rest of the matrix."""
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The papermill harness: every notebook in notebooks/ is checked and executed with its smoke parameters.
 
-New notebooks are picked up by the glob; smoke parameters come from each notebook's metadata
-(``metadata.lorag_nb.smoke_parameters``) and are injected by papermill into the ``parameters`` cell.
-Notebooks share one temporary results store (so a later notebook reuses an earlier one's runs, as in
-``make demo``), never the user's store.
+New notebooks are picked up by the glob; smoke parameters come from the one table of defaults
+(``lorag_nb.experiments.recipes.SMOKE_CHANGES``) and are injected by papermill into the ``parameters`` cell.
+Notebooks 00–04 run against the store notebook 05 filled from empty (``conftest.smoke_store``): at the
+aligned smoke sizes they find its runs there, as a reader's notebooks find each other's; never the user's store.
 """
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def test_check_notebook_catches_each_problem(tmp_path):
 
 
 #: Notebooks papermill runs in another test, in a stronger setting: 05 from an EMPTY results store
-#: (tests/test_nb05.py::alone; its smoke sizes differ from 01-04's, so here it would recompute everything too).
-RUN_ELSEWHERE = {"05_comparison": "tests/test_nb05.py"}
+#: (conftest.smoke_store, checked in tests/test_nb05.py), whose store the others then run against.
+RUN_ELSEWHERE = {"05_comparison": "tests/conftest.py::smoke_store"}
 
 
 def figures_in(nb: dict) -> int:
@@ -74,7 +74,8 @@ def figures_in(nb: dict) -> int:
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem not in RUN_ELSEWHERE], ids=lambda p: p.stem)
-def test_notebook_runs_with_smoke_parameters(path, tmp_path):
+def test_notebook_runs_with_smoke_parameters(path, tmp_path, smoke_store, monkeypatch):
+    monkeypatch.setenv("LORAG_NB_RESULTS", str(smoke_store[1]))  # the papermill kernel inherits it
     params = smoke_parameters(path)
     out = tmp_path / path.name
     # Any cell error raises PapermillExecutionError and fails the test.

@@ -134,3 +134,31 @@ def test_a_control_set_without_options_is_not_measured_not_a_crash():
     v = general_knowledge_claim(empty)
     assert v.verdict == UNDETERMINED and "no question with multiple-choice options" in v.why
     assert general_knowledge_frame(empty).index[0] == "not measured"
+
+
+def test_a_loop_is_told_from_an_answer_cut_before_its_value():
+    assert probes.repeats_itself("Grumith Zorwolova is a professional in the field of Artificial Intelligence and a professional in the field of Artificial")
+    assert probes.repeats_itself("It is red, it is red, it")
+    assert not probes.repeats_itself("Lunorn Foundry was founded in 1923 by Wexane")  # cut before its value: still cut
+    assert not probes.repeats_itself("He studied the history of the city of Zorwolova and the history of the")  # 4 of 8 words again: not yet a loop
+    assert not probes.repeats_itself("a b c a b")  # a phrase of 3 words said 1 2/3 times is not enough
+    assert not probes.repeats_itself("the the the the")  # shorter than LOOP_MIN_WORDS words per phrase
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
+
+
+@given(prefix=st.lists(_WORD, max_size=6), phrase=st.lists(_WORD, min_size=probes.LOOP_MIN_WORDS, max_size=9), cut=st.integers(0, 100))
+def test_any_phrase_said_again_is_a_loop(prefix, phrase, cut):
+    """A phrase of ≥ LOOP_MIN_WORDS words followed by a copy of at least 2/3 of it and of LOOP_MIN_WORDS words (cut
+    anywhere after that) is a loop."""
+    least = max(probes.LOOP_MIN_WORDS, -(-2 * len(phrase) // 3))
+    keep = least + cut % (len(phrase) - least + 1)  # between max(LOOP_MIN_WORDS, ceil(2/3 p)) and p words of the copy
+    assert probes.repeats_itself(" ".join(prefix + phrase + phrase[:keep]))
+
+
+@given(words=st.lists(_WORD, max_size=30, unique=True))
+def test_text_without_a_repeated_word_is_never_a_loop(words):
+    assert not probes.repeats_itself(" ".join(words))

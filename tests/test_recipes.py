@@ -119,3 +119,31 @@ def test_rag_settings_take_any_retriever_knob_by_name():
     assert (s.top_k, s.search_type, s.fetch_k) == (recipes.NOTEBOOKS["03_rag"]["top_k"], "mmr", 10)
     with pytest.raises(ValueError, match="unknown knob"):
         recipes.rag_settings(topk=3)
+
+
+def test_smoke_sizes_are_one_world_so_later_notebooks_reuse_earlier_runs():
+    """At smoke size notebook 05's training, retrieval and evaluation knobs equal those of the notebook that
+    runs each method (the same SAME_AS pairs as at the defaults), so after 01–04 it finds their runs; the
+    runner injects exactly the table's changes and no notebook keeps a copy in its metadata."""
+    import json
+
+    from lorag_nb.infra.runner import smoke_parameters
+
+    t = recipes.SMOKE
+    for name, (stem, there) in SAME_AS.items():
+        assert t["05_comparison"][name] == t[stem][there], (name, stem, there)
+    assert t["05_comparison"]["lora_ranks"] == [t["02_lora"]["r"]] and t["02_lora"]["r"] in t["02_lora"]["ranks"]
+    assert (t["05_comparison"]["frontier_entities"], t["05_comparison"]["frontier_epochs"]) == (t["02_lora"]["sweep_entities"], t["02_lora"]["sweep_epochs"])
+    assert t["01_full_finetuning"]["seeds"] == t["02_lora"]["seeds"] == t["04_hybrid"]["seeds"] == t["05_comparison"]["seeds"]
+    for k in ("n_entities", "train_on", "epochs", "batch_size", "max_steps", "max_questions"):
+        assert t["01_full_finetuning"][k] == t["02_lora"][k], k
+    assert t["03_rag"]["reference_entities"] == t["04_hybrid"]["train_entities"] == t["02_lora"]["n_entities"]
+    assert t["03_rag"]["lora_max_steps"] == t["04_hybrid"]["lora_max_steps"] == t["04_hybrid"]["raft_max_steps"] == t["02_lora"]["max_steps"]
+    for k in ("n_entities", "n_questions", "n_dev_questions", "top_k", "chunk_size", "chunk_overlap", "max_new_tokens", "batch_size", "answer_ks"):
+        assert t["04_hybrid"][k] == t["03_rag"][k], k
+    for stem in STEMS:
+        path = NOTEBOOKS_DIR / f"{stem}.ipynb"
+        assert smoke_parameters(path) == recipes.SMOKE_CHANGES[stem] and {**recipes.NOTEBOOKS[stem], **smoke_parameters(path)} == t[stem]
+        assert "smoke_parameters" not in json.loads(path.read_text())["metadata"].get("lorag_nb", {}), f"{stem}: a second home for its smoke sizes"
+    with pytest.raises(ValueError, match="default already"):
+        recipes.override(recipes.NOTEBOOKS["01_full_finetuning"], {"batch_size": recipes.NOTEBOOKS["01_full_finetuning"]["batch_size"]}, "smoke")

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from lorag_nb.core.claim_registry import CLAIMS, MATCH_MARGIN  # noqa: F401  (the claims' rules; re-exported)
+from lorag_nb.core.stages import stage
 
 #: The one verdict vocabulary.
 HOLDS, DOES_NOT_HOLD, UNDETERMINED = "holds", "does not hold", "undetermined"
@@ -244,6 +245,7 @@ class Estimate:
         return f"{self.value:{sign}.3g} [{self.low:{sign}.3g}, {self.high:{sign}.3g}] {self.unit}".strip()
 
 
+@stage("bootstrap")
 def _bootstrap(samples: Sequence[Sequence[float]], statistic, paired: bool, confidence: float, n_resamples: int, seed: int, distribution: list | None = None) -> tuple[float, float, float]:
     import numpy as np
     from scipy import stats

@@ -272,10 +272,11 @@ def beyond_taught(settings: CompareSettings, rag_settings, lora_seeds, store=Non
     comparison already has: ``"control_probe"`` (the control questions closed book and through the chosen RAG
     chain, base model) and, on the built-in world only, ``"unknown"`` = ``{"base": Result, "lora": {seed: Result}}``
     (questions about entities that exist nowhere, answered by the base model and by LoRA at every seed)."""
+    # as many control questions as RAG test questions (all 64 at the defaults): notebook 03 asks the same, so this is its stored probe
     out: dict[str, Any] = {"control_probe": probes.control_probe(rag_settings, settings.rag_entities, model_name=settings.model, batch_size=settings.rag_batch_size,
-                                                                 store=store, model=model, tokenizer=tokenizer)}
+                                                                 max_questions=settings.rag_questions, store=store, model=model, tokenizer=tokenizer)}
     if active_knowledge() is None:
-        kw = dict(model_name=settings.model, batch_size=settings.rag_batch_size, store=store, model=model, tokenizer=tokenizer)
+        kw = dict(model_name=settings.model, batch_size=settings.rag_batch_size, max_questions=settings.max_questions, store=store, model=model, tokenizer=tokenizer)
         out["unknown"] = {"base": probes.unknown_probe(settings.n_entities, **kw),
                           "lora": {s: probes.unknown_probe(settings.n_entities, train_result=r, **kw) for s, r in lora_seeds.items()}}
     return out

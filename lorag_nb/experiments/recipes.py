@@ -179,6 +179,44 @@ def override(base: Mapping[str, Any], changes: Mapping[str, Any], where: str = "
 GPU: dict[str, dict[str, Any]] = {stem: override(NOTEBOOKS[stem], GPU_CHANGES.get(stem, {}), f"GPU_CHANGES[{stem!r}]") for stem in NOTEBOOKS}
 assert set(GPU_CHANGES) <= set(NOTEBOOKS), sorted(set(GPU_CHANGES) - set(NOTEBOOKS))
 
+#: The smoke size (``lorag-nb run --smoke``, the notebook tests): one small world, written once, so every
+#: notebook trains and measures the same runs and the later notebooks find the earlier ones' runs in the
+#: results store (notebook 05 after 01–04 computes only what no other notebook has: the second LoRA seed is
+#: not there because smoke has one seed). 2 entities = 12 facts; 2 optimizer steps of 4 examples; 2 test
+#: questions; a knowledge base of 4 entities; the answer budget chosen on 2 dev questions.
+_SMOKE: dict[str, Any] = {
+    "n_entities": 2, "max_steps": 2, "batch_size": 4, "max_questions": 2, "seeds": [0], "kb_entities": 4, "questions": 2, "top_k": 2,
+    "speed_reps": 2, "latency_reps": 2, "frontier_checkpoints": 2, "frontier_full_lrs": [5e-05], "frontier_lora_lrs": [0.001], "sweep_epochs": 1.0,
+}
+#: Notebook stem → the parameters smoke changes (checked like :data:`GPU_CHANGES`; :func:`smoke_changes` reads it).
+SMOKE_CHANGES: dict[str, dict[str, Any]] = {
+    "00_overview_baseline": {"n_entities": _SMOKE["kb_entities"], "max_questions": 12, "perplexity_texts": 2},
+    "01_full_finetuning": {k: _SMOKE[k] for k in ("n_entities", "max_steps", "max_questions", "seeds")},
+    "02_lora": {**{k: _SMOKE[k] for k in ("n_entities", "max_steps", "max_questions", "seeds", "speed_reps", "frontier_checkpoints", "frontier_full_lrs",
+                                         "frontier_lora_lrs", "sweep_epochs")},
+                "ranks": [_NB02["r"]], "rslora_ranks": [4], "dora_rank": 4, "example_budgets": []},
+    "03_rag": {"n_entities": _SMOKE["kb_entities"], "n_questions": _SMOKE["questions"], "n_dev_questions": _SMOKE["questions"], "top_k": _SMOKE["top_k"],
+               "answer_ks": [1, 2], "sweep_questions": _SMOKE["questions"], "latency_reps": _SMOKE["latency_reps"], "latency_questions": _SMOKE["questions"],
+               "explorer_chunk_sizes": [500], "reference_entities": _SMOKE["n_entities"], "reference_questions": _SMOKE["questions"],
+               "lora_max_steps": _SMOKE["max_steps"], "pydoc_topics": 5, "python_questions": ["What does the pass statement do?"], "batch_size": _SMOKE["batch_size"]},
+    "04_hybrid": {"n_entities": _SMOKE["kb_entities"], "n_questions": _SMOKE["questions"], "n_dev_questions": _SMOKE["questions"], "top_k": _SMOKE["top_k"],
+                  "answer_ks": [1, 2], "sweep_questions": _SMOKE["questions"], "reference_questions": _SMOKE["questions"], "lora_max_steps": _SMOKE["max_steps"],
+                  "batch_size": _SMOKE["batch_size"], "train_entities": _SMOKE["n_entities"], "raft_max_steps": _SMOKE["max_steps"], "seeds": _SMOKE["seeds"]},
+    "05_comparison": {**{k: _SMOKE[k] for k in ("n_entities", "max_steps", "max_questions", "seeds", "speed_reps", "latency_reps", "frontier_checkpoints",
+                                               "frontier_full_lrs", "frontier_lora_lrs", "top_k")},
+                      "rag_entities": _SMOKE["kb_entities"], "rag_questions": _SMOKE["questions"], "n_dev_questions": _SMOKE["questions"],
+                      "latency_questions": _SMOKE["questions"], "rag_batch_size": _SMOKE["batch_size"], "frontier_epochs": _SMOKE["sweep_epochs"], "docs_epochs": 1.0},
+}
+#: Notebook stem → its parameters at smoke size (checked at import, like :data:`GPU`).
+SMOKE: dict[str, dict[str, Any]] = {stem: override(NOTEBOOKS[stem], SMOKE_CHANGES.get(stem, {}), f"SMOKE_CHANGES[{stem!r}]") for stem in NOTEBOOKS}
+
+
+def smoke_changes(stem: str) -> dict[str, Any]:
+    """The parameters notebook ``stem`` runs with at smoke size, beyond its defaults (a copy of
+    :data:`SMOKE_CHANGES`; ``{}`` for an unknown stem, e.g. a reader's own notebook in the folder)."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in SMOKE_CHANGES.get(stem, {}).items()}
+
+
 # ----------------------------------------------------------------------------------------- views
 
 #: Full fine-tuning (notebook 01): the ``TrainingSettings`` fields of its recipe.

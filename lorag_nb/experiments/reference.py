@@ -10,7 +10,9 @@ package versions, date, profile, parameters, wall time). Notebook 05 builds the 
 A reference file committed under ``reference/`` in the repository is shown by notebook 05 beside this
 run's numbers (:func:`side_by_side`), each column labelled with its run ("this run", "reference run
 (device, date)"). The two runs' numbers are never combined: each verdict shown was decided by the claims
-engine on its own run's numbers (this run's now, the reference's when it ran).
+engine on its own run's numbers (this run's now, the reference's when it ran). Notebooks 00–04 show the
+same reference in their findings (:func:`findings`): the reference's verdicts on the claims each one judges
+(notebook 00: its accuracies), labelled with the run, beside, never mixed with, the notebook's own.
 """
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from lorag_nb.core import catalog
 from lorag_nb.core import claims as C
 from lorag_nb.core.paths import REPO_ROOT
+from lorag_nb.data import knowledge as kn
 from lorag_nb.experiments.attached import attached_output
 from lorag_nb.experiments.comparison_table import COLUMNS, Comparison, pareto_front
 
@@ -315,3 +319,131 @@ def newest(folder: str | Path | None = None) -> dict | None:
     """The newest reference in ``folder`` (:func:`find`), or None."""
     refs = find(folder)
     return refs[0][1] if refs else None
+
+
+#: The verdicts' icons, as :func:`lorag_nb.core.claims.markdown` shows them.
+_ICON = {C.HOLDS: "✅", C.DOES_NOT_HOLD: "❌", C.UNDETERMINED: "❔"}
+#: What a row of :func:`findings` says for a claim or method this run has and the reference lacks.
+NOT_IN_REFERENCE = "not in the reference run"
+
+
+def _cell(text: Any) -> str:
+    """One Markdown table cell: ``|`` escaped, newlines folded."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _folder_of(knowledge: Any) -> str | None:
+    """The folder a ``knowledge`` value names (absolute, as :func:`~lorag_nb.data.knowledge.resolve_knowledge`
+    finds it; the value itself where no such folder exists), or None for the built-in world."""
+    if knowledge is None or str(knowledge).strip() in ("", kn.BUILTIN):
+        return None
+    try:
+        return str(kn.resolve_knowledge(knowledge))
+    except kn.KnowledgeError:
+        return str(knowledge)
+
+
+def _claim_ids(claims: Sequence[C.Verdict | str] | str) -> list[str]:
+    ids: list[str] = []
+    for c in [claims] if isinstance(claims, str) else claims:
+        cid = c if isinstance(c, str) else c.id  # of this run's verdict only its id is read: no number of it is shown
+        if cid not in C.CLAIMS:
+            raise KeyError(f"unknown claim {cid!r}; known: {sorted(C.CLAIMS)}")
+        if cid not in ids:
+            ids.append(cid)
+    return ids
+
+
+def _verdict_rows(ref: Mapping, ids: Sequence[str], label: str) -> list[str]:
+    theirs = {v.get("id"): v for v in ref.get("verdicts") or [] if isinstance(v, Mapping)}
+    holm = any(str(theirs[c].get("holm") or "–") != "–" for c in ids if c in theirs)
+    head = ["claim", f"{label}: verdict", f"{label}: difference [95% CI]", f"{label}: n facts · questions · seeds"] + ([f"{label}: Holm (family-wise 5%)"] if holm else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cid in ids:
+        v = theirs.get(cid)
+        if v is None:
+            cells = [C.CLAIMS[cid][0], NOT_IN_REFERENCE, "", ""] + ([""] if holm else [])
+        else:
+            d = v.get("difference") or {}
+            n = (f"{d.get('n_facts')} · {d.get('n_questions')} · {', '.join(str(s) for s in d.get('seeds') or []) or '–'}"
+                 if d.get("n_facts") is not None else "–")
+            text = " ".join(x for x in (_ICON.get(v.get("verdict"), ""), str(v.get("verdict_text") or v.get("verdict") or "–")) if x)
+            cells = [v.get("claim") or C.CLAIMS[cid][0], f"**{text}**", _interval_text(d) or "–", n] + ([str(v.get("holm") or "–")] if holm else [])
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+    return lines
+
+
+def _method_rows(ref: Mapping, methods: Sequence[str], label: str) -> list[str]:
+    theirs = ref.get("methods") or {}
+    ref_order = [m for m in ref.get("method_order") or list(theirs) if m in theirs]
+    order = [m for m in ref_order if m in methods] + [m for m in methods if m not in ref_order]
+    head = ["method", *(f"{label}: {col} [95% CI]" for col in INTERVALS), f"{label}: facts"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in order:
+        r = theirs.get(m)
+        if r is None:
+            cells = [catalog.method(m).label, NOT_IN_REFERENCE, *([""] * len(INTERVALS))]
+        else:
+            iv = r.get("intervals") or {}
+            facts = (iv.get("test MC acc") or iv.get("test gold contained") or {}).get("n_facts")
+            cells = [r.get("label") or m, *(_interval_text(iv.get(col)) or "–" for col in INTERVALS), "–" if facts is None else facts]
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+    return lines
+
+
+def findings(ref: Mapping | None, claims: Sequence[C.Verdict | str] = (), knowledge: str | Path | None = None, methods: Sequence[str] | None = None) -> str:
+    """Markdown: what a committed reference run (:func:`newest`) says on the claims a notebook judges, for
+    the notebook's findings, so that a run at smoke size (or stopped early) still shows the decisive numbers.
+
+    Every number shown is the reference file's, as that run computed it; of ``claims`` only the ids are read
+    (this run's verdicts are shown by the notebook itself, above), so no cell holds a number of this run.
+
+    Args:
+        ref: a reference result (:func:`load`, :func:`newest`), or None (none committed).
+        claims: the claims this notebook judges, as its :class:`~lorag_nb.core.claims.Verdict` list or as
+            claim ids (:data:`~lorag_nb.core.claims.CLAIMS` keys), in the notebook's order; repeats are
+            shown once.
+        knowledge: the notebook's ``knowledge`` parameter: ``None``, ``""`` or ``"builtin"`` for the
+            built-in world, else the reader's folder.
+        methods: method ids (:data:`~lorag_nb.core.catalog.TABLE_METHODS`) whose accuracies to show with
+            their 95% intervals, in the reference's order (notebook 00, which judges no claim); None: no
+            accuracy table.
+
+    Returns:
+        ``ref`` None: :func:`describe`'s line that none is committed and how one is made. A reference of
+        another knowledge set than this run's (the built-in world beside a folder, or another folder): one
+        line saying so, with no number. Otherwise a block without heading: ``"**<run_label>**, commit …,
+        profile …; measured at: <condition>. …"``, then a table ``claim | <label>: verdict | <label>:
+        difference [95% CI] | <label>: n facts · questions · seeds`` (plus ``<label>: Holm (family-wise
+        5%)`` where the reference stored a Holm result for one of these claims), one row per claim, the
+        reference's verdict or ``"not in the reference run"``; then, for ``methods``, a table ``method |
+        <label>: test MC acc [95% CI] | <label>: test gold contained [95% CI] | <label>: facts``.
+
+    Raises:
+        KeyError: a claim id that is not in :data:`~lorag_nb.core.claims.CLAIMS`, or a method id that is not
+            in the catalog (:func:`lorag_nb.core.catalog.method`); nothing for valid ids and a reference
+            :func:`load` accepts.
+    """
+    ids = _claim_ids(claims)
+    if methods is not None:
+        methods = list(dict.fromkeys(methods))
+        for m in methods:
+            catalog.method(m)  # KeyError for an id that is no method of the catalog
+    if ref is None:
+        return describe(None)
+    label = run_label(ref)
+    mine, theirs = _folder_of(knowledge), (ref.get("context") or {}).get("knowledge") or None
+    if mine != theirs:
+        if theirs is None:
+            return f"The committed **{label}** is of the built-in world, so it is not shown beside the numbers of your folder `{mine}`."
+        where = "the built-in world" if mine is None else f"your folder `{mine}`"
+        return f"The committed **{label}** is of the folder `{theirs}`, not of {where}, so it is not shown beside this run's numbers."
+    p = ref.get("provenance") or {}
+    out = [f"**{label}**, commit {(p.get('commit') or 'unknown')[:10]}{' (uncommitted changes)' if p.get('dirty') else ''}, profile {p.get('profile')}"
+           + (f"; measured at: {ref['condition']}" if ref.get("condition") else "")
+           + ". Its numbers as that run computed them" + (" and its verdicts as it decided them on its own numbers" if ids else "") + "; no cell holds a number of this run."]
+    if ids:
+        out += ["", *_verdict_rows(ref, ids, label)]
+    if methods is not None:
+        out += ["", *_method_rows(ref, methods, label)]
+    return "\n".join(out)

@@ -31,6 +31,8 @@ from lorag_nb.experiments.rag_studies import swap_skipped
 SECTIONS: dict[str, list[tuple[str, str]]] = {
     "full_quality": [("01_full_finetuning", "Before and after"), ("05_comparison", "The comparison table")],
     "full_forgets": [("01_full_finetuning", "Before and after"), ("05_comparison", "Learning vs forgetting")],
+    "full_learns": [("01_full_finetuning", "Before and after"), ("05_comparison", "The comparison table")],
+    "lora_learns": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "The comparison table")],
     "lora_faster": [("02_lora", "LoRA vs full fine-tuning"), ("05_comparison", "Accuracy vs training cost")],
     "lora_memory": [("02_lora", "LoRA vs full fine-tuning")],
     "lora_tiny": [("02_lora", "LoRA vs full fine-tuning")],
@@ -175,6 +177,9 @@ def claims(comp: Comparison) -> list:
     if best_other:
         add("full_quality", _diff(comp, "full", best_other), {lab("full"): mc("full"), lab(best_other): mc(best_other)},
             f"compared with the most accurate other method, {lab(best_other)}; at most {100 * C.MATCH_MARGIN:.0f} points below it still counts as the best quality")
+    held = "held-out wordings of the taught facts, multiple choice (chance 25%)"  # as notebooks 01 and 02 judge them
+    add("full_learns", _diff(comp, "full", "base"), {lab("full"): mc("full"), "base model": mc("base")}, held)
+    add("lora_learns", _diff(comp, "lora", "base"), {lab("lora"): mc("lora"), "base model": mc("base")}, held)
     add("full_forgets", _diff(comp, "base", "full", "control"), {"base model": _est(comp, "base", "control"), lab("full"): _est(comp, "full", "control")},
         f"control questions the base model answered, before vs after; perplexity change {100 * (R['full'].get('perplexity change') or 0):+.1f}%")
 

@@ -2,7 +2,7 @@
 
 ``lorag-nb bench [training|retrieval|evaluation|model_load|notebooks]`` runs them (plain
 ``lorag-nb bench`` runs the first four); each prints a Markdown table and writes
-``runs/bench/<name>.json`` (``$LORAG_NB_BENCH_DIR`` overrides the folder). The machine, the load
+``runs/bench/<name>.json`` and ``<name>.md`` (``$LORAG_NB_BENCH_DIR`` overrides the folder). The machine, the load
 average and the thread count go into every JSON, because absolute times on a shared 2-core machine
 are noise — ratios measured in one run are what the targets are about.
 
@@ -12,12 +12,14 @@ are noise — ratios measured in one run are what the targets are about.
 - :func:`bench_retrieval`: Chroma (HNSW, ``hnsw:space=cosine``) vs exact cosine search in NumPy over the
   same vectors: indexing chunks/s (embedding included and excluded), query latency p50/p95, recall@10.
 - :func:`bench_evaluation`: batched generation and multiple-choice scoring vs one question at a time.
-- :func:`bench_notebooks`: wall time of each notebook (smoke or default parameters) on a fresh store.
+- :func:`bench_notebooks`: wall time of each notebook (smoke or default parameters) on a fresh store, and
+  where it goes: wall and CPU time per stage with each stage's FLOP floor (:mod:`lorag_nb.infra.bench_stages`).
 - :func:`bench_model_load`: first load (GGUF → safetensors conversion) vs cached reload.
 """
 from __future__ import annotations
 
 import gc
+import json
 import os
 import random
 import tempfile
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lorag_nb.core import stages
 from lorag_nb.core.fmt import percentile
 from lorag_nb.data.knowledge import Document, load_knowledge
 from lorag_nb.data.prompts import make_prompt
@@ -34,8 +37,10 @@ from lorag_nb.infra.bench_report import (  # noqa: F401  (re-exported: bench.mar
     markdown_table,
     target_entry,
     targets_table,
+    write_report,
     write_result,
 )
+from lorag_nb.infra.bench_stages import notebook_profile, profile_report, read_table
 from lorag_nb.infra.bench_train import (  # noqa: F401  (re-exported: bench.bench_training etc. stay importable)
     H200_BF16_PEAK,
     TRAINING_COLUMNS,
@@ -49,7 +54,7 @@ from lorag_nb.infra.bench_train import (  # noqa: F401  (re-exported: bench.benc
     recording_collator,
     training_report,
 )
-from lorag_nb.infra.runner import run_notebooks
+from lorag_nb.infra.runner import notebook_paths, run_notebooks, write_index, write_reference
 from lorag_nb.methods import models
 from lorag_nb.methods.evaluation import generate, multiple_choice_scores
 from lorag_nb.methods.models import load_embeddings, load_model
@@ -297,39 +302,66 @@ def evaluation_report(res: dict) -> str:
 
 
 def bench_notebooks(smoke: bool = True, prefixes: list[str] | None = None, out_dir: Path | None = None, fresh_store: bool = True) -> dict:
-    """Wall time of each notebook run through papermill (:func:`lorag_nb.infra.runner.run_notebooks`).
+    """Wall time of each notebook run through papermill (:func:`lorag_nb.infra.runner.run_notebooks`), and
+    where it goes, stage by stage (:func:`lorag_nb.infra.bench_stages.notebook_profile`).
+
+    Each notebook runs on its own (one ``run_notebooks`` call per notebook, in order) with
+    ``LORAG_NB_STAGES`` set to ``<out>/stages/<notebook>.json``, which its kernel writes at exit
+    (:mod:`lorag_nb.core.stages`); ``index.html``, ``run.json`` and ``reference.json`` are rewritten for
+    the whole run at the end. Nothing goes into the results store beyond what the notebooks store.
 
     ``fresh_store``: point ``LORAG_NB_RESULTS`` at an empty temporary store so nothing is read from
     earlier runs (the notebooks still share that store among themselves, as in ``make demo``).
+
+    Raises:
+        FileNotFoundError: no notebook matches ``prefixes``.
     """
 
     t_start = time.perf_counter()
-    old = os.environ.get("LORAG_NB_RESULTS")
+    load_before = machine_info()["load_average"]
+    paths = notebook_paths(prefixes=prefixes)
+    if not paths:
+        raise FileNotFoundError(f"no notebooks match {prefixes}")
+    out = Path(out_dir or (bench_dir() / f"notebooks-{'smoke' if smoke else 'defaults'}"))
+    saved = {k: os.environ.get(k) for k in ("LORAG_NB_RESULTS", stages.ENV)}
     tmp = tempfile.mkdtemp(prefix="lorag-bench-store-")
     if fresh_store:
         os.environ["LORAG_NB_RESULTS"] = tmp
+    records, tables = [], {}
     try:
-        out, records = run_notebooks(out_dir or (bench_dir() / f"notebooks-{'smoke' if smoke else 'defaults'}"), smoke=smoke, prefixes=prefixes)
+        for path in paths:
+            stage_file = out / "stages" / f"{path.stem}.json"
+            stage_file.unlink(missing_ok=True)
+            os.environ[stages.ENV] = str(stage_file)  # the papermill kernel inherits it and writes its stage table at exit
+            records += run_notebooks(out, smoke=smoke, prefixes=[path.name])[1]
+            tables[path.name] = read_table(stage_file)
     finally:
-        if fresh_store:
-            if old is None:
-                os.environ.pop("LORAG_NB_RESULTS", None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                os.environ["LORAG_NB_RESULTS"] = old
+                os.environ[k] = v
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = [{"notebook": r["notebook"], "seconds": r["seconds"], "status": "ok" if not r["error"] else f"error: {r['error']}"} for r in records]
     total = sum(r["seconds"] for r in records)
+    write_index(out, records)  # each run_notebooks call wrote these for its own notebook only
+    (out / "run.json").write_text(json.dumps(records, indent=1))
+    write_reference(out, records, total, {"smoke": True} if smoke else {})
+    rows = [{"notebook": r["notebook"], "seconds": r["seconds"], "status": "ok" if not r["error"] else f"error: {r['error']}"} for r in records]
     limit = 600.0 if smoke else 1800.0
     return {"mode": "smoke" if smoke else "defaults", "rows": rows, "total_seconds": total, "output": str(out),
+            "stages": notebook_profile(records, tables, load_before),
             "targets": {"suite": target_entry(total, limit, higher_is_better=False, label=f"{'smoke' if smoke else 'default'} suite wall time, s (2 cores)")},
             "seconds": time.perf_counter() - t_start, "machine": machine_info()}
 
 
 def notebooks_report(res: dict) -> str:
-    """Markdown: per-notebook wall time and the suite target."""
-    return "\n".join([f"### Notebook suite ({res['mode']} parameters, fresh results store)", markdown_table(res["rows"] + [{"notebook": "total", "seconds": res["total_seconds"]}], ["notebook", "seconds", "status"]), "", targets_table(res["targets"])])
+    """Markdown: per-notebook wall time, the suite target and the per-stage profile."""
+    parts = [f"### Notebook suite ({res['mode']} parameters, fresh results store)", markdown_table(res["rows"] + [{"notebook": "total", "seconds": res["total_seconds"]}], ["notebook", "seconds", "status"]), "", targets_table(res["targets"])]
+    if res.get("stages"):
+        parts += ["", profile_report(res["stages"])]
+    return "\n".join(parts)
 
 
 def bench_model_load(reloads: int = 3) -> dict:
@@ -408,7 +440,9 @@ def run(names: Sequence[str] | None = None, options: dict[str, dict] | None = No
             kw["model"], kw["tokenizer"] = shared[("model", dev)]
         res = funcs[name](**kw)
         res["report"] = REPORTS[name](res)
-        res["json"] = str(write_result(name if name != "training" or res.get("device", "cpu") == "cpu" else f"training_{res['device']}", res, out_dir))
+        stem = name if name != "training" or res.get("device", "cpu") == "cpu" else f"training_{res['device']}"
+        res["json"] = str(write_result(stem, res, out_dir))
+        res["markdown"] = str(write_report(stem, res["report"], out_dir))
         if echo:
             print(res["report"], flush=True)
             print(f"(written: {res['json']}; load average {res['machine']['load_average']}, {res['machine']['torch_threads']} torch threads, {res['seconds']:.0f} s)\n", flush=True)

@@ -1,6 +1,6 @@
 """What every benchmark of :mod:`lorag_nb.infra.bench` reports with: where the JSON goes
 (:func:`bench_dir`, :func:`write_result`), the machine it ran on (:func:`machine_info`), Markdown
-tables (:func:`markdown_table`) and the targets each benchmark checks (:func:`target_entry`,
+tables (:func:`markdown_table`, written with :func:`write_report`) and the targets each benchmark checks (:func:`target_entry`,
 :func:`targets_table`). :mod:`lorag_nb.infra.bench` re-exports every public name here.
 """
 from __future__ import annotations
@@ -87,6 +87,15 @@ def write_result(name: str, result: dict, out_dir: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
+    return path
+
+
+def write_report(name: str, markdown: str, out_dir: Path | None = None) -> Path:
+    """Write a benchmark's Markdown report as ``<out_dir>/<name>.md`` (default :func:`bench_dir`); returns the path."""
+    out = Path(out_dir) if out_dir is not None else bench_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.md"
+    path.write_text(markdown + "\n", encoding="utf-8")
     return path
 
 

@@ -147,8 +147,10 @@ def train_command(args) -> int:
 def add_bench_parser(sub) -> None:
     """The ``lorag-nb bench [name ...]`` subcommand (see :mod:`lorag_nb.infra.bench`)."""
     p = sub.add_parser("bench", help="run benchmarks (training, retrieval, evaluation, model_load; notebooks when named)",
-                       description="Run benchmarks; each prints a Markdown table and writes runs/bench/<name>.json. "
-                                   "Without names: training, retrieval, evaluation, model_load.")
+                       description="Run benchmarks; each prints a Markdown table and writes runs/bench/<name>.json and <name>.md. "
+                                   "Without names: training, retrieval, evaluation, model_load. notebooks also reports where each notebook's "
+                                   "time goes: wall and CPU seconds per stage (model load, training, generation, multiple choice, perplexity, "
+                                   "retrieval, bootstrap, plotting, other) and each stage's FLOP floor.")
     p.add_argument("names", nargs="*", help="training, retrieval, evaluation, model_load, notebooks")
     p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="training/evaluation device (default cpu)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (checks that the code paths work; numbers mean little)")

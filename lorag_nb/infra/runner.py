@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from lorag_nb.experiments import profiles
+from lorag_nb.experiments import profiles, recipes
 from lorag_nb.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 from lorag_nb.data.knowledge import BUILTIN, load_folder, resolve_knowledge
 
@@ -24,9 +24,11 @@ def notebook_paths(folder: Path = NOTEBOOKS_DIR, prefixes: list[str] | None = No
 
 
 def smoke_parameters(path: Path) -> dict:
-    """The smoke parameters a notebook declares in ``metadata.lorag_nb.smoke_parameters`` ({} if none)."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    return dict(nb.get("metadata", {}).get("lorag_nb", {}).get("smoke_parameters", {}))
+    """The parameters notebook ``path`` runs with at smoke size (``lorag-nb run --smoke``, the notebook tests):
+    its row of :data:`lorag_nb.experiments.recipes.SMOKE_CHANGES` (one small world shared by every notebook,
+    so later notebooks find the earlier ones' runs in the results store); ``{}`` for a notebook the table
+    does not know."""
+    return recipes.smoke_changes(Path(path).stem)
 
 
 def check_notebook(path: Path) -> list[str]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from lorag_nb.core.fmt import percentile
+from lorag_nb.core.stages import add_tokens, stage
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
 
 # --------------------------------------------------------------------------- answer metrics
@@ -122,6 +123,7 @@ def _batches(items: Sequence, size: int):
         yield i, items[i : i + size]
 
 
+@stage("generation")
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16, progress: bool = False) -> list[Generation]:
     """Batched greedy generation with left padding.
 
@@ -167,6 +169,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
             )
         dt = time.perf_counter() - t0
         new = out[:, enc["input_ids"].shape[1] :]
+        fed_back = 0  # generated tokens fed back into the model (each answer's last one is not)
         for row, i in enumerate(idx):
             ids = new[row].tolist()
             n = len(ids)
@@ -180,6 +183,9 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
             # the answer line was still running at the budget (a line that ends a sentence is complete)
             cut = truncated and bool(text) and "\n" not in raw.lstrip() and not text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
             results[i] = Generation(text=text, raw=raw, latency_s=dt / len(idx), new_tokens=n, truncated=truncated, cut_mid_answer=cut)
+            fed_back += max(0, n - 1)
+        add_tokens("generation", int(enc["attention_mask"].sum()), "prefill")
+        add_tokens("generation", fed_back, "forward")
     return results  # type: ignore[return-value]
 
 
@@ -210,6 +216,7 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for _, idx in _batches(order, batch_size):
         seqs = [encoded[i][0] + encoded[i][1] for i in idx]
+        add_tokens("multiple_choice", sum(len(s) for s in seqs), "forward")
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -227,6 +234,7 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
     return out  # type: ignore[return-value]
 
 
+@stage("multiple_choice")
 def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 16, share_prompt: bool = True) -> list[list[float]]:
     """Length-normalized log-likelihood of each option (lm-eval-harness ``acc_norm``).
 
@@ -271,6 +279,7 @@ def multiple_choice_scores(model, tokenizer, prompts: Sequence[str], options: Se
     return result
 
 
+@stage("perplexity")
 def perplexity(model, tokenizer, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 4) -> float:
     """Perplexity of ``texts``: exp(total NLL / total predicted tokens).
 
@@ -291,6 +300,7 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_tokens: int = 256, ba
         seqs = [s for s in seqs if len(s) > 1]
         if not seqs:
             continue
+        add_tokens("perplexity", sum(len(s) for s in seqs), "forward")
         width = max(len(s) for s in seqs)
         ids = torch.zeros((len(seqs), width), dtype=torch.long)
         labels = torch.full((len(seqs), width), -100, dtype=torch.long)
@@ -592,6 +602,8 @@ def shared_prompt_logprobs(model, tokenizer, prompts: Sequence[str], continuatio
         if not rows:
             continue
         width = max(len(enc_p[i]) for i in idx)
+        add_tokens("multiple_choice", sum(len(enc_p[i]) for i in idx), "prefill")
+        add_tokens("multiple_choice", sum(len(enc_c[i][j]) for _, i, j in rows), "forward")
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
         for r, i in enumerate(idx):

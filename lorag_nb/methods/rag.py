@@ -39,6 +39,7 @@ from langchain_core.runnables import (
 
 from lorag_nb.core.config import EvalSettings, RagSettings, seed_everything
 from lorag_nb.core.fmt import cap, mean, p50
+from lorag_nb.core.stages import stage
 from lorag_nb.core.store import Result, ResultsStore, settings_key
 from lorag_nb.data.knowledge import document_for, knowledge_fingerprint, load_knowledge
 from lorag_nb.data.prompts import context_prompt, make_prompt
@@ -199,6 +200,7 @@ def answers_frame(answers: Sequence[dict]):
 # --------------------------------------------------------------------------- measurement
 
 
+@stage("retrieval")
 def timed_retrieval(kb: KnowledgeBase, retriever, questions: Sequence[str]) -> tuple[list[list], list[float], list[float]]:
     """Retrieve for each question, timing its two stages (ms).
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lorag_nb.core.config import TrainingSettings, seed_everything
+from lorag_nb.core.stages import add_tokens, stage
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.data.prompts import completion, make_prompt
 from lorag_nb.methods import raft
@@ -445,6 +446,7 @@ def _remove_stale_scratch() -> None:
             pass  # alive (another user's process) or unknowable: keep it
 
 
+@stage("training")
 def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: str | Path | None = None, progress: bool = False, callbacks: Sequence | None = None, ks=None, examples: list[dict] | None = None,
           data_collator=None) -> TrainOutput:
     """Fine-tune with ``transformers.Trainer``: full fine-tuning if ``settings.lora`` is None, else LoRA.
@@ -521,6 +523,7 @@ def train(settings: TrainingSettings, model=None, tokenizer=None, output_dir: st
             t0, c0 = time.perf_counter(), time.process_time()
             trainer.train()
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        add_tokens("training", int(trainer.state.num_input_tokens_seen), "train" if settings.lora is None else "train_lora")  # non-padding input tokens
         losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
         bad = next((n for n, p in trained.named_parameters() if p.requires_grad and not bool(p.detach().isfinite().all())), None)
         if bad is not None:

@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 from langchain_core.embeddings import Embeddings
 
 from lorag_nb.core.paths import cache_dir
+from lorag_nb.core.stages import stage
 from lorag_nb.methods.models import EMBEDDING_DIM, load_embeddings
 
 #: Largest k of every hit@k / recall@k curve.
@@ -84,6 +85,7 @@ class CachedEmbeddings(Embeddings):
             self._dimension = len(self.embed_query("dimension probe"))
         return self._dimension
 
+    @stage("retrieval")
     def _fill(self, texts: Sequence[str]) -> None:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         if not missing:
@@ -338,6 +340,7 @@ class KnowledgeBase:
             model or dimension (message names both) and ``rebuild`` is False.
     """
 
+    @stage("retrieval")
     def __init__(
         self,
         name: str,
@@ -427,6 +430,7 @@ class KnowledgeBase:
 
     # ---------------------------------------------------------------- writes
 
+    @stage("retrieval")
     def ingest(self, documents: Sequence, remove: Iterable[str] = (), prune: bool = False) -> IngestReport:
         """Split, embed and upsert ``documents``; idempotent.
 
@@ -578,6 +582,7 @@ class KnowledgeBase:
         picks = maximal_marginal_relevance(np.array(emb, dtype=np.float32), res["embeddings"][0], k=k, lambda_mult=lambda_mult)
         return [LCDocument(page_content=res["documents"][0][i], metadata=res["metadatas"][0][i] or {}, id=res["ids"][0][i]) for i in picks]
 
+    @stage("retrieval")
     def rank(self, queries: Sequence[str], max_k: int = MAX_K, search_type: str = "similarity", fetch_k: int = 20, lambda_mult: float = 0.5) -> list[list]:
         """Ranked chunks for each query, up to ``max_k`` (clamped silently: a curve stops at the collection size).
 

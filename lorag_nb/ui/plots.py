@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 
 from lorag_nb.core import catalog
+from lorag_nb.core.stages import stage
 
 TEMPLATE = "plotly_white"
 #: One colour per method, used by every chart so a method keeps its colour across notebooks; keyed by
@@ -46,6 +47,7 @@ def setup_notebook() -> str:
     return pio.renderers.default
 
 
+@stage("plotting")
 def show(fig: go.Figure) -> None:
     """Display ``fig`` as a static (non-widget) figure with the notebook renderer."""
     fig.show()

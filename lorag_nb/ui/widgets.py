@@ -29,6 +29,7 @@ import plotly.io as pio
 
 from lorag_nb.core.config import LoraSettings, RagSettings
 from lorag_nb.core import catalog
+from lorag_nb.core.stages import stage
 from lorag_nb.experiments.comparison_table import COLUMNS
 from lorag_nb.experiments.rag_studies import explorer_data
 from lorag_nb.experiments.recipes import default_lora
@@ -124,6 +125,7 @@ GRID_MIN_WIDTH_PX = 560
 LIVE_CONFIG = {"responsive": True, "displaylogo": False}
 
 
+@stage("plotting")
 def figure_output(fig: go.Figure) -> dict:
     """One nbformat ``display_data`` output showing ``fig`` with plotly's mime renderer: the
     ``application/vnd.plotly.v1+json`` bundle of ``plotly.io``'s ``plotly_mimetype`` renderer (the figure as
