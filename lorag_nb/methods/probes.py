@@ -117,9 +117,12 @@ def _retrieved(rag_settings: RagSettings | None, questions: Sequence[str], kb_en
     return [contexts_of(d) for d in docs]
 
 
-#: The unknown-entities probe's answer budget: the base model states its made-up value in a sentence (at 16 tokens
-#: 81% of its 48 answers were cut off, measured); an answer cut before its value would hide a leak.
-UNKNOWN_MAX_NEW_TOKENS = 32
+#: The unknown-entities probe's answer budget: the base model states its made-up value in a long sentence, and an
+#: answer cut before its value could hide a leak, so cut answers bound the verdict. Measured at the CPU defaults
+#: (48 questions; LoRA seeds 0 and 1): at 16 tokens 81% of the base model's answers were cut, at 32 tokens 27%
+#: (13 verbose fabrications and 1 loop: `finetune_leaks` undetermined, bound +10.4 [−9.1, +30.2] pts), at 64
+#: tokens none of the base model's or LoRA's (the claim decided: +37.5 [+26.0, +51.0] pts).
+UNKNOWN_MAX_NEW_TOKENS = 64
 
 
 def unknown_probe(taught_entities: int, train_result=None, rag_settings: RagSettings | None = None, kb_entities: int | None = None, model_name: str = "embedded",
