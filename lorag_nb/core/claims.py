@@ -625,7 +625,12 @@ def frame(verdicts: Sequence[Verdict]):
     return pd.DataFrame([v.row() for v in verdicts]).set_index("claim") if verdicts else pd.DataFrame()
 
 
-def _md(text: Any) -> str:
+#: Each verdict's icon in a Markdown table (:func:`markdown`, :func:`lorag_nb.experiments.reference.findings`).
+ICONS = {HOLDS: "✅", DOES_NOT_HOLD: "❌", UNDETERMINED: "❔"}
+
+
+def md_cell(text: Any) -> str:
+    """One Markdown table cell: ``|`` escaped, newlines folded into spaces."""
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -633,7 +638,7 @@ def markdown(verdicts: Sequence[Verdict], links: bool = True) -> str:
     """The verdicts as a Markdown table (claim, measured with 95% CIs, difference with CI, n facts /
     questions / seeds, threshold, verdict, why, sections), with a Holm–Bonferroni column after the verdict
     when the verdicts went through :func:`holm`."""
-    icon = {HOLDS: "✅", DOES_NOT_HOLD: "❌", UNDETERMINED: "❔"}
+    icon = ICONS
     with_holm = any(v.family for v in verdicts)
     holm_head = f" Holm–Bonferroni (family-wise {100 * FAMILY_ALPHA:.0f}%) |" if with_holm else ""
     head = "| claim | measured (95% CI) | difference (95% CI) | n facts · questions · seeds | threshold | verdict |" + holm_head + " why / condition |" + (" measured in |" if links else "")
@@ -641,9 +646,9 @@ def markdown(verdicts: Sequence[Verdict], links: bool = True) -> str:
     for v in verdicts:
         r = v.row()
         spread = f", seed spread {r['seed spread']}" if r["seed spread"] != "–" else ""
-        cond = f" *At {_md(v.condition)}.*" if v.condition else ""
-        holm_cell = f" {_md(v.holm_text())} |" if with_holm else ""
-        line = f"| {_md(v.claim)} | {_md(r['measured'])} | {_md(r['difference (95% CI)'])} | {r['n facts']} · {r['n questions']} · {_md(r['seeds'])}{_md(spread)} | {_md(r['threshold'])} | **{icon[v.verdict]} {_md(r['verdict'])}** |{holm_cell} {_md(v.why)}.{cond} |"
+        cond = f" *At {md_cell(v.condition)}.*" if v.condition else ""
+        holm_cell = f" {md_cell(v.holm_text())} |" if with_holm else ""
+        line = f"| {md_cell(v.claim)} | {md_cell(r['measured'])} | {md_cell(r['difference (95% CI)'])} | {r['n facts']} · {r['n questions']} · {md_cell(r['seeds'])}{md_cell(spread)} | {md_cell(r['threshold'])} | **{icon[v.verdict]} {md_cell(r['verdict'])}** |{holm_cell} {md_cell(v.why)}.{cond} |"
         if links:
             line += f" {v.sections} |"
         lines.append(line)

@@ -321,15 +321,8 @@ def newest(folder: str | Path | None = None) -> dict | None:
     return refs[0][1] if refs else None
 
 
-#: The verdicts' icons, as :func:`lorag_nb.core.claims.markdown` shows them.
-_ICON = {C.HOLDS: "✅", C.DOES_NOT_HOLD: "❌", C.UNDETERMINED: "❔"}
 #: What a row of :func:`findings` says for a claim or method this run has and the reference lacks.
 NOT_IN_REFERENCE = "not in the reference run"
-
-
-def _cell(text: Any) -> str:
-    """One Markdown table cell: ``|`` escaped, newlines folded."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _folder_of(knowledge: Any) -> str | None:
@@ -367,9 +360,9 @@ def _verdict_rows(ref: Mapping, ids: Sequence[str], label: str) -> list[str]:
             d = v.get("difference") or {}
             n = (f"{d.get('n_facts')} · {d.get('n_questions')} · {', '.join(str(s) for s in d.get('seeds') or []) or '–'}"
                  if d.get("n_facts") is not None else "–")
-            text = " ".join(x for x in (_ICON.get(v.get("verdict"), ""), str(v.get("verdict_text") or v.get("verdict") or "–")) if x)
+            text = " ".join(x for x in (C.ICONS.get(v.get("verdict"), ""), str(v.get("verdict_text") or v.get("verdict") or "–")) if x)
             cells = [v.get("claim") or C.CLAIMS[cid][0], f"**{text}**", _interval_text(d) or "–", n] + ([str(v.get("holm") or "–")] if holm else [])
-        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        lines.append("| " + " | ".join(C.md_cell(x) for x in cells) + " |")
     return lines
 
 
@@ -387,7 +380,7 @@ def _method_rows(ref: Mapping, methods: Sequence[str], label: str) -> list[str]:
             iv = r.get("intervals") or {}
             facts = (iv.get("test MC acc") or iv.get("test gold contained") or {}).get("n_facts")
             cells = [r.get("label") or m, *(_interval_text(iv.get(col)) or "–" for col in INTERVALS), "–" if facts is None else facts]
-        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        lines.append("| " + " | ".join(C.md_cell(x) for x in cells) + " |")
     return lines
 
 
