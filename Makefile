@@ -35,8 +35,12 @@ demo: setup
 smoke: setup
 	$(BIN)/lorag-nb run --smoke
 
+# Two pytest-xdist workers: much of the suite is single-threaded (kernel starts, model loads, Chroma, the browser),
+# so the second core is otherwise idle. Tests that share an expensive fixture stay on one worker, and the longest
+# groups start first (tests/conftest.py); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -13,16 +13,49 @@ os.environ.pop("LORAG_NB_KNOWLEDGE", None)  # tests choose their knowledge folde
 import pytest  # noqa: E402
 
 
+# ----------------------------------------------------------------------------------------- parallel runs
+# ``make test`` runs pytest-xdist with two workers (``-n 2 --dist loadgroup``): the suite spends much of its time in
+# single-threaded work (kernel starts, model loads, tokenization, Chroma, the browser), so a second worker uses the
+# idle core. Each test goes to one xdist group, so a fixture is never built twice:
+#: Expensive shared fixtures → the group of every test that uses one (directly or through another fixture).
+SHARED_FIXTURE_GROUPS = {"smoke_store": "smoke_store", "example_run": "gallery_sequence", "hybrid_runs": "hybrid", "hybrid_base": "hybrid"}
+#: Groups sent to the workers first, longest first (the scheduler hands out groups in collection order), so the
+#: longest chains start at once instead of last.
+LONG_GROUPS = ("smoke_store", "gallery_sequence", "hybrid")
+
+
+def xdist_group_of(fixturenames, module_name: str) -> str:
+    """The xdist group of a test: the group of the first expensive shared fixture it uses
+    (:data:`SHARED_FIXTURE_GROUPS`), else its module (``test_x.py``: module-scoped fixtures are built once)."""
+    return next((SHARED_FIXTURE_GROUPS[f] for f in fixturenames if f in SHARED_FIXTURE_GROUPS), module_name)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    groups = {item: xdist_group_of(item.fixturenames, item.path.name) for item in items}
+    for item, group in groups.items():
+        item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput"):  # an xdist worker: the long groups first (a plain run keeps the file order)
+        rank = {g: i for i, g in enumerate(LONG_GROUPS)}
+        items.sort(key=lambda item: rank.get(groups[item], len(rank)))  # stable: the order inside a group is kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_results(tmp_path_factory):
+    """Per test session (per xdist worker): a results store and a lorag_nb cache of its own (Chroma's persistent
+    stores are not safe for two processes writing one folder). The cache's ``models/`` links to the real cache,
+    so the converted embedded model is shared (its conversion holds a file lock)."""
+    from lorag_nb.core.paths import cache_dir
+
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
     path = tmp_path_factory.mktemp("results")
-    old = os.environ.get("LORAG_NB_RESULTS")
-    os.environ["LORAG_NB_RESULTS"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("LORAG_NB_RESULTS", None)
-    else:
-        os.environ["LORAG_NB_RESULTS"] = old
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "models").symlink_to(models, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LORAG_NB_RESULTS", str(path))
+        mp.setenv("LORAG_NB_CACHE", str(cache))
+        yield path
 
 
 @pytest.fixture(scope="session")

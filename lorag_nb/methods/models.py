@@ -47,12 +47,28 @@ def embedded_model_dir() -> Path:
     """Folder of the safetensors copy of the embedded model, converting the GGUF on first use.
 
     The conversion (GGUF → fp32 safetensors, ~30 s on 2 CPU cores) writes to a temporary folder and
-    renames it into place, so an interrupted conversion never leaves a half-written cache.
+    renames it into place, so an interrupted conversion never leaves a half-written cache; a file lock
+    (``filelock``) beside it makes concurrent first uses (two test workers, two kernels) convert once.
     Returns ``<cache_dir()>/models/smollm2-135m-instruct``.
     """
     target = cache_dir() / "models" / "smollm2-135m-instruct"
-    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+    if _converted(target):
         return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / ".smollm2-135m-instruct.lock")):  # two processes (e.g. test workers) convert once
+        if not _converted(target):
+            _convert_embedded(target)
+    return target
+
+
+def _converted(target: Path) -> bool:
+    return (target / "model.safetensors").exists() and (target / "tokenizer.json").exists()
+
+
+def _convert_embedded(target: Path) -> None:
+    """GGUF → safetensors into ``target`` (see :func:`embedded_model_dir`); the caller holds the lock."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -75,7 +91,6 @@ def embedded_model_dir() -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def pick_device(device: str | None = None) -> str:
