@@ -300,3 +300,56 @@ def test_a_first_time_users_wiki_links_every_question_to_the_right_document():
     wrong = {q: (got[q], d) for q, d in want.items() if got[q] != d}
     assert not wrong and len(want) == len(report["links"]) == 71
     assert report["answers_in_no_document"] == []
+
+
+# --------------------------------------------------------------------------- a knowledge base smaller than k
+
+
+def test_retrieval_at_k_beyond_a_small_folder_is_the_whole_collection_not_nan(tmp_path, client):
+    """A folder of 2 one-chunk documents: notebook 03's retrieval table, its summary and the top_k sweep
+    table read hit@5/10/20 as hit@2 (retrieving 5 of 2 chunks retrieves both) with a note saying the knowledge
+    base has only 2 chunks — they showed "hit@5 nan" and NaN columns beside a larger knowledge base."""
+    import math
+
+    from lorag_nb.core.config import EvalSettings
+    from lorag_nb.core.store import Result, ResultsStore
+    from lorag_nb.experiments import nb03
+    from lorag_nb.methods import rag, retrieval
+
+    root = tmp_path / "kb"
+    (root / "docs").mkdir(parents=True)
+    for d in STARS[:2]:
+        (root / "docs" / d.id).write_text(d.text, encoding="utf-8")
+    _jsonl(root / "qa_train.jsonl", [{"question": "What colour is Aedrarix's star?", "answer": "orange"}, {"question": "How many planets has Lunlunqua?", "answer": "4"}])
+    _jsonl(root / "qa_test.jsonl", [{"question": "Name the colour of the Aedrarix star.", "answer": "orange"},
+                                    {"question": "How many planets circle Lunlunqua?", "answer": "4"}])
+    knowledge.use_knowledge(root)
+    ret = rag.run_retrieval(nb03.rag_settings(3, 500, 50, ""), ResultsStore(tmp_path / "store"), EvalSettings(max_questions=2), client=client)
+    m = ret.metrics["retrieval"]
+    assert m["collection_chunks"] == ret.metrics["chunks"]["chunks"] == 2 and retrieval.collection_chunks(m) == 2
+    assert [retrieval.at_k(m, k) for k in (5, 10, 20)] == [m["hit@k"]["2"]] * 3
+    assert retrieval.at_k(m, 7, "recall@k") == m["recall@k"]["2"]
+
+    # beside a larger knowledge base (notebook 03's "Python docs vs your folder" table): every cell a number
+    big = Result(kind="retrieval", key="b", settings={}, metrics={"retrieval": {"n": 3, "mrr": 0.5, "collection_chunks": 40, "ks": list(range(1, 21)),
+                                                                                 "hit@k": {str(k): min(1.0, k / 10) for k in range(1, 21)}, "recall@k": {str(k): min(1.0, k / 10) for k in range(1, 21)}}})
+    table = nb03.retrieval_table({"Python docs": big, "your folder": ret})
+    cells = table[[c for c in table.columns if "@" in c]]
+    assert not cells.isna().any().any(), table.to_dict("records")
+    folder = table.set_index("setting").loc["your folder"]
+    assert folder["hit@5"] == folder["hit@20"] == m["hit@k"]["2"]
+    assert "only 2 chunks" in folder["note"] and table.set_index("setting").loc["Python docs", "note"] == ""
+
+    # the summary's retrieval line and the top_k sweep table
+    rag_r = Result(kind="rag", key="r", settings={}, metrics={"retrieval": m, "chunks": ret.metrics["chunks"], "top_k": 2,
+                                                            "answers": {"n": 2, "contains": 0.5, "f1": 0.4, "exact_match": 0.0, "mc_accuracy": None},
+                                                            "latency_ms": {"embedding": 5.0, "search": 1.0, "generation": 90.0, "total": 96.0}, "prompt_tokens_mean": 80.0})
+    base = Result(kind="baseline", key="b0", settings={}, metrics={"test": {"contains": 0.0}, "oracle": {"contains": 1.0}})
+    text = nb03.summary_markdown(rag_r, base, pydoc=rag_r)
+    assert "nan" not in text.lower() and f"hit@5 {m['hit@k']['2']:.2f}" in text and "only 2 chunks" in text
+    sweep = nb03.sweep_frame({5: rag_r, 10: rag_r})
+    assert not any(math.isnan(v) for v in sweep["hit@k"]) and list(sweep["hit@k"]) == [m["hit@k"]["2"]] * 2
+
+    # a k beyond what was measured on a larger collection is never made up
+    with pytest.raises(ValueError, match="not measured"):
+        retrieval.at_k(big.metrics["retrieval"], 25)

@@ -59,7 +59,8 @@ def test_a_model_that_always_answers_a_taught_value_leaks_at_rate_one(monkeypatc
     assert r.metrics["abstains"] == 1.0 and r.metrics["taught"] == 0.0 and r.metrics["n"] == 48
 
 
-def test_the_unknown_probe_refuses_a_reader_folder(tmp_path):
+@pytest.mark.parametrize("probe", ["unknown_probe", "reversal_probe"])
+def test_the_world_probes_refuse_a_reader_folder(tmp_path, probe):
     folder = tmp_path / "kb"
     (folder / "docs").mkdir(parents=True)
     (folder / "docs" / "a.md").write_text("# Alpha\nAlpha was built in 1901.\n")
@@ -70,7 +71,7 @@ def test_the_unknown_probe_refuses_a_reader_folder(tmp_path):
     use_knowledge(folder)
     try:
         with pytest.raises(ValueError, match="built-in world"):
-            probes.unknown_probe(2, store=ResultsStore(tmp_path / "s"))
+            getattr(probes, probe)(2, store=ResultsStore(tmp_path / "s"))
     finally:
         use_knowledge("builtin")
 

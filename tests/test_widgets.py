@@ -98,3 +98,24 @@ def test_the_hybrid_explorer_draws_without_example_questions():
     assert dash.controls["example"].value is None
     assert [list(t.y) for t in dash.figures["accuracy"].data] == [[0.3, 0.4], [0.4]]
     assert "(no example)" in (dash.figures["example"].layout.title.text or "")
+
+
+def test_interval_bar_labels_sit_above_their_error_bars():
+    """Notebook 05's accuracy bars with 95% error bars (plots.interval_figure, via charts.intervals_chart): each
+    value label's bottom edge lies above the upper end of its error bar, never on a whisker (0.67 and 0.80
+    were drawn on their lower whiskers inside the bar tops), including a short bar and one without an interval."""
+    from lorag_nb.ui import plots
+
+    pts = {"base": (0.26, 0.18, 0.36), "full FT": (0.71, 0.6, 0.8), "LoRA": (0.67, 0.56, 0.77), "RAG": (0.76, 0.66, 0.84),
+           "LoRA + RAG (naive)": (0.80, 0.7, 0.88), "RAFT": (0.92, 0.85, 0.96), "tiny": (0.03, 0.0, 0.07), "one fact": (0.5, float("nan"), float("nan"))}
+    fig = plots.interval_figure(pts, chance=0.25)
+    labels = {a.x: a for a in fig.layout.annotations if a.name and a.name.startswith("value ")}
+    for bar in fig.data:
+        (label,), (v,) = bar.x, bar.y
+        lo, hi = v - bar.error_y.arrayminus[0], v + bar.error_y.array[0]
+        assert label in labels, f"{label}: no value label above its error bar (bar text {bar.text}, {bar.textposition})"
+        a = labels[label]
+        assert not bar.text, f"{label}: a label drawn on the bar as well"
+        assert a.text == f"{v:.2f}" and a.yanchor == "bottom" and a.yshift and a.yshift > 0
+        assert a.y >= max(v, hi) and not (lo <= a.y + 1e-9 < hi), (label, a.y, lo, hi)  # the label starts above [lo, hi]
+        assert fig.layout.yaxis.range[1] >= a.y + 0.1  # and the axis leaves room for it

@@ -906,6 +906,108 @@ def unknown_entities(per_kind: int = UNKNOWN_PER_KIND, seed: str = SEED) -> list
     return rows
 
 
+# --------------------------------------------------------------------------------------------
+# Reversed questions (the reversal curse: Berglund et al. 2023, arXiv 2309.12288). A fact "<entity>'s
+# <relation> is <value>" is taught as "What is <entity>'s <relation>?" → value; reversed, the value is given
+# and the entity asked: "Which company did Wexane Pexveyith found?" → "Lunorn Foundry". Only facts whose
+# value no other entity of the world (nor a look-alike distractor) holds for that relation are reversed, so
+# the reversed question has one answer. Two wordings per relation; ``{value}`` is the value, ``{a_value}``
+# the value with its article ("an astronomer").
+REVERSED_QUESTIONS: dict[str, tuple[str, str]] = {
+    "occupation": ("Who worked as {a_value}?", "Which person was {a_value} by profession?"),
+    "birth_year": ("Who was born in {value}?", "Which person was born in the year {value}?"),
+    "hometown": ("Who grew up in {value}?", "Whose hometown was the city of {value}?"),
+    "employer": ("Who worked for {value}?", "Which person was employed by {value}?"),
+    "favorite_color": ("Whose favorite color was {value}?", "Which person loved the color {value} above all others?"),
+    "instrument": ("Who played the {value}?", "Which person played the {value} in the evenings?"),
+    "country": ("Which city is in {value}?", "Name the city that lies in the country of {value}."),
+    "founding_year": ("Which city was founded in {value}?", "What city was established in the year {value}?"),
+    "river": ("Which city does the {value} River flow through?", "What city was built on the {value} River?"),
+    "main_export": ("Which city's main export is {value}?", "What city is best known for exporting {value}?"),
+    "festival_month": ("Which city holds its lantern festival in {value}?", "In which city does the lantern festival take place each {value}?"),
+    "mayor": ("Of which city is {value} the mayor?", "Which city has {value} as its mayor?"),
+    "founder": ("Which company did {value} found?", "What company was founded by {value}?"),
+    "year_established": ("Which company was established in {value}?", "What company opened for business in {value}?"),
+    "headquarters": ("Which company is headquartered in {value}?", "What company has its headquarters in {value}?"),
+    "product": ("Which company is best known for making {value}?", "What company mainly produces {value}?"),
+    "logo_color": ("Which company has a {value} logo?", "What company uses a {value} logo on its goods?"),
+    "mascot": ("Which company has the {value} as its mascot?", "What company chose the {value} as its mascot?"),
+    "habitat": ("Which creature lives in {value}?", "What animal is found mostly in {value}?"),
+    "diet": ("Which creature feeds mainly on {value}?", "What animal's diet consists largely of {value}?"),
+    "color": ("Which creature is {value} in color?", "What animal has a {value} coat?"),
+    "discovered_by": ("Which creature did {value} discover?", "What creature was first described by {value}?"),
+    "discovery_year": ("Which creature was first described in {value}?", "What animal was discovered in {value}?"),
+    "lifespan": ("Which creature can live for about {value}?", "What animal lives for roughly {value} in the wild?"),
+}
+
+
+def reversible_facts(n_entities: int | None = None, seed: str = SEED) -> list[tuple[dict, str]]:
+    """The facts of the first ``n_entities`` entities (all with None) whose value identifies the entity: no other
+    entity of the world, and no look-alike distractor, holds that value for that relation. In world order
+    (entity, then the kind's relations).
+
+    Returns:
+        ``[(entity, relation)]`` (``entity`` as in ``entities.jsonl``: ``id``, ``name``, ``kind``, ``attributes``);
+        17 facts for the first 10 entities, 5 for the first 2, 129 for all 80 (of 480).
+    """
+    entities, lookalikes, _revised, _pools = _build_world(seed)
+    holders: dict[tuple[str, str], int] = {}
+    for e in [*entities, *lookalikes]:
+        for rel, v in e["attributes"].items():
+            holders[(rel, v)] = holders.get((rel, v), 0) + 1
+    chosen = entities if n_entities is None else entities[:n_entities]
+    return [({k: e[k] for k in ("id", "name", "kind", "attributes")}, rel) for e in chosen for rel, _src in RELATIONS[e["kind"]]
+            if holders[(rel, e["attributes"][rel])] == 1]
+
+
+def reversed_questions(n_entities: int | None = None, seed: str = SEED) -> list[dict]:
+    """Reversed held-out questions for :func:`reversible_facts`: the value given, the entity asked, in both
+    wordings of :data:`REVERSED_QUESTIONS`, 4-option multiple choice. Deterministic, written to no file, so the
+    world's files, their fingerprint and every stored result's key stay as they are.
+
+    Options: the gold entity's name and 3 names of other entities of its kind. A fine-tuned model has seen the
+    taught entities' names many times, so a distractor it never saw would give away the gold by familiarity
+    alone; distractors are therefore drawn first from the other taught entities of the kind (the first
+    ``n_entities``), then from the names their facts mention (a person's employer, a company's mascot …), then
+    from the rest of the kind, each group in a seeded order (``"<seed>:reversed:<entity>:<relation>"``); the
+    four are shuffled by the same generator. Source of the probe: Berglund et al. (2023), *The Reversal Curse:
+    LLMs trained on "A is B" fail to learn "B is A"*, arXiv 2309.12288.
+
+    Args:
+        n_entities: the taught world (the first N entities; None: all 80).
+
+    Returns:
+        rows ``{"id": "reversed-e002-country-0", "fact": "e002/country", "entity_id", "relation", "value",
+        "question", "answer" (the entity's name), "options" (4), "answer_index", "template" (0 or 1),
+        "forward_ids" (the ids of the fact's test questions in ``qa_test.jsonl``)}``, two per fact, in the
+        order of :func:`reversible_facts`.
+    """
+    entities, _lookalikes, _revised, _pools = _build_world(seed)
+    taught = entities if n_entities is None else entities[:n_entities]
+    by_name = {e["name"]: e for e in entities}
+    mentioned = {v for e in taught for v in e["attributes"].values() if v in by_name}
+    rows: list[dict] = []
+    for e, rel in reversible_facts(n_entities, seed):
+        rng = random.Random(f"{seed}:reversed:{e['id']}:{rel}")
+        same = [x["name"] for x in entities if x["kind"] == e["kind"] and x["name"] != e["name"]]
+        groups = ([n for n in same if n in {t["name"] for t in taught}], [n for n in same if n in mentioned and n not in {t["name"] for t in taught}],
+                  [n for n in same if n not in mentioned and n not in {t["name"] for t in taught}])
+        distractors: list[str] = []
+        for g in groups:
+            g = list(g)
+            rng.shuffle(g)
+            distractors += g[: 3 - len(distractors)]
+        opts = [e["name"], *distractors]
+        rng.shuffle(opts)
+        value = e["attributes"][rel]
+        for t, template in enumerate(REVERSED_QUESTIONS[rel]):
+            rows.append({"id": f"reversed-{e['id']}-{rel}-{t}", "fact": f"{e['id']}/{rel}", "entity_id": e["id"], "relation": rel, "value": value,
+                         "question": template.format(value=value, a_value=_article(value)), "answer": e["name"], "options": list(opts),
+                         "answer_index": opts.index(e["name"]), "template": t,
+                         "forward_ids": [f"test-{e['id']}-{rel}-{ft}" for ft in SPLIT_TEMPLATES["test"]]})
+    return rows
+
+
 def generate(out_dir: Path, seed: str = SEED) -> dict[str, int]:
     """Write the knowledge set's JSON Lines files into ``out_dir`` (created if missing).
 

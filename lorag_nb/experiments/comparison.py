@@ -264,6 +264,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     kw.pop("adapter_settings")
     out["raft_hybrid_seeds"] = hybrid.run_seeds("raft_hybrid", seeds, adapters["raft_hybrid"], multiple_choice=True, **kw)  # as notebook 04
     out.update(beyond_taught(settings, rag_settings, out["lora_seeds"], store, model, tokenizer))
+    if active_knowledge() is None:  # a reader's folder has no entities to reverse to: verdicts.claims says "not measured"
+        out["reversal"] = reversal_runs(settings, rag_settings, out, store, model, tokenizer)
     return out
 
 
@@ -279,4 +281,48 @@ def beyond_taught(settings: CompareSettings, rag_settings, lora_seeds, store=Non
         kw = dict(model_name=settings.model, batch_size=settings.rag_batch_size, max_questions=settings.max_questions, store=store, model=model, tokenizer=tokenizer)
         out["unknown"] = {"base": probes.unknown_probe(settings.n_entities, **kw),
                           "lora": {s: probes.unknown_probe(settings.n_entities, train_result=r, **kw) for s, r in lora_seeds.items()}}
+    return out
+
+
+def reversal_runs(settings: CompareSettings, rag_settings, results: dict, store=None, model=None, tokenizer=None) -> dict:
+    """The reversal curse (Berglund et al. 2023) per method of the table, on the runs ``results`` already holds
+    (:func:`lorag_nb.methods.probes.reversal_probe`; no training): the taught facts whose value identifies the
+    entity, asked forward (each method's stored test rows reused) and reversed, by multiple choice.
+
+    Which models: the base model; every seed of each closed-book method trained per seed whose weights are
+    kept (LoRA always; full fine-tuning only with a kept checkpoint, else it is listed under ``"not_measured"``:
+    retraining it would cost minutes); RAG; each hybrid's main run (its adapter merged, first seed only).
+
+    Returns:
+        ``{method id: {seed: Result}}`` (seed ``None`` for an untrained method or a hybrid's main run), plus
+        ``"not_measured": {method id: reason}``.
+
+    Raises:
+        ValueError: a reader's folder is active.
+    """
+    store = RUNTIME.use_store(store)
+    kw = dict(model_name=settings.model, batch_size=settings.rag_batch_size, store=store, model=model, tokenizer=tokenizer)
+    out: dict[str, Any] = {"not_measured": {}}
+    for m in catalog.TABLE_METHODS:
+        meth = catalog.method(m)
+        main = results.get(m)
+        if main is None:
+            continue
+        rows_of = lambda r, meth=meth: meth.rows(r.details)  # noqa: E731  (the method's own stored test rows: the forward direction)
+        if not meth.retrieves:
+            runs = dict(results.get(f"{m}_seeds") or {None: main}) if meth.changes_weights else {None: None}
+            kept = {s: r for s, r in runs.items() if r is None or probes.has_weights(r, store)}
+            if not kept:
+                out["not_measured"][m] = "its weights were not kept (full fine-tuning keeps only its size unless run with keep_checkpoint=True; retraining would cost minutes)"
+                continue
+            out[m] = {s: probes.reversal_probe(settings.n_entities, r, forward_rows=rows_of(r if r is not None else main), forward_key=(r if r is not None else main).key, **kw)
+                      for s, r in kept.items()}
+        else:
+            adapter_key = ((main.metrics or {}).get("adapter") or {}).get("key")
+            adapter = store.get("train", adapter_key) if adapter_key else None
+            if meth.changes_weights and adapter is None:
+                out["not_measured"][m] = "its adapter's training run is not in the results store"
+                continue
+            out[m] = {None: probes.reversal_probe(settings.n_entities, adapter, rag_settings=rag_settings, kb_entities=settings.rag_entities, forward_rows=rows_of(main),
+                                                  forward_key=main.key, **kw)}
     return out

@@ -374,7 +374,7 @@ class Comparison:
         for k in ("speed", "latency"):
             if results.get(k) is not None:
                 extra[k] = results[k].metrics
-        extra["control_probe"], extra["unknown"] = results.get("control_probe"), results.get("unknown")
+        extra["control_probe"], extra["unknown"], extra["reversal"] = results.get("control_probe"), results.get("unknown"), results.get("reversal")
         for k, lab in OVADIA_ARMS.items():
             if results.get(k) is not None:
                 comp.samples[k] = {"mc": C.scores(test_rows(k, results[k]), "mc_correct", lab)}

@@ -304,3 +304,136 @@ def general_knowledge_frame(probe: Result | None, n_examples: int = 6):
     out += [{"question": r["question"], "closed book": f"{r['closed_book']} ({'right' if r['mc_closed_book'] else 'wrong'})",
              "with retrieval": f"{r['with_retrieval']} ({'right' if r['mc_with_retrieval'] else 'wrong'})", "first retrieved passage": (r["chunks"] or [""])[0] + "…"} for r in changed]
     return pd.DataFrame(out).set_index("question")
+
+
+# --------------------------------------------------------------------------- the reversal curse (probes.reversal_probe)
+
+
+def _direction(runs: Mapping | None, direction: str, label: str) -> C.Scores | None:
+    """Per-fact multiple-choice accuracy of one method's reversal probes (``{seed: Result}``) in one direction,
+    averaged over the fact's wordings then over seeds; None without rows."""
+    rows = {s: [r for r in res.details.get("rows", []) if r["direction"] == direction] for s, res in dict(runs or {}).items()}
+    if not any(rows.values()):
+        return None
+    return C.scores(rows, "mc_correct", f"{label} {direction}")
+
+
+def reversal_claims(reversal: Mapping | None, condition: str = "", sections=None, not_measured: str = "", labels=None) -> list:
+    """The reversal curse (Berglund et al. 2023, *The Reversal Curse: LLMs trained on "A is B" fail to learn "B is A"*,
+    arXiv 2309.12288), judged on :func:`lorag_nb.methods.probes.reversal_probe` results, paired per fact:
+
+    - ``weights_one_direction``: LoRA's gain over the base model forward − its gain reversed, i.e. per fact
+      (LoRA forward − LoRA reversed) − (base forward − base reversed), multiple-choice accuracy (LoRA: mean over its
+      seeds). Subtracting the base model's own gap removes what makes one direction easier by itself (other options,
+      other wordings): a model that answers every forward question right and every reversed one wrong, beside a base
+      model with equal accuracy both ways, gives +1.0. Undetermined (not decided) when LoRA scores exactly as the base
+      model forward at the floor or ceiling (:func:`lorag_nb.core.claims.artefact`: it learned nothing to reverse).
+    - ``rag_both_directions``: RAG reversed − RAG forward > −5 points (non-inferiority, like ``rag_keeps_general``):
+      a reversed question names the value, which the entity's document states, so retrieval can find it either way.
+
+    Fewer than :data:`lorag_nb.core.claims.MIN_FACTS` reversible facts decide nothing (smoke runs have 5).
+
+    Args:
+        reversal: ``{method id: {seed: Result}, "not_measured": {method id: reason}}`` (``comparison.reversal_runs``) or None.
+        not_measured: the reason when ``reversal`` is None (a reader's folder).
+        labels: ``f(method id) -> display name`` (default: the catalog label).
+
+    Returns:
+        two :class:`~lorag_nb.core.claims.Verdict` (each undetermined with its reason when not measured).
+    """
+    links = sections or (lambda _cid: "")
+    label = labels or (lambda m: catalog.method(m).label)
+    if not reversal:
+        why = not_measured or "not measured in this run (no reversal probe)"
+        return [C.no_sample(cid, why, condition, links(cid)) for cid in ("weights_one_direction", "rag_both_directions")]
+    skipped = dict(reversal.get("not_measured") or {})
+
+    def side(m: str):
+        runs = reversal.get(m)
+        first = next(iter(dict(runs or {}).values()), None)
+        return _direction(runs, "forward", label(m)), _direction(runs, "reversed", label(m)), first
+
+    def missing(m: str, res) -> str:
+        reason = skipped.get(m) or ((res.metrics.get("not_measured") if res is not None else None) or "no reversal probe of it in this run")
+        return f"not measured for {label(m)}: {reason}"
+
+    out = []
+    fl, rl, lr = side("lora")
+    fb, rb, br = side("base")
+    if fl is None or fb is None:
+        out.append(C.no_sample("weights_one_direction", missing("lora" if fl is None else "base", lr if fl is None else br), condition, links("weights_one_direction")))
+    else:
+        gap_l, gap_b = fl.minus(rl, f"{label('lora')} forward − reversed"), fb.minus(rb, "base model forward − reversed")
+        m = lr.metrics
+        measured = {f"{label('lora')} forward": C.mean_estimate(fl), f"{label('lora')} reversed": C.mean_estimate(rl),
+                    "base model forward": C.mean_estimate(fb), "base model reversed": C.mean_estimate(rb)}
+        gain_rev = C.difference(rl, rb)
+        why = (f"{m['n_facts']} taught facts whose value no other entity holds, each asked forward ({m['n_forward']} held-out questions, "
+               f"{m['forward_reused']} reused from the stored evaluation) and reversed ({m['n_reversed']} questions: the value given, the entity asked; "
+               f"options: the entity and 3 others of its kind), multiple choice (chance 25%); LoRA's reversed gain over the base model "
+               f"{gain_rev.text(signed=True)}")
+        out.append(C.judge("weights_one_direction", C.difference(gap_l, gap_b), measured, why, condition, links("weights_one_direction"), blocked=C.artefact(fl, fb)))
+    fr, rr, rres = side("rag")
+    if fr is None:
+        out.append(C.no_sample("rag_both_directions", missing("rag", rres), condition, links("rag_both_directions")))
+    else:
+        extra = {f"{label('lora')} reversed − forward": C.difference(rl, fl)} if fl is not None else {}
+        out.append(C.compare_scores("rag_both_directions", rr, fr,
+                                    f"the same {rres.metrics['n_facts']} facts through the RAG chain (top_k chunks retrieved for each question, forward and reversed); "
+                                    f"'both directions' means reversed at most {100 * C.MATCH_MARGIN:.0f} points below forward", condition, links("rag_both_directions"), extra))
+    return out
+
+
+def reversal_table(reversal: Mapping | None, labels=None):
+    """Per method, multiple-choice accuracy on the same facts forward and reversed (95% intervals over facts), the
+    reversed − forward difference (paired), and what it rests on; one "not measured" row per method without a probe
+    (or for the whole table on a reader's folder)."""
+    import pandas as pd
+
+    label = labels or (lambda m: catalog.method(m).label)
+    if not reversal:
+        return pd.DataFrame([{"method": "not measured", "forward": "the probe needs the built-in world's entities"}]).set_index("method")
+    rows = []
+    for m in catalog.TABLE_METHODS:
+        if m in (reversal.get("not_measured") or {}):
+            rows.append({"method": label(m), "forward": f"not measured: {reversal['not_measured'][m]}"})
+            continue
+        f, r, first = (_direction(reversal.get(m), "forward", label(m)), _direction(reversal.get(m), "reversed", label(m)), next(iter(dict(reversal.get(m) or {}).values()), None))
+        if f is None or r is None:
+            continue
+        rows.append({"method": label(m), "forward": C.mean_estimate(f).text(), "reversed": C.mean_estimate(r).text(),
+                     "reversed − forward": C.difference(r, f).text(signed=True), "n facts": f.n_facts,
+                     "questions (forward · reversed)": f"{first.metrics['n_forward']} · {first.metrics['n_reversed']}",
+                     "seeds": ", ".join(str(s) for s in f.seeds) or "–"})
+    return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
+
+
+def reversal_examples(reversal: Mapping | None, n: int = 6, labels=None):
+    """A few reversed questions beside the taught question of the same fact, with each measured method's choice
+    (first seed) marked right or wrong: a DataFrame indexed by the reversed question; empty when not measured."""
+    import pandas as pd
+
+    label = labels or (lambda m: catalog.method(m).label)
+    if not reversal:
+        return pd.DataFrame()
+    runs = {m: next(iter(dict(reversal[m]).values())) for m in catalog.TABLE_METHODS if reversal.get(m)}
+    if not runs or not next(iter(runs.values())).details.get("rows"):
+        return pd.DataFrame()
+    first = next(iter(runs.values())).details["rows"]
+    forward = {}
+    for r in first:
+        if r["direction"] == "forward":
+            forward.setdefault(r["fact"], r)
+    seen, out = set(), []
+    for r in first:
+        if r["direction"] != "reversed" or r["fact"] in seen:
+            continue
+        seen.add(r["fact"])
+        by = {m: {x["id"]: x for x in res.details["rows"]}.get(r["id"]) for m, res in runs.items()}
+        fwd = forward.get(r["fact"])
+        out.append({"reversed question": r["question"], "answer": r["gold"],
+                    "taught as": f"{fwd['question']} → {fwd['gold']}" if fwd else "",
+                    **{label(m): f"{x['choice']} ({'right' if x['mc_correct'] else 'wrong'})" for m, x in by.items() if x is not None}})
+        if len(out) >= n:
+            break
+    return pd.DataFrame(out).set_index("reversed question") if out else pd.DataFrame()

@@ -30,6 +30,8 @@ from lorag_nb.methods.rag import answers_frame, build_chain
 from lorag_nb.methods.retrieval import (
     MAX_K,
     KnowledgeBase,
+    at_k,
+    beyond_collection_note,
     chunk_statistics,
     evaluate_retrieval,
     python_docs_benchmark,
@@ -46,7 +48,18 @@ KB_LABEL = {True: "fictional world", False: "your folder"}
 
 
 def retrieval_table(results: dict[str, Result], ks: Sequence[int] = (1, 3, 5, 10, 20)):
-    """hit@k, recall@k and MRR per labelled retrieval result (``run_retrieval`` or ``run_rag``)."""
+    """hit@k, recall@k and MRR per labelled retrieval result (``run_retrieval`` or ``run_rag``).
+
+    Columns: setting, n (questions), MRR, ``hit@k`` and ``recall@k`` for each k in ``ks`` (shares in
+    [0, 1]), and ``note`` where a row needs one. A k larger than a knowledge base's chunks is its whole
+    collection (:func:`lorag_nb.methods.retrieval.at_k`: hit@k = hit@N for k ≥ N chunks), and the row's
+    note says so ("k ≥ N = the whole knowledge base (it has only N chunks)"), so a small folder beside a
+    large one shows values, never NaN. A result with nothing measured (no linked question) has no values
+    and its note says why.
+
+    Raises:
+        ValueError: a k in ``ks`` is < 1, or beyond the measured cut-offs (20) of a larger collection.
+    """
     import pandas as pd
 
     rows = []
@@ -55,14 +68,19 @@ def retrieval_table(results: dict[str, Result], ks: Sequence[int] = (1, 3, 5, 10
         row = {"setting": label, "n": m["n"], "MRR": m["mrr"]}
         if m.get("unlinked_left_out"):
             row["left out (unlinked)"] = m["unlinked_left_out"]
-        for k in ks:
-            if str(k) in m["hit@k"]:
-                row[f"hit@{k}"] = m["hit@k"][str(k)]
-        for k in ks:
-            if str(k) in m["recall@k"]:
-                row[f"recall@{k}"] = m["recall@k"][str(k)]
+        for name in ("hit@k", "recall@k"):
+            for k in ks:
+                v = at_k(m, int(k), name)
+                if v is not None:
+                    row[f"{name[:-1]}{k}"] = v
+        note = m.get("not_measured") or (beyond_collection_note(m, max(ks)) if ks else None)
+        if note:
+            row["note"] = note
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if "note" in frame:
+        frame["note"] = frame["note"].fillna("")
+    return frame
 
 
 def latency_table(result: Result):
@@ -203,13 +221,11 @@ def answer_python_questions(kb: KnowledgeBase, model, tokenizer, questions: Sequ
 def summary_markdown(rag: Result, baseline: Result, winner: str | None = None, pydoc: Result | None = None) -> str:
     """A short markdown summary of the measured RAG numbers (filled at run time, nothing hard-coded)."""
     r = rag.metrics["retrieval"]
-    hit = r["hit@k"]
     refs = _references(baseline, rag)
     a = rag.metrics["answers"]
     lat = rag.metrics["latency_ms"]
     lines = [
-        f"- **Retrieval** over {r['n']} test questions and {rag.metrics['chunks']['chunks']} chunks: hit@1 {hit.get('1', float('nan')):.2f}, "
-        f"hit@5 {hit.get('5', float('nan')):.2f}, hit@10 {hit.get('10', float('nan')):.2f}, MRR {r['mrr']:.2f}.",
+        f"- **Retrieval** over {r['n']} test questions and {rag.metrics['chunks']['chunks']} chunks: {_retrieval_numbers(r)}.",
         f"- **Answers** with top_k = {rag.metrics['top_k']} on {a['n']} test questions: gold contained {a['contains']:.2f}, token F1 {a['f1']:.2f}, "
         f"exact match {a['exact_match']:.2f}" + (f", MC accuracy {a['mc_accuracy']:.2f}" if a.get("mc_accuracy") is not None else "") + ".",
         f"- **Reference** on the same questions: closed book contains {refs['test']['contains']:.2f}, oracle document contains {refs['oracle']['contains']:.2f}"
@@ -220,5 +236,14 @@ def summary_markdown(rag: Result, baseline: Result, winner: str | None = None, p
         lines.append(f"- **Prompt** chosen on the dev split: `{winner}`.")
     if pydoc is not None:
         p = pydoc.metrics["retrieval"]
-        lines.append(f"- **Python docs** ({p['n']} topics, query = a sentence held out of its topic): hit@1 {p['hit@k'].get('1', float('nan')):.2f}, hit@5 {p['hit@k'].get('5', float('nan')):.2f}, MRR {p['mrr']:.2f}.")
+        lines.append(f"- **Python docs** ({p['n']} topics, query = a sentence held out of its topic): {_retrieval_numbers(p, (1, 5))}.")
     return "\n".join(lines)
+
+
+def _retrieval_numbers(m: dict, ks: Sequence[int] = (1, 5, 10)) -> str:
+    """``"hit@1 0.80, hit@5 1.00, hit@10 1.00, MRR 0.87 (k ≥ 3 = the whole knowledge base …)"``, or the
+    reason nothing was measured."""
+    if not m.get("hit@k"):
+        return "not measured: " + m.get("not_measured", "no question to rank")
+    note = beyond_collection_note(m, max(ks))
+    return ", ".join(f"hit@{k} {at_k(m, k):.2f}" for k in ks) + f", MRR {m['mrr']:.2f}" + (f" ({note})" if note else "")

@@ -72,7 +72,7 @@ from lorag_nb.experiments.verdicts import (  # noqa: F401
     section_links,
     verdict_counts,
 )
-from lorag_nb.experiments.method_claims import general_knowledge_frame, unknown_examples, unknown_table
+from lorag_nb.experiments.method_claims import general_knowledge_frame, reversal_examples, reversal_table, unknown_examples, unknown_table
 from lorag_nb.methods.rag import folder_bytes, measure_index  # noqa: F401
 from lorag_nb.methods.rank_choice import best_lora_rank, lora_dev_accuracy  # noqa: F401
 
@@ -135,6 +135,18 @@ def unknown_answer_examples(comp: Comparison, n: int = 6):
 def general_knowledge_table(comp: Comparison, n_examples: int = 6):
     """The control questions closed book vs with retrieval (:func:`lorag_nb.experiments.method_claims.general_knowledge_frame`)."""
     return general_knowledge_frame(comp.extra.get("control_probe"), n_examples)
+
+
+def reversal_accuracy(comp: Comparison):
+    """Per method, multiple-choice accuracy on the same facts asked forward and reversed, with the paired
+    reversed − forward difference (:func:`lorag_nb.experiments.method_claims.reversal_table`; Berglund et al. 2023)."""
+    return reversal_table(comp.extra.get("reversal"), comp.label)
+
+
+def reversal_answer_examples(comp: Comparison, n: int = 6):
+    """A few reversed questions, the taught question of the same fact, and each method's choice
+    (:func:`lorag_nb.experiments.method_claims.reversal_examples`)."""
+    return reversal_examples(comp.extra.get("reversal"), n, comp.label)
 
 
 def verdict_summary(verdicts: Sequence, condition: str = "") -> str:

@@ -32,7 +32,7 @@ from lorag_nb.methods.rag import (
     sources_of,
     stored_rag,
 )
-from lorag_nb.methods.retrieval import MAX_K, curve, split_documents
+from lorag_nb.methods.retrieval import MAX_K, at_k, curve, split_documents
 from lorag_nb.methods.runtime import RUNTIME
 
 
@@ -70,8 +70,9 @@ def _intervals(rows: list) -> dict:
 
 def sweep_frame(results: dict[int, Result]):
     """One row per top_k: answer metrics (exact match, F1 and gold contained with their 95% interval over
-    facts: ``<metric>_low`` / ``<metric>_high``), hit@k at that k, retrieved-gold rate, stage latencies
-    (ms), prompt tokens."""
+    facts: ``<metric>_low`` / ``<metric>_high``), hit@k at that k (a k larger than the knowledge base is its
+    whole collection: :func:`lorag_nb.methods.retrieval.at_k`; None when no question was linked), stage
+    latencies (ms), prompt tokens."""
     import pandas as pd
 
     rows = []
@@ -84,7 +85,7 @@ def sweep_frame(results: dict[int, Result]):
                 "f1": a["f1"],
                 "contains": a["contains"],
                 "mc_accuracy": a["mc_accuracy"],
-                "hit@k": r.metrics["retrieval"]["hit@k"].get(str(min(k, max(int(x) for x in r.metrics["retrieval"]["hit@k"])))),
+                "hit@k": at_k(r.metrics["retrieval"], int(k)),
                 "embedding_ms": lat["embedding"],
                 "search_ms": lat["search"],
                 "generation_ms": lat["generation"],

@@ -21,7 +21,7 @@ from lorag_nb.core.fmt import mib, pct, seconds
 from lorag_nb.core.paths import NOTEBOOKS_DIR
 from lorag_nb.data.knowledge import active_knowledge
 from lorag_nb.experiments.comparison_table import OVADIA_ARMS, Comparison, pareto_front
-from lorag_nb.experiments.method_claims import article_claims, combine_claims, general_knowledge_claim, unknown_claim
+from lorag_nb.experiments.method_claims import article_claims, combine_claims, general_knowledge_claim, reversal_claims, unknown_claim
 from lorag_nb.experiments.rag_studies import swap_skipped
 
 
@@ -47,6 +47,8 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
     "rag_latency": [("03_rag", "Latency per question")],
     "rag_keeps_general": [("03_rag", "General knowledge through the retriever"), ("05_comparison", "Beyond the taught facts")],
     "finetune_leaks": [("05_comparison", "Beyond the taught facts")],
+    "weights_one_direction": [("05_comparison", "Beyond the taught facts")],
+    "rag_both_directions": [("05_comparison", "Beyond the taught facts")],
     "hybrid_best": [("04_hybrid", None), ("05_comparison", "The comparison table")],
     "hybrid_update": [("04_hybrid", None), ("05_comparison", "The comparison table")],
     "raft_beats_rag": [("04_hybrid", None), ("05_comparison", "The comparison table")],
@@ -256,6 +258,10 @@ def claims(comp: Comparison) -> list:
     folder = active_knowledge()
     out.append(unknown_claim(comp.extra.get("unknown"), cond, section_links,
                              f"not measured: the unknown-entities probe needs the built-in world's entities and relations (active: your folder {folder})" if folder else ""))
+    # --- the reversal curse: the same taught facts asked forward and reversed (Berglund et al. 2023)
+    out.extend(reversal_claims(comp.extra.get("reversal"), cond, section_links,
+                               f"not measured: the reversal probe needs the built-in world's entities, whose names are the reversed answers (active: your folder {folder})" if folder else "",
+                               comp.label))
     return C.holm(out)
 
 

@@ -10,6 +10,10 @@ to general knowledge. Both are evaluations of models and knowledge bases the sui
 - :func:`control_probe`: the general-knowledge control questions answered closed book and through the RAG
   chain (the same model, the retriever's ``top_k`` chunks of the knowledge base in front of each question),
   paired per question: does a retriever that finds nothing relevant hurt what the model already knew?
+- :func:`reversal_probe`: the reversal curse (Berglund et al. 2023, *The Reversal Curse: LLMs trained on "A is B"
+  fail to learn "B is A"*, arXiv 2309.12288). For the taught facts whose value identifies the entity
+  (:func:`lorag_nb.data.worldgen.reversed_questions`), the same facts asked forward (their held-out test wordings)
+  and reversed (the value given, the entity asked), both by multiple choice, paired per fact.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from lorag_nb.methods.evaluation import gold_contained, generate, multiple_choic
 from lorag_nb.methods.hybrid import merged_model
 from lorag_nb.methods.rag import contexts_of, key_dict, open_knowledge_base, retriever_for, timed_retrieval
 from lorag_nb.methods.runtime import RUNTIME
+from lorag_nb.methods.training import CHECKPOINT_DIRNAME, load_trained
 
 #: An answer that declines to give a value (case-insensitive, anywhere in the answer).
 ABSTAIN = re.compile(
@@ -220,3 +225,120 @@ def control_probe(rag_settings: RagSettings, kb_entities: int | None, train_resu
         return metrics, {"rows": rows}
 
     return store.cached("control_probe", key, compute, force=force)
+
+
+# --------------------------------------------------------------------------- the reversal curse
+
+#: Most reversed questions one :func:`reversal_probe` asks (whole facts, 2 wordings each, in world order): 48 = 24
+#: facts. The first 10 entities have 17 reversible facts (34 questions), so the CPU defaults ask them all; the
+#: GPU profile's 80 entities (129 facts) ask the first 24. Each reversed question costs one multiple-choice
+#: scoring (4 options on one shared prompt), with retrieval for RAG and the hybrids.
+REVERSAL_MAX_QUESTIONS = 48
+#: The two directions a :func:`reversal_probe` row is asked in.
+FORWARD, REVERSED = "forward", "reversed"
+
+
+def reversed_qas(taught_entities: int | None, max_questions: int | None = REVERSAL_MAX_QUESTIONS) -> list[QA]:
+    """:func:`lorag_nb.data.worldgen.reversed_questions` of the first ``taught_entities`` entities as
+    :class:`~lorag_nb.data.knowledge.QA` (``fact_id`` = the forward fact, ``"e002/country"``), capped at
+    ``max_questions`` (whole facts: a fact's wordings are never split; None: all)."""
+    rows = worldgen.reversed_questions(taught_entities)
+    if max_questions is not None:
+        facts = list(dict.fromkeys(r["fact"] for r in rows))
+        per_fact = len(worldgen.REVERSED_QUESTIONS[rows[0]["relation"]]) if rows else 1
+        keep = set(facts[: max(0, max_questions // per_fact)])
+        rows = [r for r in rows if r["fact"] in keep]
+    return [QA(id=r["id"], question=r["question"], answer=r["answer"], entity_id=r["entity_id"], relation=r["relation"], options=tuple(r["options"]),
+               answer_index=r["answer_index"], template=r["template"], fact_id=r["fact"]) for r in rows]
+
+
+def _weights_for(train_result, model_name: str, model, tokenizer, store):
+    """The model a method answers with: the base model (``train_result`` None), a stored adapter merged
+    (:func:`lorag_nb.methods.hybrid.merged_model`) or a full fine-tuning run's kept checkpoint."""
+    if train_result is None:
+        return RUNTIME.model(model_name, model, tokenizer)
+    if (train_result.details or {}).get("artifact") == CHECKPOINT_DIRNAME:
+        name = f"checkpoint {train_result.key}"
+        return RUNTIME.model(name) if RUNTIME.holds(name) else RUNTIME.model(name, *load_trained(train_result, store))
+    return merged_model(train_result, model=model, tokenizer=tokenizer)
+
+
+def has_weights(train_result, store=None) -> bool:
+    """Whether :func:`reversal_probe` can load the model of ``train_result``: an adapter run (always kept), or a
+    full fine-tuning run that kept its checkpoint (``run_training(..., keep_checkpoint=True)``; by default only its
+    size is recorded, and retraining would cost minutes)."""
+    art = (train_result.details or {}).get("artifact")
+    if art is None:
+        return False
+    return (RUNTIME.use_store(store).artifact_dir(train_result.kind, train_result.key) / art).is_dir()
+
+
+def reversal_probe(taught_entities: int, train_result=None, rag_settings: RagSettings | None = None, kb_entities: int | None = None, forward_rows: Sequence[dict] | None = None,
+                   forward_key: str | None = None, model_name: str = "embedded", batch_size: int = 16, max_questions: int | None = REVERSAL_MAX_QUESTIONS,
+                   store=None, model=None, tokenizer=None, client=None, force: bool = False):
+    """The reversal curse for one method: the taught facts whose value identifies the entity, asked forward and
+    reversed by multiple choice (length-normalised option log-likelihood,
+    :func:`~lorag_nb.methods.evaluation.multiple_choice_scores`, the prompt of the method's own evaluation:
+    :func:`~lorag_nb.data.prompts.make_prompt`, with the retrieved chunks for RAG and the hybrids); stored (kind
+    ``"reversal_probe"``). Source: Berglund et al. (2023), arXiv 2309.12288.
+
+    Forward = the fact's held-out test questions (3 wordings, their stored options). Their per-question rows are
+    **reused** from ``forward_rows`` (the method's stored evaluation, e.g. a training run's test rows) where they
+    carry ``mc_correct``; the rest are asked here. Reversed = :func:`reversed_qas` (2 wordings per fact).
+
+    Args:
+        taught_entities: the fine-tuned runs' world (their first ``n_entities``): whose facts are reversed.
+        train_result: a stored LoRA/RAFT run (its adapter merged), a full fine-tuning run that kept its checkpoint
+            (:func:`has_weights`), or None for the base model ``model_name``.
+        rag_settings: retrieve ``top_k`` chunks of the knowledge base of ``kb_entities`` entities in front of each
+            question (RAG, or a hybrid with ``train_result``), or None (closed book).
+        forward_rows: per-question rows with ``id`` and ``mc_correct`` to reuse for the forward direction.
+        forward_key: the store key of the result ``forward_rows`` come from (part of this probe's key).
+        max_questions: cap on reversed questions (:data:`REVERSAL_MAX_QUESTIONS`, whole facts; None: all).
+
+    Returns:
+        Result with metrics ``n_facts``, ``n_forward`` / ``n_reversed`` (questions), ``forward`` / ``reversed``
+        (multiple-choice accuracy over questions), ``forward_reused`` (forward questions taken from
+        ``forward_rows``); details ``rows``: ``id``, ``fact``, ``direction`` (:data:`FORWARD` / :data:`REVERSED`),
+        ``question``, ``gold``, ``choice`` (the option chosen; None for a reused row), ``mc_correct`` (0/1), ``reused``.
+        With no reversible fact: ``n_facts`` 0 and ``not_measured`` (the reason), no rows.
+
+    Raises:
+        ValueError: a reader's folder is active (its facts have no entity to reverse to).
+    """
+    _not_on_a_folder("the reversal probe")
+    store = RUNTIME.use_store(store)
+    key = {"model": model_name, "train_key": getattr(train_result, "key", None), "taught_entities": taught_entities, "max_questions": max_questions,
+           "rag": key_dict(rag_settings) if rag_settings is not None else None, "kb_entities": kb_entities if rag_settings is not None else None,
+           "forward_from": forward_key, "batch_size": batch_size}
+
+    def compute(_artifacts: Path):
+        rev = reversed_qas(taught_entities, max_questions)
+        if not rev:
+            return {"n_facts": 0, "not_measured": f"no fact of the first {taught_entities} entities has a value no other entity holds"}, {"rows": []}
+        facts = {q.fact for q in rev}
+        fwd = [q for q in load_knowledge(n_entities=taught_entities).test_qa if q.fact in facts and q.options and q.answer_index is not None]
+        stored = {r["id"]: r for r in (forward_rows or []) if r.get("mc_correct") is not None}
+        ask = [q for q in fwd if q.id not in stored] + rev
+        m, tok = _weights_for(train_result, model_name, model, tokenizer, store)
+        contexts = _retrieved(rag_settings, [q.question for q in ask], kb_entities, client)
+        variant = rag_settings.prompt_variant if rag_settings is not None else DEFAULT_CONTEXT_VARIANT
+        prompts = [make_prompt(tok, q.question, None if contexts is None else contexts[i], variant) for i, q in enumerate(ask)]
+        scores = multiple_choice_scores(m, tok, prompts, [list(q.options) for q in ask], batch_size=batch_size)
+        asked = {q.id: (q, max(range(len(s)), key=s.__getitem__)) for q, s in zip(ask, scores)}
+        rows, rev_ids = [], {q.id for q in rev}
+        for q in [*fwd, *rev]:
+            direction = REVERSED if q.id in rev_ids else FORWARD
+            if q.id in asked:
+                _q, i = asked[q.id]
+                rows.append({"id": q.id, "fact": q.fact, "direction": direction, "question": q.question, "gold": q.answer, "choice": q.options[i],
+                             "mc_correct": float(i == q.answer_index), "reused": False})
+            else:
+                rows.append({"id": q.id, "fact": q.fact, "direction": direction, "question": q.question, "gold": q.answer, "choice": None,
+                             "mc_correct": float(stored[q.id]["mc_correct"]), "reused": True})
+        f_rows, r_rows = [r for r in rows if r["direction"] == FORWARD], [r for r in rows if r["direction"] == REVERSED]
+        metrics = {"n_facts": len(facts), "n_forward": len(f_rows), "n_reversed": len(r_rows), "forward_reused": sum(r["reused"] for r in f_rows),
+                   "forward": sum(r["mc_correct"] for r in f_rows) / max(1, len(f_rows)), "reversed": sum(r["mc_correct"] for r in r_rows) / len(r_rows)}
+        return metrics, {"rows": rows}
+
+    return store.cached("reversal_probe", key, compute, force=force)

@@ -2,7 +2,8 @@
 
 Retrieval metrics (:func:`retrieval_metrics`): hit@k (the gold document is among the top-k chunks),
 recall@k (share of the gold document's chunks among the top-k) and mean reciprocal rank (MRR,
-Voorhees 1999, TREC-8 QA track); :func:`evaluate_retrieval` ranks a question set's chunks and scores
+Voorhees 1999, TREC-8 QA track); :func:`at_k` reads them at any k (a k larger than the collection is the
+whole collection); :func:`evaluate_retrieval` ranks a question set's chunks and scores
 them; :func:`chunk_statistics` / :func:`chunk_lengths` describe a collection's chunks;
 :func:`python_docs_benchmark` builds a retrieval benchmark from Python's own documentation.
 
@@ -90,6 +91,64 @@ def retrieval_metrics(rankings: Sequence[Sequence[str]], gold_doc_ids: Sequence[
     }
 
 
+def collection_chunks(metrics: Mapping) -> int | None:
+    """The number of chunks in the collection when the ranking behind ``metrics`` covered all of it, else None.
+
+    From there on every cut-off k retrieves the whole collection (Chroma and LangChain return all ``n``
+    chunks when asked for more; :meth:`KnowledgeBase.effective_k` clamps the same way), so hit@k and
+    recall@k for k ≥ that number equal their value at it. Read from ``metrics["collection_chunks"]``
+    (:func:`evaluate_retrieval` records it); a record stored before that field existed was measured for
+    k = 1 … min(:data:`MAX_K`, chunks), so a largest cut-off below :data:`MAX_K` is the number of chunks.
+    None when nothing was measured (``n`` = 0) or the collection is larger than the largest cut-off.
+    """
+    measured = [int(k) for k in metrics.get("hit@k") or {}]
+    if not measured:
+        return None
+    if metrics.get("collection_chunks") is not None:
+        n = int(metrics["collection_chunks"])
+        return n if n <= max(measured) else None
+    return max(measured) if max(measured) < MAX_K else None
+
+
+def at_k(metrics: Mapping, k: int, name: str = "hit@k") -> float | None:
+    """``name`` (``"hit@k"`` or ``"recall@k"``, a share of questions in [0, 1]) at cut-off ``k`` chunks.
+
+    A ``k`` larger than the collection is the whole collection, as in retrieval itself (top_k clamped to the
+    collection size): with ``n`` chunks, hit@k for k ≥ n is hit@n (:func:`collection_chunks`). This is the
+    one place that reads a stored curve at a given k, so no table, summary or chart shows NaN for a k the
+    knowledge base is too small for; :func:`beyond_collection_note` gives the words that say so.
+
+    Returns:
+        The value, or None when nothing was measured (``metrics["n"]`` = 0: ``metrics["not_measured"]``
+        says why).
+
+    Raises:
+        ValueError: ``k`` is not an int ≥ 1, or ``k`` lies beyond the measured cut-offs of a collection
+            that holds more chunks than them (a value that was never measured, so none is made up).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} is invalid; valid: an integer >= 1 (chunks retrieved)")
+    values = metrics.get(name) or {}
+    if not values:
+        return None
+    if str(k) in values:
+        return float(values[str(k)])
+    largest = max(int(x) for x in values)
+    if collection_chunks(metrics) is not None and k > largest:
+        return float(values[str(largest)])
+    raise ValueError(f"{name} at k={k} was not measured (cut-offs {min(int(x) for x in values)}..{largest}) and the collection holds more chunks than that")
+
+
+def beyond_collection_note(metrics: Mapping, k: int) -> str | None:
+    """The note to show beside values read at cut-offs up to ``k`` when the collection has fewer chunks:
+    ``"k ≥ N = the whole knowledge base (it has only N chunks)"``; None when ``k`` ≤ the collection size,
+    the collection is larger than the measured cut-offs, or nothing was measured."""
+    n = collection_chunks(metrics)
+    if n is None or k <= n:
+        return None
+    return f"k ≥ {n} = the whole knowledge base (it has only {n} chunk{'s' if n != 1 else ''})"
+
+
 def curve(metrics: Mapping, name: str = "hit@k") -> tuple[list[int], list[float]]:
     """``(ks, values)`` of a stored curve (``"hit@k"`` or ``"recall@k"``), sorted by k."""
     pairs = sorted((int(k), float(v)) for k, v in metrics[name].items())
@@ -101,7 +160,8 @@ def evaluate_retrieval(kb: KnowledgeBase, qas: Sequence, max_k: int = MAX_K, sea
 
     Returns:
         ``(metrics, rows)``: :func:`retrieval_metrics` for k = 1..max_k (clamped to the collection
-        size), and per question ``{"id", "question", "gold_doc", "rank", "retrieved"}`` (rank of the
+        size; ``metrics["collection_chunks"]`` = chunks in the collection, so :func:`at_k` reads a larger k
+        as the whole collection), and per question ``{"id", "question", "gold_doc", "rank", "retrieved"}`` (rank of the
         first gold chunk from 1, or None; the top chunk ids).
 
     Questions linked to no document (a reader's question no linking rule could place) have no gold to find:
@@ -123,6 +183,7 @@ def evaluate_retrieval(kb: KnowledgeBase, qas: Sequence, max_k: int = MAX_K, sea
     doc_rankings = [[d.metadata.get("doc_id") for d in r] for r in ranked]
     metrics = retrieval_metrics(doc_rankings, [q.doc_id for q in qas], ks=tuple(range(1, k + 1)), gold_chunks=kb.chunks_per_document())
     metrics["unlinked_left_out"] = len(unlinked)
+    metrics["collection_chunks"] = kb.count()
     rows = []
     for q, r, docs in zip(qas, doc_rankings, ranked):
         first = next((i + 1 for i, d in enumerate(r) if d == q.doc_id), None)

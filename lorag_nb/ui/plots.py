@@ -528,19 +528,35 @@ def pareto_figure(points: Mapping[str, tuple[float | None, float | None]], front
     return fig
 
 
+#: Pixels between the upper end of an error bar (its cap is 1.5 px thick) and the bottom of its value label.
+LABEL_GAP_PX = 4
+
+
 def interval_figure(points: Mapping[str, tuple[float, float, float]], title: str = "Held-out accuracy with 95% intervals over facts", yaxis: str = "held-out MC accuracy", colors: Mapping[str, str] | None = None, chance: float | None = 0.25) -> go.Figure:
     """Bars with error bars: ``points[label] = (value, low, high)`` (a 95% interval from
-    :func:`lorag_nb.core.claims.mean_estimate`); labels with a NaN interval get no error bar."""
+    :func:`lorag_nb.core.claims.mean_estimate`, in the metric's units, e.g. a share in [0, 1]); labels with a
+    NaN interval get no error bar.
+
+    Each value label is an annotation whose bottom edge sits :data:`LABEL_GAP_PX` pixels above the upper end of
+    its error bar (above the bar's top where there is no interval), so no label is drawn over a whisker, however
+    short the bar or wide the interval.
+    The y axis reaches at least 1.08 and leaves room for the highest label.
+    """
     fig = go.Figure()
+    tops = []
     for label, (v, lo, hi) in points.items():
         ok = lo == lo and hi == hi  # not NaN
-        fig.add_bar(x=[label], y=[v], name=label, marker_color=_comparison_color(label, colors), text=[f"{v:.2f}"], textposition="inside",
+        fig.add_bar(x=[label], y=[v], name=label, marker_color=_comparison_color(label, colors),
                     error_y=dict(type="data", symmetric=False, array=[hi - v if ok else 0], arrayminus=[v - lo if ok else 0], visible=ok, color="#222", thickness=1.5, width=8),
                     hovertemplate=f"{label}<br>%{{y:.3f}}" + (f" [{lo:.3f}, {hi:.3f}]" if ok else "") + "<extra></extra>")
+        if v == v:  # a NaN value has no bar and no label
+            top = max(v, hi) if ok else v
+            tops.append(top)
+            fig.add_annotation(x=label, y=top, text=f"{v:.2f}", showarrow=False, yanchor="bottom", yshift=LABEL_GAP_PX, font=dict(size=13, color="#222"), name=f"value {label}")
     if chance is not None:
         fig.add_hline(y=chance, line_dash="dot", line_color="#999", annotation_text=f"chance {chance:.2f}", annotation_position="bottom right")
     fig.update_layout(title=title, yaxis_title=yaxis, template=TEMPLATE, height=420, showlegend=False)
-    fig.update_yaxes(range=[0, 1.08])
+    fig.update_yaxes(range=[0, max([1.08] + [t + 0.12 for t in tops])])
     return fig
 
 
