@@ -37,10 +37,10 @@ smoke: setup
 
 # Two pytest-xdist workers: much of the suite is single-threaded (kernel starts, model loads, Chroma, the browser),
 # so the second core is otherwise idle. Tests that share an expensive fixture stay on one worker, and the longest
-# groups start first (tests/conftest.py); TEST_WORKERS=0 runs in one process.
+# groups start first (tests/conftest.py: its own scheduler); TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

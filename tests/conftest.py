@@ -14,30 +14,54 @@ import pytest  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------- parallel runs
-# ``make test`` runs pytest-xdist with two workers (``-n 2 --dist loadgroup``): the suite spends much of its time in
-# single-threaded work (kernel starts, model loads, tokenization, Chroma, the browser), so a second worker uses the
-# idle core. Each test goes to one xdist group, so a fixture is never built twice:
-#: Expensive shared fixtures → the group of every test that uses one (directly or through another fixture).
+# ``make test`` runs pytest-xdist with two workers: the suite spends much of its time in single-threaded work (kernel
+# starts, model loads, tokenization, Chroma, the browser), so a second worker uses the idle core. Tests that share an
+# expensive fixture must run on one worker, or the fixture is built twice. xdist's own ``--dist loadgroup`` marks do
+# not work with pytest 9.2 (xdist 3.8 renames ``item._nodeid``, which pytest 9.2 no longer reads), so the grouping is
+# a scheduler of our own (``pytest_xdist_make_scheduler``) that reads the table below; the controller sees only node
+# ids, so the table is by file (and test), and the workers check it against the fixtures each test really uses.
+#: Test file, or ``file::test``, → its xdist group; any other test is grouped by its file (module fixtures built once).
+XDIST_GROUPS = {
+    "test_browser.py": "smoke_store", "test_nb05.py": "smoke_store", "test_notebooks.py": "smoke_store",
+    "test_hybrid.py": "hybrid", "test_nb04.py": "hybrid",
+    "test_own_knowledge.py::test_every_notebook_runs_on_a_gallery_folder": "gallery_sequence",
+    "test_own_knowledge.py::test_notebook_05_on_a_second_folder_gives_verdicts_on_its_facts": "second_folder",
+}
+#: Expensive shared fixtures → the group every test that uses one (directly or through another fixture) must be in.
 SHARED_FIXTURE_GROUPS = {"smoke_store": "smoke_store", "example_run": "gallery_sequence", "hybrid_runs": "hybrid", "hybrid_base": "hybrid"}
-#: Groups sent to the workers first, longest first (the scheduler hands out groups in collection order), so the
-#: longest chains start at once instead of last.
-LONG_GROUPS = ("smoke_store", "gallery_sequence", "hybrid")
+#: Groups handed out first, longest first (the scheduler sends groups in collection order), so the longest chains
+#: start at once instead of last.
+LONG_GROUPS = ("smoke_store", "gallery_sequence", "second_folder", "hybrid")
 
 
-def xdist_group_of(fixturenames, module_name: str) -> str:
-    """The xdist group of a test: the group of the first expensive shared fixture it uses
-    (:data:`SHARED_FIXTURE_GROUPS`), else its module (``test_x.py``: module-scoped fixtures are built once)."""
-    return next((SHARED_FIXTURE_GROUPS[f] for f in fixturenames if f in SHARED_FIXTURE_GROUPS), module_name)
+def xdist_group_of(nodeid: str) -> str:
+    """The xdist group of a test node id (``tests/test_x.py::test_y[param]``): :data:`XDIST_GROUPS` by
+    ``file::test`` then by file, else the file itself."""
+    path, _, rest = nodeid.partition("::")
+    name = path.rsplit("/", 1)[-1]
+    test = rest.split("[", 1)[0]
+    return XDIST_GROUPS.get(f"{name}::{test}") or XDIST_GROUPS.get(name) or path
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_xdist_make_scheduler(config, log):
+    """Load balancing by :func:`xdist_group_of` (a group is one unit of work, sent whole to one worker)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    groups = {item: xdist_group_of(item.fixturenames, item.path.name) for item in items}
-    for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
+    wrong = [f"{item.nodeid} uses {f} but is in group {xdist_group_of(item.nodeid)!r}, not {g!r}"
+             for item in items for f, g in SHARED_FIXTURE_GROUPS.items() if f in item.fixturenames and xdist_group_of(item.nodeid) != g]
+    if wrong:
+        raise pytest.UsageError("tests/conftest.py XDIST_GROUPS: " + "; ".join(wrong[:5]) + " (add the test or its file to that group)")
     if hasattr(config, "workerinput"):  # an xdist worker: the long groups first (a plain run keeps the file order)
         rank = {g: i for i, g in enumerate(LONG_GROUPS)}
-        items.sort(key=lambda item: rank.get(groups[item], len(rank)))  # stable: the order inside a group is kept
+        items.sort(key=lambda item: rank.get(xdist_group_of(item.nodeid), len(rank)))  # stable: the order inside a group is kept
 
 
 @pytest.fixture(scope="session", autouse=True)
