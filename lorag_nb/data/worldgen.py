@@ -985,13 +985,13 @@ def reversed_questions(n_entities: int | None = None, seed: str = SEED) -> list[
     entities, _lookalikes, _revised, _pools = _build_world(seed)
     taught = entities if n_entities is None else entities[:n_entities]
     by_name = {e["name"]: e for e in entities}
-    mentioned = {v for e in taught for v in e["attributes"].values() if v in by_name}
+    taught_names = {t["name"] for t in taught}
+    mentioned = {v for e in taught for v in e["attributes"].values() if v in by_name} - taught_names
     rows: list[dict] = []
     for e, rel in reversible_facts(n_entities, seed):
         rng = random.Random(f"{seed}:reversed:{e['id']}:{rel}")
         same = [x["name"] for x in entities if x["kind"] == e["kind"] and x["name"] != e["name"]]
-        groups = ([n for n in same if n in {t["name"] for t in taught}], [n for n in same if n in mentioned and n not in {t["name"] for t in taught}],
-                  [n for n in same if n not in mentioned and n not in {t["name"] for t in taught}])
+        groups = ([n for n in same if n in taught_names], [n for n in same if n in mentioned], [n for n in same if n not in mentioned and n not in taught_names])
         distractors: list[str] = []
         for g in groups:
             g = list(g)

@@ -108,10 +108,17 @@ def _not_on_a_folder(what: str) -> None:
                          f"{active_knowledge()}: call lorag_nb.data.knowledge.use_knowledge('builtin') first")
 
 
-def _model_for(train_result, model_name: str, model, tokenizer):
-    if train_result is not None:
-        return merged_model(train_result, model=model, tokenizer=tokenizer)
-    return RUNTIME.model(model_name, model, tokenizer)
+def _model_for(train_result, model_name: str, model, tokenizer, store=None):
+    """The model a method answers with: the base model (``train_result`` None), a stored adapter merged
+    (:func:`lorag_nb.methods.hybrid.merged_model`) or a full fine-tuning run's kept checkpoint."""
+    if train_result is None:
+        return RUNTIME.model(model_name, model, tokenizer)
+    if (train_result.details or {}).get("artifact") == CHECKPOINT_DIRNAME:
+        name = f"checkpoint {train_result.key}"
+        return RUNTIME.model(name) if RUNTIME.holds(name) else RUNTIME.model(name, *load_trained(train_result, store))
+    return merged_model(train_result, model=model, tokenizer=tokenizer)
+
+
 
 
 def _retrieved(rag_settings: RagSettings | None, questions: Sequence[str], kb_entities: int | None, client=None) -> list[list[str]] | None:
@@ -163,7 +170,7 @@ def unknown_probe(taught_entities: int, train_result=None, rag_settings: RagSett
     def compute(_artifacts: Path):
         qas = unknown_questions(per_kind)[:max_questions]
         values = taught_values(taught_entities)
-        m, tok = _model_for(train_result, model_name, model, tokenizer)
+        m, tok = _model_for(train_result, model_name, model, tokenizer, store)
         contexts = _retrieved(rag_settings, [q.question for q in qas], kb_entities, client)
         variant = rag_settings.prompt_variant if rag_settings is not None else DEFAULT_CONTEXT_VARIANT
         prompts = [make_prompt(tok, q.question, None if contexts is None else contexts[i], variant) for i, q in enumerate(qas)]
@@ -210,7 +217,7 @@ def control_probe(rag_settings: RagSettings, kb_entities: int | None, train_resu
         qas = [q for q in load_knowledge(n_entities=kb_entities).control_qa if q.options and q.answer_index is not None][:max_questions]
         if not qas:  # a reader's control.jsonl too small to give options: say so, never crash the notebook
             return {"n": 0, "not_measured": "the control set has no question with multiple-choice options"}, {"rows": []}
-        m, tok = _model_for(train_result, model_name, model, tokenizer)
+        m, tok = _model_for(train_result, model_name, model, tokenizer, store)
         contexts = _retrieved(rag_settings, [q.question for q in qas], kb_entities, client)
         options = [list(q.options) for q in qas]
         closed = multiple_choice_scores(m, tok, [make_prompt(tok, q.question) for q in qas], options, batch_size=batch_size)
@@ -250,17 +257,6 @@ def reversed_qas(taught_entities: int | None, max_questions: int | None = REVERS
         rows = [r for r in rows if r["fact"] in keep]
     return [QA(id=r["id"], question=r["question"], answer=r["answer"], entity_id=r["entity_id"], relation=r["relation"], options=tuple(r["options"]),
                answer_index=r["answer_index"], template=r["template"], fact_id=r["fact"]) for r in rows]
-
-
-def _weights_for(train_result, model_name: str, model, tokenizer, store):
-    """The model a method answers with: the base model (``train_result`` None), a stored adapter merged
-    (:func:`lorag_nb.methods.hybrid.merged_model`) or a full fine-tuning run's kept checkpoint."""
-    if train_result is None:
-        return RUNTIME.model(model_name, model, tokenizer)
-    if (train_result.details or {}).get("artifact") == CHECKPOINT_DIRNAME:
-        name = f"checkpoint {train_result.key}"
-        return RUNTIME.model(name) if RUNTIME.holds(name) else RUNTIME.model(name, *load_trained(train_result, store))
-    return merged_model(train_result, model=model, tokenizer=tokenizer)
 
 
 def has_weights(train_result, store=None) -> bool:
@@ -320,7 +316,7 @@ def reversal_probe(taught_entities: int, train_result=None, rag_settings: RagSet
         fwd = [q for q in load_knowledge(n_entities=taught_entities).test_qa if q.fact in facts and q.options and q.answer_index is not None]
         stored = {r["id"]: r for r in (forward_rows or []) if r.get("mc_correct") is not None}
         ask = [q for q in fwd if q.id not in stored] + rev
-        m, tok = _weights_for(train_result, model_name, model, tokenizer, store)
+        m, tok = _model_for(train_result, model_name, model, tokenizer, store)
         contexts = _retrieved(rag_settings, [q.question for q in ask], kb_entities, client)
         variant = rag_settings.prompt_variant if rag_settings is not None else DEFAULT_CONTEXT_VARIANT
         prompts = [make_prompt(tok, q.question, None if contexts is None else contexts[i], variant) for i, q in enumerate(ask)]
