@@ -8,6 +8,12 @@ import os
 # (measured: a 4x64 forward 6.5 s spinning vs 0.5 s passive). Set before torch is imported; papermill
 # kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Under pytest-xdist each worker (and every kernel it starts) gets its share of the cores as torch threads: two
+# workers with 2 threads each on 2 cores oversubscribe. Measured on the 2-core Xeon (two processes at once, 8 training
+# steps 4x64 / 3 batched generations): 2 threads each, passive 21.0 s / 0.9 s; 1 thread each 20.0 s / 0.5 s (spinning,
+# without OMP_WAIT_POLICY: 220 s / 11 s). A plain run (TEST_WORKERS=0) keeps torch's default.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 os.environ.pop("LORAG_NB_KNOWLEDGE", None)  # tests choose their knowledge folder themselves (knowledge.use_knowledge)
 
 import pytest  # noqa: E402
