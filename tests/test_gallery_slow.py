@@ -39,10 +39,33 @@ def _run(args: list[str], store: Path) -> tuple[int, float]:
         return rc, time.perf_counter() - t0
 
 
+def _summary(folder: str, out: Path, store: Path, secs: float, documents: int | None = None) -> dict:
+    """What the closing note reports per folder: documents, questions, links per rule, the chosen answer budget, the
+    share of RAG answers cut mid-answer at it, and notebook 05's headline row (test MC accuracy per method)."""
+    from collections import Counter
+
+    from lorag_nb.data.folders import check_folder
+
+    report = check_folder(REPO / "examples" / folder)
+    rules = Counter(link.get("rule") or "unlinked" for link in report["links"])
+    budgets = sorted({json.loads(p.read_text())["metrics"]["max_new_tokens"] for p in store.glob("budget-*.json")})
+    rows = [r for p in store.glob("rag-*.json") for r in json.loads(p.read_text())["details"].get("rows", [])]
+    ref = out / "reference.json"
+    headline = {m["label"]: m["intervals"]["test MC acc"]["text"] for m in json.loads(ref.read_text())["methods"].values()
+                if "test MC acc" in m.get("intervals", {})} if ref.exists() else {}
+    line = {"folder": folder, "seconds": round(secs), "documents": report["documents"], "documents_used": documents,
+            "questions": {k: report[f"{k}_questions"] for k in ("train", "dev", "test")}, "links": dict(rules),
+            "linked_share": round(1 - report["unlinked"] / max(1, len(report["links"])), 4), "budgets": budgets,
+            "rag_answers": len(rows), "rag_cut_share": round(sum(bool(r.get("cut")) for r in rows) / max(1, len(rows)), 4), "headline_05": headline}
+    print("GALLERY " + json.dumps(line))
+    return line
+
+
 @pytest.mark.parametrize("folder", GALLERY)
 def test_every_notebook_at_smoke_size(folder, tmp_path):
     rc, secs = _run(["run", "--smoke", "-p", f'knowledge="examples/{folder}"', "-o", str(tmp_path / "out")], tmp_path / "store")
     print(f"{folder}: every notebook at smoke size in {secs:.0f} s")
+    _summary(folder, tmp_path / "out", tmp_path / "store", secs)
     records = json.loads((tmp_path / "out" / "run.json").read_text())
     assert rc == 0 and [r["error"] for r in records] == [None] * 6 and not _errors(tmp_path / "out")
 
@@ -52,6 +75,7 @@ def test_notebooks_03_to_05_at_a_mid_size(tmp_path):
             "-o", str(tmp_path / "out")]
     rc, secs = _run(args, tmp_path / "store")
     print(f"{MID_FOLDER}: notebooks 03-05 with n_entities={MID_DOCUMENTS} in {secs:.0f} s")
+    _summary(MID_FOLDER, tmp_path / "out", tmp_path / "store", secs, MID_DOCUMENTS)
     assert rc == 0 and not _errors(tmp_path / "out")
     budgets = [json.loads(p.read_text())["metrics"] for p in (tmp_path / "store").glob("budget-*.json")]
     assert budgets and all(b["cut_share"] <= 0.05 or b["max_new_tokens"] == b["cap"] for b in budgets)

@@ -189,5 +189,6 @@ def test_reversal_table_and_examples_show_each_method():
     assert list(table.index) == ["base model", "full fine-tuning", "LoRA"]
     assert table.loc["LoRA", "forward"].startswith("100.0%") and table.loc["LoRA", "reversed − forward"].startswith("-100.0")
     assert "no checkpoint" in table.loc["full fine-tuning", "forward"]
+    assert table.loc["full fine-tuning", "reversed"] == "–" and table.loc["LoRA", "n facts"] == 20 and isinstance(table.loc["LoRA", "n facts"], int)  # never NaN, never 12.0
     ex = reversal_examples(rev, n=3)
     assert len(ex) == 3 and ex.iloc[0]["LoRA"].endswith("(wrong)") and "→ 1800" in ex.iloc[0]["taught as"]

@@ -405,7 +405,8 @@ def reversal_table(reversal: Mapping | None, labels=None):
                      "reversed − forward": C.difference(r, f).text(signed=True), "n facts": f.n_facts,
                      "questions (forward · reversed)": f"{first.metrics['n_forward']} · {first.metrics['n_reversed']}",
                      "seeds": ", ".join(str(s) for s in f.seeds) or "–"})
-    return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
+    # object columns: a "not measured" row leaves the others empty ("–", never NaN) and "n facts" stays an integer
+    return pd.DataFrame(rows, dtype=object).fillna("–").set_index("method") if rows else pd.DataFrame()
 
 
 def reversal_examples(reversal: Mapping | None, n: int = 6, labels=None):
