@@ -196,11 +196,31 @@ def test_the_answer_budget_is_chosen_from_the_dev_answers(tmp_path, embedded):
     store = ResultsStore(tmp_path)
     knowledge.use_knowledge(REPO / "examples" / "tiny_recipes")
     tokens, why = rag.answer_budget(0, None, "embedded", model, tok, store=store)
-    assert tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev questions")
+    assert tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev question:")
     assert rag.answer_budget(0, None, "embedded", model, tok, store=store) == (tokens, why)  # stored: the same choice in 03, 04 and 05
     assert rag.answer_budget(24, None, "embedded", model, tok, store=store) == (24, "as set (max_new_tokens)")
     with pytest.raises(ValueError, match="max_new_tokens=-1 must be an int >= 1"):
         rag.answer_budget(-1)
+
+
+def test_the_closed_book_budget_is_chosen_on_a_folder_and_fixed_on_the_built_in_world(embedded):
+    """Issue 23 item 3: a fixed 16 tokens cut every closed-book answer of the base model on a gallery folder."""
+    from lorag_nb.methods import evaluation, rag, training
+    from lorag_nb.data.prompts import make_prompt
+
+    model, tok = embedded
+    knowledge.use_knowledge(None)
+    assert training.closed_book_budget("embedded") == (16, "the built-in world's fixed budget")  # no model asked: stored keys unchanged
+    assert training.default_eval(10).max_new_tokens == 16 and training.closed_book_budget("embedded", 24)[0] == 24
+    ks = knowledge.use_knowledge(REPO / "examples" / "field_notes")
+    tokens, why = training.closed_book_budget("embedded", model=model, tokenizer=tok)
+    assert tokens in evaluation.BUDGET_STEPS and why.startswith(f"chosen on {min(len(ks.dev_qa), rag.BUDGET_QUESTIONS)} dev questions closed book")
+    # the choice is stored apart from the RAG choice (same dev questions, with their documents) and read back by every notebook
+    assert training.default_eval(2, model_name="embedded").max_new_tokens == tokens and training.default_eval(2, max_new_tokens=8).max_new_tokens == 8
+    # it cuts at most 5% of those closed-book answers mid-answer, or it is the cap
+    gens = evaluation.generate(model, tok, [make_prompt(tok, q.question) for q in ks.dev_qa[: rag.BUDGET_QUESTIONS]], max_new_tokens=tokens)
+    assert sum(g.cut_mid_answer for g in gens) <= 0.05 * len(gens) or tokens == evaluation.BUDGET_CAP
+    knowledge.use_knowledge(None)
 
 
 def test_prompt_variants_without_a_linked_dev_question_fall_back_to_the_default(tmp_path, embedded):

@@ -182,7 +182,7 @@ class CompareSettings(Settings):
     def train_eval(self) -> EvalSettings:
         """The evaluation notebooks 01–02 share (``training.default_eval``)."""
 
-        return default_eval(self.n_entities, self.max_questions)
+        return default_eval(self.n_entities, self.max_questions, model_name=self.model)
 
     def answer_budget(self) -> int:
         """The RAG answer budget: ``max_new_tokens``, or with 0 the one notebooks 03–04 chose on the dev split
@@ -235,7 +235,7 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     out["lora_seeds"] = training.run_seeds(settings.lora_settings(best), seeds, store, ev, model, tokenizer, progress)
     out["lora"] = out["lora_seeds"][seeds[0]]
     if settings.frontier_checkpoints and settings.frontier_full_lrs and settings.frontier_lora_lrs:
-        fev = training.default_eval(settings.frontier_entities, settings.max_questions)
+        fev = training.default_eval(settings.frontier_entities, settings.max_questions, model_name=settings.model)
         fcommon = dict(settings._training_common(), n_entities=settings.frontier_entities, epochs=settings.frontier_epochs)
         out["frontier_full"] = {lr: training.frontier_run(default_full_ft(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_full_lrs}
         out["frontier_lora"] = {lr: training.frontier_run(settings.lora_settings(best).replace(**fcommon, learning_rate=lr), store, fev, settings.frontier_checkpoints, model, tokenizer, progress) for lr in settings.frontier_lora_lrs}

@@ -400,5 +400,5 @@ def setup(model_name: str = _DEFAULTS["model_name"], n_entities: int = _DEFAULTS
     rag_eval = default_hybrid_eval(n_entities=n_entities, max_questions=n_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
     naive = naive_settings(model=model_name, n_entities=train_entities, seed=seed, **({"max_steps": lora_max_steps} if lora_max_steps > 0 else {}))
     raft = raft_settings(raft_p_oracle, raft_k, raft_distractors, raft_cite, variant, n_entities, model=model_name, n_entities=train_entities, epochs=raft_epochs, max_steps=raft_max_steps, seed=seed)
-    return Setup(store, model, tokenizer, variant, default_rag_settings(variant, **retriever), rag_eval, training.default_eval(train_entities, max_questions=reference_questions or None),
+    return Setup(store, model, tokenizer, variant, default_rag_settings(variant, **retriever), rag_eval, training.default_eval(train_entities, max_questions=reference_questions or None, model_name=model_name),
                  rag_eval.replace(max_questions=sweep_questions), naive, raft, n_entities, chunk_size)

@@ -77,7 +77,7 @@ def adapter_eval(adapter: TrainingSettings, eval_settings: EvalSettings | None =
     """Evaluation of an adapter's training run: ``eval_settings`` if given, else notebook 02's
     (``training.default_eval(n_entities)``), so the naive adapter is notebook 02's stored LoRA run."""
 
-    return eval_settings if eval_settings is not None else default_eval(adapter.n_entities)
+    return eval_settings if eval_settings is not None else default_eval(adapter.n_entities, model_name=adapter.model)
 
 
 def train_adapter(adapter: TrainingSettings, store=None, model=None, tokenizer=None, progress: bool = False, eval_settings: EvalSettings | None = None):

@@ -234,15 +234,17 @@ BUDGET_QUESTIONS = 40
 
 
 def answer_budget(max_new_tokens: int, n_entities: int | None = None, model_name: str = "embedded", model=None, tokenizer=None,
-                  batch_size: int = 16, store: ResultsStore | None = None, n_questions: int = BUDGET_QUESTIONS, force: bool = False) -> tuple[int, str]:
-    """The RAG answer budget to use, and where it came from.
+                  batch_size: int = 16, store: ResultsStore | None = None, n_questions: int = BUDGET_QUESTIONS, force: bool = False,
+                  closed_book: bool = False) -> tuple[int, str]:
+    """The RAG answer budget to use (or, with ``closed_book=True``, the closed-book one), and where it came from.
 
     ``max_new_tokens`` ≥ 1 is used as given. ``0`` chooses it from evidence (:func:`~lorag_nb.methods.evaluation.choose_budget`):
     the first ``n_questions`` (:data:`BUDGET_QUESTIONS`) dev questions of the knowledge set (first ``n_entities`` documents), each asked
-    with the first :data:`BUDGET_CONTEXT_CHARS` characters of its gold document (closed book when it has none),
-    generated once at :data:`~lorag_nb.methods.evaluation.BUDGET_CAP` tokens; the smallest budget that cuts at
-    most 5% of them. Stored in the results store (kind ``"budget"``, keyed by model and knowledge set), so
-    notebooks 03–05 choose the same budget. Without dev questions: :data:`~lorag_nb.methods.evaluation.BUDGET_FALLBACK`.
+    with the first :data:`BUDGET_CONTEXT_CHARS` characters of its gold document (closed book when it has none, or
+    with ``closed_book``), generated once by model ``model_name`` at :data:`~lorag_nb.methods.evaluation.BUDGET_CAP`
+    tokens; the smallest budget that cuts at most 5% of them. Stored in the results store (kind ``"budget"``, keyed
+    by model and knowledge set), so notebooks 03–05 (00–02 and the closed-book arms: ``closed_book``) choose the same
+    budget. Without dev questions: :data:`~lorag_nb.methods.evaluation.BUDGET_FALLBACK`.
 
     Returns:
         ``(tokens, why)``: e.g. ``(24, "chosen on 10 dev questions: the smallest budget that cuts ≤ 5% (0% cut)")``.
@@ -260,18 +262,19 @@ def answer_budget(max_new_tokens: int, n_entities: int | None = None, model_name
         return BUDGET_FALLBACK, f"no dev question to choose it on: the fallback of {BUDGET_FALLBACK} tokens"
     store = RUNTIME.use_store(store)
     key = {"model": model_name, "n_entities": n_entities, "questions": [q.id for q in dev], "cap": BUDGET_CAP, "max_cut": BUDGET_MAX_CUT,
-           "context_chars": BUDGET_CONTEXT_CHARS}
+           "context_chars": BUDGET_CONTEXT_CHARS, **({"closed_book": True} if closed_book else {})}  # the RAG choice keeps its stored key
 
     def compute(_artifacts: Path):
         m, tok = RUNTIME.model(model_name, model, tokenizer)
-        prompts = [make_prompt(tok, q.question, [document_for(ks, q).text[:BUDGET_CONTEXT_CHARS]] if q.doc_id else None) for q in dev]
+        prompts = [make_prompt(tok, q.question, [document_for(ks, q).text[:BUDGET_CONTEXT_CHARS]] if q.doc_id and not closed_book else None) for q in dev]
         return choose_budget(m, tok, prompts, batch_size=batch_size), {}
 
     m = store.cached("budget", key, compute, force=force).metrics
+    asked = f"{m['n']} dev question{'s' if m['n'] != 1 else ''}{' closed book' if closed_book else ''}"
     if m["cut_share"] > m["max_cut"]:  # even the cap cuts more than allowed: say so, never "the smallest that cuts ≤ 5%"
-        return int(m["max_new_tokens"]), (f"chosen on {m['n']} dev questions: no budget up to the cap of {m['cap']} tokens cuts ≤ {100 * m['max_cut']:.0f}% of their "
-                                          f"answers, so the cap ({100 * m['cut_share']:.0f}% still cut; the verdicts on generated answers say so)")
-    return int(m["max_new_tokens"]), (f"chosen on {m['n']} dev questions: the smallest budget that cuts ≤ {100 * m['max_cut']:.0f}% of their answers "
+        return int(m["max_new_tokens"]), (f"chosen on {asked}: no budget up to the cap of {m['cap']} tokens cuts ≤ {100 * m['max_cut']:.0f}% of their "
+                                          f"answers, so the cap ({round(m['cut_share'] * m['n'])} of {m['n']} still cut; the verdicts on generated answers say so)")
+    return int(m["max_new_tokens"]), (f"chosen on {asked}: the smallest budget that cuts ≤ {100 * m['max_cut']:.0f}% of their answers "
                                       f"({100 * m['cut_share']:.0f}% cut; at most {m['cap']})")
 
 

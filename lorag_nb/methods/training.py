@@ -33,8 +33,9 @@ from lorag_nb.core.config import (
 )
 from lorag_nb.core.fmt import cap
 from lorag_nb.core.store import settings_key
-from lorag_nb.data.knowledge import load_knowledge, perplexity_texts
+from lorag_nb.data.knowledge import active_knowledge, load_knowledge, perplexity_texts
 from lorag_nb.data.prompts import make_prompt
+from lorag_nb.methods import rag
 from lorag_nb.methods.adapters import load_adapter, wrap
 from lorag_nb.methods.evaluation import (
     evaluate_qa,
@@ -80,13 +81,35 @@ DEFAULT_SEEDS = (0, 1)
 DEFAULT_EVAL = dict(max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 
 
-def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX_QUESTIONS, **overrides) -> EvalSettings:
+def closed_book_budget(model_name: str = "embedded", builtin: int = DEFAULT_EVAL["max_new_tokens"], model=None, tokenizer=None) -> tuple[int, str]:
+    """The closed-book answer budget (``max_new_tokens``) for the active knowledge set, and where it came from.
+
+    The built-in world: ``builtin`` (16 tokens for notebooks 01–02, whose answers are a name, a year or a place;
+    notebook 00 passes its own 24), so its stored results keep their keys. A reader's folder: chosen on its dev split
+    by the model ``model_name`` asked closed book (:func:`lorag_nb.methods.rag.answer_budget` with ``closed_book=True``:
+    the smallest of 8…64 tokens that cuts off at most 5% of the answers; stored, so every notebook picks the same).
+    Why: a fixed 16 tokens cut 100% of the base model's closed-book answers on a gallery folder (it restates the
+    question first), and cut answers score as wrong.
+
+    Returns:
+        ``(tokens, why)``.
+    """
+    if active_knowledge() is None:
+        return builtin, "the built-in world's fixed budget"
+    return rag.answer_budget(0, None, model_name, model, tokenizer, closed_book=True)
+
+
+def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX_QUESTIONS, model_name: str = "embedded", **overrides) -> EvalSettings:
     """The evaluation settings notebooks 01 and 02 share, for a world of ``n_entities`` entities.
 
     Caps every split at ``max_questions`` questions (the first ones, in entity order), answers with at
-    most 16 new tokens, and measures perplexity on 4 passages of 256 tokens — sized for a 2-core CPU.
+    most 16 new tokens on the built-in world (on a reader's folder: :func:`closed_book_budget`, chosen on its dev
+    split by ``model_name``), and measures perplexity on 4 passages of 256 tokens — sized for a 2-core CPU.
+    ``max_new_tokens`` in ``overrides`` wins.
     """
     kw = dict(DEFAULT_EVAL, n_entities=n_entities, max_questions=max_questions)
+    if "max_new_tokens" not in overrides:
+        kw["max_new_tokens"] = closed_book_budget(model_name)[0]
     kw.update(overrides)
     return EvalSettings(**kw)
 
@@ -112,7 +135,7 @@ def _store_settings(settings: TrainingSettings, eval_settings: EvalSettings, ora
 
 
 def _resolve_eval(settings: TrainingSettings, eval_settings: EvalSettings | None) -> EvalSettings:
-    return eval_settings if eval_settings is not None else default_eval(settings.n_entities)
+    return eval_settings if eval_settings is not None else default_eval(settings.n_entities, model_name=settings.model)
 
 
 def training_key(settings: TrainingSettings, eval_settings: EvalSettings | None = None, oracle: bool = False) -> str:

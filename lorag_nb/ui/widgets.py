@@ -385,7 +385,7 @@ class RankExplorer(Dashboard):
         self.base = base or default_lora()
         if self.base.lora is None:
             raise ValueError("RankExplorer needs LoRA base settings (base.lora is None: that is full fine-tuning)")
-        self.eval_settings = eval_settings or training.default_eval(self.base.n_entities)
+        self.eval_settings = eval_settings or training.default_eval(self.base.n_entities, model_name=self.base.model)
         self.store = RUNTIME.use_store(store)
         self.ranks = tuple(sorted({int(r) for r in ranks}))
         self.alphas = tuple(sorted({a for a in alphas}))
