@@ -228,8 +228,10 @@ def timed_retrieval(kb: KnowledgeBase, retriever, questions: Sequence[str]) -> t
 BUDGET_CONTEXT_CHARS = 1500
 
 
-#: Dev questions the answer budget is chosen on (fewer when the knowledge set has fewer): with 10, "at most 5% cut"
-#: meant none of 10, and 4 of 40 test answers were then cut on the built-in world (budget 48).
+#: Questions the answer budget is chosen on: dev questions first, then training questions when the knowledge set has
+#: fewer dev questions (the choice reads only answer lengths, never scores, so training questions are fair game).
+#: With 10, "at most 5% cut" meant none of 10, and 4 of 40 test answers were then cut on the built-in world (budget
+#: 48); on a 3-document gallery folder, 1 dev question chose 24 tokens and 7 of 18 RAG answers were then cut.
 BUDGET_QUESTIONS = 40
 
 
@@ -239,12 +241,13 @@ def answer_budget(max_new_tokens: int, n_entities: int | None = None, model_name
     """The RAG answer budget to use (or, with ``closed_book=True``, the closed-book one), and where it came from.
 
     ``max_new_tokens`` ≥ 1 is used as given. ``0`` chooses it from evidence (:func:`~lorag_nb.methods.evaluation.choose_budget`):
-    the first ``n_questions`` (:data:`BUDGET_QUESTIONS`) dev questions of the knowledge set (first ``n_entities`` documents), each asked
+    the first ``n_questions`` (:data:`BUDGET_QUESTIONS`) dev questions of the knowledge set (first ``n_entities`` documents; training
+    questions fill up when it has fewer), each asked
     with the first :data:`BUDGET_CONTEXT_CHARS` characters of its gold document (closed book when it has none, or
     with ``closed_book``), generated once by model ``model_name`` at :data:`~lorag_nb.methods.evaluation.BUDGET_CAP`
     tokens; the smallest budget that cuts at most 5% of them. Stored in the results store (kind ``"budget"``, keyed
     by model and knowledge set), so notebooks 03–05 (00–02 and the closed-book arms: ``closed_book``) choose the same
-    budget. Without dev questions: :data:`~lorag_nb.methods.evaluation.BUDGET_FALLBACK`.
+    budget. Without dev and training questions: :data:`~lorag_nb.methods.evaluation.BUDGET_FALLBACK`.
 
     Returns:
         ``(tokens, why)``: e.g. ``(24, "chosen on 10 dev questions: the smallest budget that cuts ≤ 5% (0% cut)")``.
@@ -257,9 +260,12 @@ def answer_budget(max_new_tokens: int, n_entities: int | None = None, model_name
     if max_new_tokens:
         return max_new_tokens, "as set (max_new_tokens)"
     ks = load_knowledge(n_entities=n_entities)
-    dev = list(ks.dev_qa)[: max(1, n_questions)]
+    n_questions = max(1, n_questions)
+    dev = list(ks.dev_qa)[:n_questions]
+    n_dev = len(dev)
+    dev += list(ks.train_qa)[: n_questions - n_dev]  # too few dev questions: training questions fill up to n_questions
     if not dev:
-        return BUDGET_FALLBACK, f"no dev question to choose it on: the fallback of {BUDGET_FALLBACK} tokens"
+        return BUDGET_FALLBACK, f"no dev or training question to choose it on: the fallback of {BUDGET_FALLBACK} tokens"
     store = RUNTIME.use_store(store)
     key = {"model": model_name, "n_entities": n_entities, "questions": [q.id for q in dev], "cap": BUDGET_CAP, "max_cut": BUDGET_MAX_CUT,
            "context_chars": BUDGET_CONTEXT_CHARS, **({"closed_book": True} if closed_book else {})}  # the RAG choice keeps its stored key
@@ -270,7 +276,7 @@ def answer_budget(max_new_tokens: int, n_entities: int | None = None, model_name
         return choose_budget(m, tok, prompts, batch_size=batch_size), {}
 
     m = store.cached("budget", key, compute, force=force).metrics
-    asked = f"{m['n']} dev question{'s' if m['n'] != 1 else ''}{' closed book' if closed_book else ''}"
+    asked = (f"{m['n']} dev question{'s' if m['n'] != 1 else ''}" if n_dev == len(dev) else f"{n_dev} dev + {len(dev) - n_dev} training questions") + (" closed book" if closed_book else "")
     if m["cut_share"] > m["max_cut"]:  # even the cap cuts more than allowed: say so, never "the smallest that cuts ≤ 5%"
         return int(m["max_new_tokens"]), (f"chosen on {asked}: no budget up to the cap of {m['cap']} tokens cuts ≤ {100 * m['max_cut']:.0f}% of their "
                                           f"answers, so the cap ({round(m['cut_share'] * m['n'])} of {m['n']} still cut; the verdicts on generated answers say so)")
