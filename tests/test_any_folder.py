@@ -376,3 +376,15 @@ def test_retrieval_at_k_beyond_a_small_folder_is_the_whole_collection_not_nan(tm
     # a k beyond what was measured on a larger collection is never made up
     with pytest.raises(ValueError, match="not measured"):
         retrieval.at_k(big.metrics["retrieval"], 25)
+
+
+def test_the_baseline_chart_names_the_knowledge_it_shows():
+    """A label true for the folder at hand: notebook 00's chart said "fictional-world" on a reader's folder."""
+    from lorag_nb.ui import plots
+
+    metrics = {"test": {"exact_match": 0.1, "f1": 0.2, "contains": 0.3, "mc_accuracy": 0.4}}
+    knowledge.use_knowledge(None)
+    assert plots.baseline_answers(metrics).layout.title.text == "Base model on the fictional-world test questions"
+    knowledge.use_knowledge(REPO / "examples" / "tiny_recipes")
+    assert plots.baseline_answers(metrics).layout.title.text == "Base model on your folder's test questions"
+    knowledge.use_knowledge(None)

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from lorag_nb.core import catalog
 from lorag_nb.core.stages import stage
+from lorag_nb.data.knowledge import active_knowledge
 
 TEMPLATE = "plotly_white"
 #: One colour per method, used by every chart so a method keeps its colour across notebooks; keyed by
@@ -109,7 +110,8 @@ def baseline_answers(metrics: dict, chance: float = 0.25) -> go.Figure:
     for key, label in (("test", "closed book"), ("oracle", "oracle document"), ("revised", "revised facts, closed book")):
         if key in metrics:
             groups[label] = {ANSWER_METRICS[m]: (metrics[key].get(m) or 0.0) for m in ANSWER_METRICS}
-    fig = grouped_bars(groups, "Base model on the fictional-world test questions", "fraction correct", range_y=(0, 1))
+    where = "the fictional-world test questions" if active_knowledge() is None else "your folder's test questions"  # a label true for the folder at hand
+    fig = grouped_bars(groups, f"Base model on {where}", "fraction correct", range_y=(0, 1))
     return add_reference_line(fig, chance, f"MC chance = {chance:.2f}")
 
 
