@@ -217,7 +217,7 @@ def test_the_closed_book_budget_is_chosen_on_a_folder_and_fixed_on_the_built_in_
     tokens, why = training.closed_book_budget("embedded", model=model, tokenizer=tok)
     n_dev = min(len(ks.dev_qa), rag.BUDGET_QUESTIONS)
     assert n_dev < rag.BUDGET_QUESTIONS and tokens in evaluation.BUDGET_STEPS and why.startswith(f"chosen on {n_dev} dev + {rag.BUDGET_QUESTIONS - n_dev} training questions closed book")
-    # the choice is stored apart from the RAG choice (same dev questions, with their documents) and read back by every notebook
+    # stored: default_eval (every notebook, any slice of the folder) reads the same choice back; an explicit budget wins
     assert training.default_eval(2, model_name="embedded").max_new_tokens == tokens and training.default_eval(2, max_new_tokens=8).max_new_tokens == 8
     # it cuts at most 5% of those closed-book answers mid-answer, or it is the cap
     asked = (ks.dev_qa + ks.train_qa)[: rag.BUDGET_QUESTIONS]
