@@ -88,6 +88,15 @@ def _isolated_results(tmp_path_factory):
         yield path
 
 
+@pytest.fixture
+def fp32(monkeypatch):
+    """Compute in fp32 for this test (``LORAG_NB_PRECISION=fp32``): tests of two computations that are equal in exact
+    arithmetic (a fast path against the plain one, to 1e-4). On a CPU with native bf16, autocast rounds each path
+    differently (measured: 0.3 nats between the shared-prompt and per-sequence scores of one option);
+    ``tests/test_precision.py`` checks what bf16 changes."""
+    monkeypatch.setenv("LORAG_NB_PRECISION", "fp32")
+
+
 @pytest.fixture(scope="session")
 def embedded():
     """The embedded model and tokenizer, loaded once per test session: ``(model, tokenizer)``."""

@@ -75,7 +75,7 @@ def test_derived_vectors_are_unit_and_keep_real_ones():
 
 
 @pytest.mark.bench
-def test_shared_prompt_mc_scores_equal_separate(embedded):
+def test_shared_prompt_mc_scores_equal_separate(embedded, fp32):
     """The KV-cache-sharing fast path gives the per-option log-probs of the old path within 1e-4."""
     from lorag_nb.data.knowledge import document_for, load_knowledge
     from lorag_nb.data.prompts import make_prompt
@@ -100,7 +100,7 @@ def test_shared_prompt_mc_scores_equal_separate(embedded):
 
 
 @pytest.mark.bench
-def test_training_bench_same_batches(embedded, tmp_path):
+def test_training_bench_same_batches(embedded, tmp_path, fp32):
     """Our Trainer path and the plain loop see the same batches: same non-padding tokens, same first loss."""
     model, tok = embedded
     res = bench.run(["training"], options={"training": dict(n_entities=1, steps=2, skip_steps=1, batch_size=2, max_length=64, r=2, methods=("lora",), model=model, tokenizer=tok)},
@@ -120,7 +120,22 @@ def test_training_bench_same_batches(embedded, tmp_path):
 
 
 @pytest.mark.bench
-def test_evaluation_bench_tiny(embedded, tmp_path):
+def test_precision_bench_tiny(embedded, tmp_path, monkeypatch):
+    """Issue 25: bf16 ÷ fp32, interleaved in one process; the precision the reader set is restored."""
+    import os
+
+    monkeypatch.setenv("LORAG_NB_PRECISION", "auto")
+    model, tok = embedded
+    res = bench.run(["precision"], options={"precision": dict(bench.TINY["precision"], model=model, tokenizer=tok)}, out_dir=tmp_path, echo=False)["precision"]
+    assert [r["task"] for r in res["rows"]] == ["training", "generation", "multiple choice"]
+    assert all(r["rounds"] == 1 and r["ratio_min"] == r["ratio_bf16_fp32"] == r["ratio_max"] > 0 for r in res["rows"])
+    assert res["questions"] == 4 and 0 <= res["same_text"] <= 1 and 0 <= res["same_pick"] <= 1
+    assert res["loss_first"]["fp32"] != res["loss_first"]["bf16"]  # bf16 really ran
+    assert os.environ["LORAG_NB_PRECISION"] == "auto" and "| task |" in res["report"]
+
+
+@pytest.mark.bench
+def test_evaluation_bench_tiny(embedded, tmp_path, fp32):
     model, tok = embedded
     res = bench.run(["evaluation"], options={"evaluation": dict(n_entities=1, max_questions=2, max_new_tokens=2, batch_size=2, model=model, tokenizer=tok)}, out_dir=tmp_path, echo=False)["evaluation"]
     assert res["questions"] == 2 and res["mc_same_accuracy"] and res["mc_max_score_diff"] < 1e-4

@@ -70,7 +70,7 @@ def test_generate_batched_equals_one_at_a_time(embedded):
     assert "paris" in batched[0].lower()
 
 
-def test_continuation_logprobs_match_manual_forward(embedded):
+def test_continuation_logprobs_match_manual_forward(embedded, fp32):
     import torch
 
     model, tok = embedded

@@ -111,3 +111,14 @@ def test_sweep_series_intervals_bracket_the_values(runs):
 
     fig = plots.lines_figure(with_ci, "t", "k", "contains")
     assert all(tr.error_y.array is not None for tr in fig.data)
+
+
+def test_tokens_per_example_counts_the_examples_a_run_by_steps_saw():
+    """Issue 23: the RAFT adapter's row of notebook 04's cost table showed None (a run by max_steps)."""
+    from lorag_nb.experiments.nb04 import examples_seen
+
+    # 10 examples, batch 4: 3 steps per epoch (4 + 4 + 2); 7 steps = 2 epochs + 1 step of 4
+    assert examples_seen({"n_examples": 10, "steps": 7, "steps_per_epoch": 3}, {"max_steps": 7, "batch_size": 4}) == 24
+    assert examples_seen({"n_examples": 10, "steps": 3, "steps_per_epoch": 3}, {"max_steps": 3, "batch_size": 4}) == 10
+    assert examples_seen({"n_examples": 10, "steps": 2, "steps_per_epoch": 2}, {"max_steps": 2, "batch_size": 2, "gradient_accumulation_steps": 3}) == 10
+    assert examples_seen({"n_examples": 10, "steps": 6, "steps_per_epoch": 3}, {"max_steps": -1, "epochs": 2, "batch_size": 4}) == 20

@@ -59,6 +59,52 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+#: ``LORAG_NB_PRECISION``: how a CPU computes. ``auto`` (default): bf16 autocast where the CPU has native bf16
+#: instructions, fp32 elsewhere; ``fp32`` or ``bf16`` force one.
+PRECISION_ENV = "LORAG_NB_PRECISION"
+PRECISIONS = ("auto", "fp32", "bf16")
+#: CPU flags (Linux ``/proc/cpuinfo``) of native bf16 matrix instructions: AVX512-BF16 (AMD Zen 4, Intel Cooper
+#: Lake and later) and AMX-BF16 (Intel Sapphire Rapids and later).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when ``/proc/cpuinfo`` lists a native bf16 instruction set (:data:`BF16_CPU_FLAGS`); False where it
+    cannot be read (macOS, Windows): those CPUs keep fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return any(flag in flags for flag in BF16_CPU_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def cpu_precision() -> str:
+    """The precision models compute in on a CPU: ``"bf16"`` (``torch.autocast("cpu", torch.bfloat16)`` around
+    training, generation and scoring, fp32 master weights) or ``"fp32"``.
+
+    ``$LORAG_NB_PRECISION`` (:data:`PRECISION_ENV`) decides; ``auto`` (the default) picks bf16 only where the CPU
+    has native bf16 instructions (:func:`cpu_has_native_bf16`): measured on the 2-core VMs, one training step of
+    the embedded model (batch 4 × 64) took 0.72–0.78× the fp32 time on an Intel Xeon with AMX-BF16 and 0.60–0.63×
+    on an AMD EPYC with AVX512-BF16, greedy generation 0.70× and 0.75–0.83× (benchmarks/README.md); CPUs without
+    them emulate bf16 and keep fp32. The answer is part of every stored result's key
+    (:func:`lorag_nb.core.store.settings_key`) and of a reference's provenance, so fp32 and bf16 numbers never mix.
+
+    Raises:
+        ValueError: ``$LORAG_NB_PRECISION`` is not one of :data:`PRECISIONS`.
+    """
+    value = (os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    if value not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV}={os.environ.get(PRECISION_ENV)!r} is not a precision; use one of {', '.join(PRECISIONS)}")
+    if value == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return value
+
+
 def check(cond: bool, name: str, value: Any, valid: str) -> None:
     if not cond:
         raise ValueError(f"{name}={value!r} is invalid; valid: {valid}")
@@ -231,7 +277,8 @@ class TrainingSettings(Settings):
             tokens (2.5% grouped), and the sampler orders each mega-batch (a quarter of an epoch or
             less) from longest to shortest examples, a systematic order that changes the training
             numbers (``lorag-nb bench training`` measures the padding both ways).
-        bf16: bf16 mixed precision (autocast, fp32 master weights) — CUDA with bf16 support only.
+        bf16: bf16 mixed precision (autocast, fp32 master weights) on CUDA with bf16 support; on a CPU
+            :func:`cpu_precision` decides (``$LORAG_NB_PRECISION``), and ``bf16=False`` keeps fp32.
         torch_compile: ``torch.compile`` the model — CUDA only. Off by default: compiling costs about a
             minute, more than a notebook's 30-step run; it pays off on long GPU runs (see benchmarks/).
         fused_adamw: the fused AdamW kernel (``optim="adamw_torch_fused"``, transformers' default).

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from lorag_nb import __version__
-from lorag_nb.core.config import json_ready
+from lorag_nb.core.config import cpu_precision, json_ready
 from lorag_nb.core.paths import cache_dir
 from lorag_nb.data.knowledge import DATA_DIR, knowledge_fingerprint
 
@@ -49,8 +49,12 @@ def knowledge_key() -> str:
 
 
 def settings_key(kind: str, settings: dict) -> str:
-    """Stable key (16 hex digits) for ``kind`` + ``settings`` + data fingerprint (:func:`knowledge_key`) + results version."""
+    """Stable key (16 hex digits) for ``kind`` + ``settings`` + data fingerprint (:func:`knowledge_key`) + results version
+    + the CPU precision when it is bf16 (:func:`lorag_nb.core.config.cpu_precision`; fp32 keys are the keys stored before
+    the precision existed, so fp32 and bf16 results never share a key)."""
     payload = {"kind": kind, "settings": json_ready(settings), "data": knowledge_key(), "v": RESULTS_VERSION}
+    if cpu_precision() != "fp32":
+        payload["precision"] = cpu_precision()
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

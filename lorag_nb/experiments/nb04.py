@@ -145,9 +145,22 @@ def cost_table(runs: dict[str, Any]):
             "peak memory MiB": tr["peak_memory_bytes"] / 2**20,
             "artifact MiB": tr["artifact_bytes"] / 2**20,
             "examples": tr["n_examples"],
-            "tokens per example": tr["tokens"] / max(1, tr["n_examples"] * max(1.0, r.settings["training"].get("epochs", 1))) if r.settings["training"].get("max_steps", -1) <= 0 else None,
+            "tokens per example": tr["tokens"] / max(1, examples_seen(tr, r.settings["training"])),
         })
     return pd.DataFrame(rows).set_index("adapter")
+
+
+def examples_seen(training: dict, settings: dict) -> int:
+    """Training examples one run fed the model (repeats counted): ``epochs × examples`` for a run by epochs; for a
+    run by ``max_steps``, whole epochs of ``steps_per_epoch`` steps plus the batches of the last, partial one
+    (``batch_size × gradient_accumulation_steps`` examples per step; an epoch's last step may take fewer). ``training``: the stored
+    ``metrics["training"]`` (:meth:`~lorag_nb.methods.trainer.TrainOutput.summary`); ``settings``: the run's
+    ``TrainingSettings`` dict."""
+    n = int(training["n_examples"])
+    if settings.get("max_steps", -1) <= 0 or not training.get("steps_per_epoch"):
+        return round(n * max(1.0, float(settings.get("epochs", 1))))
+    full, rest = divmod(int(training["steps"]), int(training["steps_per_epoch"]))
+    return full * n + min(rest * int(settings.get("batch_size", 1)) * int(settings.get("gradient_accumulation_steps", 1)), n)
 
 
 def latency_table(main: dict[str, Any]):

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from lorag_nb.core import catalog
 from lorag_nb.core import claims as C
+from lorag_nb.core.config import cpu_precision
 from lorag_nb.core.paths import REPO_ROOT
 from lorag_nb.data import knowledge as kn
 from lorag_nb.experiments.attached import attached_output
@@ -104,7 +105,7 @@ def device_name() -> str:
 
 def provenance(profile: str | None = None, parameters: Mapping | None = None) -> dict:
     """Where and how a run was measured: git commit (and whether the tree had uncommitted changes),
-    device name, Python and package versions (:data:`PACKAGES`), UTC date, the profile and the parameters.
+    device name, the CPU precision (:func:`~lorag_nb.core.config.cpu_precision`: fp32 or bf16), Python and package versions (:data:`PACKAGES`), UTC date, the profile and the parameters.
     The wall time is added by the runner, which alone knows it (``wall_seconds``)."""
     from importlib import metadata
 
@@ -117,6 +118,7 @@ def provenance(profile: str | None = None, parameters: Mapping | None = None) ->
     return _finite({
         **git_commit(),
         "device": device_name(),
+        "precision": cpu_precision(),
         "python": platform.python_version(),
         "versions": versions,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -297,8 +299,8 @@ def verdict_table(verdicts: Sequence[C.Verdict], ref: Mapping):
 
 
 def describe(ref: Mapping | None, folder: str | Path | None = None) -> str:
-    """Markdown: which reference run the side-by-side tables show (device, date, commit, profile,
-    versions, wall time, condition), or, for ``ref`` None, that none is committed and how one is made."""
+    """Markdown: which reference run the side-by-side tables show (device, date, commit, profile, precision
+    (fp32 for a reference written before the precision was recorded), versions, wall time, condition), or, for ``ref`` None, that none is committed and how one is made."""
     if ref is None:
         where = Path(folder) if folder is not None else reference_dir()
         return (f"No reference result in `{where}`: only this run's numbers are shown. `lorag-nb run --profile gpu` writes "
@@ -308,7 +310,7 @@ def describe(ref: Mapping | None, folder: str | Path | None = None) -> str:
     wall = p.get("wall_seconds")
     return (
         f"**{run_label(ref)}**: commit {(p.get('commit') or 'unknown')[:10]}{' (uncommitted changes)' if p.get('dirty') else ''}, profile {p.get('profile')}, "
-        f"torch {v.get('torch')}, transformers {v.get('transformers')}, peft {v.get('peft')}"
+        f"precision {p.get('precision') or 'fp32'}, torch {v.get('torch')}, transformers {v.get('transformers')}, peft {v.get('peft')}"
         + (f", whole run {wall / 60:.1f} min" if isinstance(wall, (int, float)) else "")
         + f"; measured at: {ref.get('condition', '')}. The tables below show its numbers and verdicts as that run computed them, "
         "beside this run's; no verdict mixes the two runs."

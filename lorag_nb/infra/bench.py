@@ -1,6 +1,6 @@
 """Benchmarks: our code paths against a plain baseline measured in the same run, reported as ratios.
 
-``lorag-nb bench [training|retrieval|evaluation|model_load|notebooks]`` runs them (plain
+``lorag-nb bench [training|retrieval|evaluation|model_load|notebooks|precision]`` runs them (plain
 ``lorag-nb bench`` runs the first four); each prints a Markdown table and writes
 ``runs/bench/<name>.json`` and ``<name>.md`` (``$LORAG_NB_BENCH_DIR`` overrides the folder). The machine, the load
 average and the thread count go into every JSON, because absolute times on a shared 2-core machine
@@ -15,6 +15,7 @@ are noise — ratios measured in one run are what the targets are about.
 - :func:`bench_notebooks`: wall time of each notebook (smoke or default parameters) on a fresh store, and
   where it goes: wall and CPU time per stage with each stage's FLOP floor (:mod:`lorag_nb.infra.bench_stages`).
 - :func:`bench_model_load`: first load (GGUF → safetensors conversion) vs cached reload.
+- :func:`bench_precision`: bf16 autocast vs fp32 on this CPU (training, generation, multiple choice), interleaved.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lorag_nb.core import stages
+from lorag_nb.core.config import PRECISION_ENV, TrainingSettings, cpu_precision
 from lorag_nb.core.fmt import percentile
 from lorag_nb.data.knowledge import Document, load_knowledge
 from lorag_nb.data.prompts import make_prompt
@@ -59,10 +61,11 @@ from lorag_nb.methods import models
 from lorag_nb.methods.evaluation import generate, multiple_choice_scores
 from lorag_nb.methods.models import load_embeddings, load_model
 from lorag_nb.methods.retrieval import CachedEmbeddings, KnowledgeBase, make_client
+from lorag_nb.methods.trainer import train
 
 #: Benchmarks run by a plain ``lorag-nb bench``; ``notebooks`` is run only when named.
 DEFAULT_BENCHES = ("training", "retrieval", "evaluation", "model_load")
-ALL_BENCHES = DEFAULT_BENCHES + ("notebooks",)
+ALL_BENCHES = DEFAULT_BENCHES + ("notebooks", "precision")
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -395,6 +398,84 @@ def model_load_report(res: dict) -> str:
     return "\n".join(["### Model load", markdown_table(res["rows"], ["load", "seconds"]), f"Ratio {res['speedup']:.1f}×.", "", targets_table(res["targets"])])
 
 
+def bench_precision(reps: int = 3, steps: int = 6, n_entities: int = 2, batch_size: int = 4, questions: int = 48, max_new_tokens: int = 48, model=None, tokenizer=None) -> dict:
+    """bf16 autocast vs fp32 on this CPU (:func:`lorag_nb.core.config.cpu_precision`), interleaved in one process.
+
+    Each of ``reps`` rounds runs both precisions (fp32 first in even rounds, bf16 first in odd ones), each doing what
+    the notebooks do: ``steps`` full fine-tuning steps through :func:`lorag_nb.methods.trainer.train` (the ``Trainer``,
+    batch ``batch_size``, the built-in world's first ``n_entities`` entities), greedy generation of ``questions`` closed-book
+    test answers at ``max_new_tokens`` (batch 16), and their multiple-choice scoring (shared prompt cache). Ratios are
+    bf16 ÷ fp32 time within a round; the table gives their median and range over the rounds. Answers are compared
+    between the two precisions (same text, same multiple-choice pick); the first training loss is compared too.
+    ``$LORAG_NB_PRECISION`` is restored afterwards.
+    """
+    t_start = time.perf_counter()
+    if model is None:
+        model, tokenizer = load_model("embedded", device="cpu", dtype="float32")
+    qas = [q for q in load_knowledge(n_entities=10).test_qa if q.options][:questions]
+    prompts = [make_prompt(tokenizer, q.question) for q in qas]
+    options = [list(q.options) for q in qas]
+    settings = TrainingSettings(n_entities=n_entities, max_steps=steps, batch_size=batch_size)
+    saved = os.environ.get(PRECISION_ENV)
+    times: dict[str, dict[str, list[float]]] = {p: {"training": [], "generation": [], "multiple choice": []} for p in ("fp32", "bf16")}
+    last: dict[str, dict] = {}
+    try:
+        for rep in range(reps):
+            for p in (("fp32", "bf16") if rep % 2 == 0 else ("bf16", "fp32")):
+                os.environ[PRECISION_ENV] = p
+                out = train(settings, model=model, tokenizer=tokenizer)
+                times[p]["training"].append(out.seconds)
+                t0 = time.perf_counter()
+                gens = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+                times[p]["generation"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                mc = multiple_choice_scores(model, tokenizer, prompts, options)
+                times[p]["multiple choice"].append(time.perf_counter() - t0)
+                last[p] = {"texts": [g.text for g in gens], "picks": [max(range(len(sc)), key=sc.__getitem__) for sc in mc], "loss_first": out.summary()["loss_first"]}
+                del out
+                gc.collect()
+    finally:
+        if saved is None:
+            os.environ.pop(PRECISION_ENV, None)
+        else:
+            os.environ[PRECISION_ENV] = saved
+    rows = []
+    for task in ("training", "generation", "multiple choice"):
+        ratios = sorted(b / f for f, b in zip(times["fp32"][task], times["bf16"][task]))
+        rows.append({"task": task, "fp32_s": percentile(times["fp32"][task], 0.5), "bf16_s": percentile(times["bf16"][task], 0.5),
+                     "ratio_bf16_fp32": percentile(ratios, 0.5), "ratio_min": ratios[0], "ratio_max": ratios[-1], "rounds": len(ratios)})
+    n = len(qas)
+    return {"rows": rows, "reps": reps, "steps": steps, "batch_size": batch_size, "questions": n, "max_new_tokens": max_new_tokens,
+            "same_text": sum(a == b for a, b in zip(last["fp32"]["texts"], last["bf16"]["texts"])) / n,
+            "same_pick": sum(a == b for a, b in zip(last["fp32"]["picks"], last["bf16"]["picks"])) / n,
+            "loss_first": {p: last[p]["loss_first"] for p in last}, "auto_precision": cpu_precision_auto(),
+            "seconds": time.perf_counter() - t_start, "machine": machine_info()}
+
+
+def cpu_precision_auto() -> str:
+    """What ``LORAG_NB_PRECISION=auto`` picks on this machine (:func:`lorag_nb.core.config.cpu_precision`)."""
+    saved = os.environ.pop(PRECISION_ENV, None)
+    try:
+        return cpu_precision()
+    finally:
+        if saved is not None:
+            os.environ[PRECISION_ENV] = saved
+
+
+def precision_report(res: dict) -> str:
+    """Markdown: the bf16 ÷ fp32 table and how far the answers moved."""
+    lf = res["loss_first"]
+    return "\n".join([
+        f"### Precision: bf16 autocast vs fp32 ({res['reps']} interleaved rounds; {res['steps']} training steps of batch {res['batch_size']}, "
+        f"{res['questions']} questions at {res['max_new_tokens']} new tokens)",
+        markdown_table(res["rows"], ["task", "fp32_s", "bf16_s", "ratio_bf16_fp32", "ratio_min", "ratio_max", "rounds"]),
+        "",
+        f"Same generated answer in both precisions: {100 * res['same_text']:.0f}% of {res['questions']}; same multiple-choice pick: "
+        f"{100 * res['same_pick']:.0f}%; first training loss fp32 {lf['fp32']:.4f}, bf16 {lf['bf16']:.4f}. "
+        f"`LORAG_NB_PRECISION=auto` picks **{res['auto_precision']}** on this CPU.",
+    ])
+
+
 # --------------------------------------------------------------------------- runner
 
 #: Sizes for ``lorag-nb bench --tiny`` (seconds, for checking that the code paths work).
@@ -402,10 +483,11 @@ TINY = {
     "training": dict(n_entities=1, steps=2, skip_steps=1, batch_size=2, max_length=64, r=2),
     "retrieval": dict(sizes=(200, 500), n_queries=20, embed_chunks=100, ef_search=(100,)),
     "evaluation": dict(n_entities=1, max_questions=4, max_new_tokens=4, batch_size=4, one_at_a_time=2),
+    "precision": dict(reps=1, steps=1, n_entities=1, batch_size=2, questions=4, max_new_tokens=4),
 }
 
 REPORTS: dict[str, Callable[[dict], str]] = {"training": training_report, "retrieval": retrieval_report, "evaluation": evaluation_report,
-                                              "notebooks": notebooks_report, "model_load": model_load_report}
+                                              "notebooks": notebooks_report, "model_load": model_load_report, "precision": precision_report}
 
 
 def run(names: Sequence[str] | None = None, options: dict[str, dict] | None = None, out_dir: Path | None = None, echo: bool = True) -> dict:
@@ -427,12 +509,13 @@ def run(names: Sequence[str] | None = None, options: dict[str, dict] | None = No
     if bad:
         raise ValueError(f"unknown benchmark(s) {bad}; valid: {list(ALL_BENCHES)}")
     options = options or {}
-    funcs = {"training": bench_training, "retrieval": bench_retrieval, "evaluation": bench_evaluation, "notebooks": bench_notebooks, "model_load": bench_model_load}
+    funcs = {"training": bench_training, "retrieval": bench_retrieval, "evaluation": bench_evaluation, "notebooks": bench_notebooks, "model_load": bench_model_load,
+             "precision": bench_precision}
     shared: dict[str, Any] = {}
     results = {}
     for name in names:
         kw = dict(options.get(name, {}))
-        if name in ("training", "evaluation") and "model" not in kw:
+        if name in ("training", "evaluation", "precision") and "model" not in kw:
             dev = kw.get("device") or "cpu"
             if ("model", dev) not in shared:
 

@@ -12,6 +12,7 @@ import platform
 from pathlib import Path
 from typing import Sequence
 
+from lorag_nb.core.config import cpu_precision
 from lorag_nb.core.paths import REPO_ROOT
 
 # --------------------------------------------------------------------------- reporting
@@ -25,7 +26,7 @@ def bench_dir() -> Path:
 
 
 def machine_info() -> dict:
-    """Date (UTC), CPU model, cores, torch threads, 1/5/15-minute load averages, versions, GPU name if any."""
+    """Date (UTC), CPU model, cores, torch threads, CPU precision (fp32 or bf16), 1/5/15-minute load averages, versions, GPU name if any."""
     import torch
 
     cpu = platform.processor() or ""
@@ -43,6 +44,7 @@ def machine_info() -> dict:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "precision": cpu_precision(),
         "load_average": load,
         "python": platform.python_version(),
         "torch": torch.__version__,

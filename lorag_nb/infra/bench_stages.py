@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from lorag_nb.core.config import cpu_precision
 from lorag_nb.infra.bench_report import machine_info, markdown_table
 from lorag_nb.infra.bench_train import flops_per_token, matmul_peak_flops, model_shape
 from lorag_nb.methods.models import load_model
@@ -109,12 +110,13 @@ def stage_columns(rows: Sequence[dict]) -> list[str]:
 
 
 def floor_inputs(device: str | None = None) -> dict:
-    """What the floor needs, measured now: the matmul peak (fp32 on CPU, bf16 on CUDA) and the embedded
+    """What the floor needs, measured now: the matmul peak (on CPU in its precision, :func:`~lorag_nb.core.config.cpu_precision`;
+    bf16 on CUDA) and the embedded
     model's shape (the notebooks' default model; loaded once from the cache)."""
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    dtype = "bfloat16" if device.startswith("cuda") or cpu_precision() == "bf16" else "float32"  # the precision the notebooks compute in
     peak = matmul_peak_flops(device, dtype)
     model, _tok = load_model("embedded", device="cpu", dtype="float32")
     shape = model_shape(model)

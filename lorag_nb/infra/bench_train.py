@@ -24,7 +24,7 @@ import math
 import time
 from typing import Any, Sequence
 
-from lorag_nb.core.config import LoraSettings, TrainingSettings, seed_everything
+from lorag_nb.core.config import LoraSettings, TrainingSettings, cpu_precision, seed_everything
 from lorag_nb.data.knowledge import load_knowledge, load_python_docs
 from lorag_nb.infra.bench_report import machine_info, markdown_table, target_entry, targets_table
 from lorag_nb.methods import training
@@ -299,7 +299,8 @@ def bench_training(
     cuda = device.startswith("cuda")
     if model is None:
         model, tokenizer = load_model("embedded", device=device, dtype="float32")
-    measured_peak = matmul_peak_flops(device, "bfloat16" if cuda else "float32")
+    cpu_bf16 = device == "cpu" and cpu_precision() == "bf16"  # the Trainer autocasts to bf16 there (trainer._training_arguments)
+    measured_peak = matmul_peak_flops(device, "bfloat16" if cuda or cpu_bf16 else "float32")
     peak = peak_flops or (H200_BF16_PEAK if cuda else measured_peak)
     shape = model_shape(model)
     base_settings = TrainingSettings(n_entities=n_entities, max_steps=steps, batch_size=batch_size, max_length=max(max_length, seq_len if data == "docs" else 16), train_on="qa")
@@ -348,7 +349,7 @@ def bench_training(
         if (method, "ours") not in runs:
             continue
         batches = runs[(method, "ours")][0]
-        bf16 = cuda and torch.cuda.is_bf16_supported()
+        bf16 = (cuda and torch.cuda.is_bf16_supported()) or cpu_bf16
 
         for path in ("plain", "plain+fused") if plain_fused else ("plain",):
             seed_everything(0)
@@ -407,7 +408,7 @@ def bench_training(
             if row and fused and fused["steady_tokens_per_second"]:
                 targets[f"cpu_{m}_vs_plain_fused"] = target_entry(row["steady_tokens_per_second"] / fused["steady_tokens_per_second"], 1.0,
                                                              label=f"{m}: our Trainer path / plain loop with the same fused AdamW (steady tokens/s)")
-    return {"device": device, "data": data, "peak_flops": peak, "peak_flops_source": "spec sheet bf16 dense (H100/H200 SXM)" if cuda and not peak_flops else ("given" if peak_flops else "measured fp32 matmul"),
+    return {"device": device, "data": data, "peak_flops": peak, "peak_flops_source": "spec sheet bf16 dense (H100/H200 SXM)" if cuda and not peak_flops else ("given" if peak_flops else f"measured {'bf16' if cpu_bf16 else 'fp32'} matmul"),
             "measured_matmul_peak_flops": measured_peak, "model_shape": shape, "settings": base_settings.to_dict(), "skip_steps": skip_steps,
             "rows": rows, "checks": checks, "padding": padding, "targets": targets, "seconds": time.perf_counter() - t_start, "machine": machine_info()}
 

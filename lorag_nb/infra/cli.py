@@ -151,7 +151,7 @@ def add_bench_parser(sub) -> None:
                                    "Without names: training, retrieval, evaluation, model_load. notebooks also reports where each notebook's "
                                    "time goes: wall and CPU seconds per stage (model load, training, generation, multiple choice, perplexity, "
                                    "retrieval, bootstrap, plotting, other) and each stage's FLOP floor.")
-    p.add_argument("names", nargs="*", help="training, retrieval, evaluation, model_load, notebooks")
+    p.add_argument("names", nargs="*", help="training, retrieval, evaluation, model_load, notebooks, precision (bf16 vs fp32 on this CPU)")
     p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="training/evaluation device (default cpu)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (checks that the code paths work; numbers mean little)")
     mode = p.add_mutually_exclusive_group()

@@ -25,6 +25,7 @@ from typing import Sequence
 from lorag_nb.core.fmt import percentile
 from lorag_nb.core.stages import add_tokens, stage
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
+from lorag_nb.methods.models import cpu_autocast
 
 # --------------------------------------------------------------------------- answer metrics
 
@@ -159,7 +160,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
         batch = [prompts[i] for i in idx]
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), cpu_autocast(model):
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
@@ -223,7 +224,7 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
         for r, s in enumerate(seqs):
             ids[r, : len(s)] = torch.tensor(s)
             mask[r, : len(s)] = 1
-        with torch.no_grad():
+        with torch.no_grad(), cpu_autocast(model):
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
         logp = torch.log_softmax(logits, dim=-1)
         for r, i in enumerate(idx):
@@ -309,7 +310,7 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_tokens: int = 256, ba
             ids[r, : len(s)] = torch.tensor(s)
             labels[r, : len(s)] = torch.tensor(s)
             mask[r, : len(s)] = 1
-        with torch.no_grad():
+        with torch.no_grad(), cpu_autocast(model):
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
         shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
         shift_labels = labels[:, 1:].reshape(-1).to(device)
@@ -610,7 +611,7 @@ def shared_prompt_logprobs(model, tokenizer, prompts: Sequence[str], continuatio
             ids[r, width - len(enc_p[i]) :] = torch.tensor(enc_p[i])
             mask[r, width - len(enc_p[i]) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.no_grad():
+        with torch.no_grad(), cpu_autocast(model):
             first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), use_cache=True, **keep_last)
             last = torch.log_softmax(first.logits[:, -1].float(), dim=-1)  # P(first continuation token | prompt)
             cache = getattr(first, "cache", None) or first.past_key_values

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lorag_nb.core.config import cpu_precision
 from lorag_nb.core.paths import cache_dir
 from lorag_nb.core.stages import stage
 
@@ -118,6 +119,21 @@ def pick_dtype(device: str, dtype=None):
                 raise ValueError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'")
         return dtype
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def cpu_autocast(model):
+    """A context manager that runs ``model``'s forward passes in bf16 where this CPU computes in bf16.
+
+    ``torch.autocast("cpu", dtype=torch.bfloat16)`` (matmuls and linear layers in bf16, fp32 weights kept) when
+    ``model`` is an fp32 model on the CPU and :func:`lorag_nb.core.config.cpu_precision` is ``"bf16"``; a no-op
+    otherwise (CUDA and MPS models, bf16 weights, fp32 precision). Used around generation and log-likelihood
+    scoring (:mod:`lorag_nb.methods.evaluation`); training gets the same through ``TrainingArguments(bf16=True)``.
+    """
+    import torch
+
+    p = next(model.parameters())
+    enabled = p.device.type == "cpu" and p.dtype == torch.float32 and cpu_precision() == "bf16"
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
 def _is_offline() -> bool:

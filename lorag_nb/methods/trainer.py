@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorag_nb.core.config import TrainingSettings, seed_everything
+from lorag_nb.core.config import TrainingSettings, cpu_precision, seed_everything
 from lorag_nb.core.stages import add_tokens, stage
 from lorag_nb.data.knowledge import load_knowledge
 from lorag_nb.data.prompts import completion, make_prompt
@@ -384,11 +384,12 @@ def _training_arguments(settings: TrainingSettings, output_dir: str, device: str
     # transformers 5 takes the warm-up fraction as a float warmup_steps; 4.x has warmup_ratio
     warmup = {"warmup_ratio": settings.warmup_ratio} if "warmup_ratio" in fields else {"warmup_steps": settings.warmup_ratio}
     cuda = device.startswith("cuda")
-    bf16 = False
     if cuda:
         import torch
 
         bf16 = settings.bf16 and torch.cuda.is_bf16_supported()
+    else:  # a CPU: bf16 autocast where it computes in bf16 (cpu_precision: native bf16 instructions or LORAG_NB_PRECISION)
+        bf16 = settings.bf16 and device == "cpu" and cpu_precision() == "bf16"
     # speed knobs (TrainingSettings.group_by_length / torch_compile / fused_adamw); see benchmarks/README.md
     speed: dict = {}
     if settings.group_by_length:

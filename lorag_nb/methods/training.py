@@ -78,36 +78,35 @@ DEFAULT_MAX_QUESTIONS = None
 #: Headline runs (full fine-tuning, LoRA at the chosen rank, RAFT) are trained with each of these seeds;
 #: verdicts use the per-fact mean over seeds and print the seed spread (lorag_nb.core.claims).
 DEFAULT_SEEDS = (0, 1)
-DEFAULT_EVAL = dict(max_new_tokens=16, batch_size=16, perplexity_texts=4, perplexity_tokens=256)
+#: Closed-book answers' budget (``max_new_tokens``) is not here: :func:`closed_book_budget` chooses it per knowledge set and model.
+DEFAULT_EVAL = dict(batch_size=16, perplexity_texts=4, perplexity_tokens=256)
 
 
-def closed_book_budget(model_name: str = "embedded", builtin: int = DEFAULT_EVAL["max_new_tokens"], model=None, tokenizer=None) -> tuple[int, str]:
-    """The closed-book answer budget (``max_new_tokens``) for the active knowledge set, and where it came from.
+def closed_book_budget(model_name: str = "embedded", model=None, tokenizer=None) -> tuple[int, str]:
+    """The closed-book answer budget (``max_new_tokens``) for the active knowledge set (the built-in world or a reader's
+    folder) and model, and where it came from.
 
-    The built-in world: ``builtin`` (16 tokens for notebooks 01–02; notebook 00 passes its own 24), kept so its stored
-    results keep their keys, although the base model's closed-book answers are cut there too (measured 2026-12-07 on the
-    180 default test questions: 133 cut mid-answer at 16 tokens, 78 at 24; the claims engine leaves a verdict on
-    generated text undetermined when more than 10% are cut). A reader's folder: chosen on its dev questions (training
-    questions fill up to 40) by the model ``model_name`` asked closed book (:func:`lorag_nb.methods.rag.answer_budget`
-    with ``closed_book=True``: the smallest of 8…64 tokens that cuts off at most 5% of the answers; stored, so every
-    notebook picks the same). Why: a fixed 16 tokens cut every closed-book answer of the base model on a gallery
-    folder (it restates the question first), and cut answers score as wrong.
+    Chosen on the knowledge set's dev questions (training questions fill up to 40), asked without a document by the
+    model ``model_name`` (:func:`lorag_nb.methods.rag.answer_budget` with ``closed_book=True``: the smallest of 8…64
+    tokens that cuts off at most 5% of the answers; stored in the results store, so every notebook and every slice of
+    the set picks the same). Why: a fixed 16 tokens cut 133 of the base model's 180 closed-book test answers on the
+    built-in world mid-answer (78 at 24; measured 2026-12-07) and every closed-book answer on a gallery folder (it
+    restates the question first), and cut answers score as wrong. On the built-in world the choice is 48 tokens for the
+    embedded model (40 dev questions; 2026-12-07, fp32 and bf16 alike). ``model``/``tokenizer``: a loaded
+    ``model_name`` to reuse; loaded once (:data:`~lorag_nb.methods.runtime.RUNTIME`) when the choice is not stored yet.
 
     Returns:
         ``(tokens, why)``.
     """
-    if active_knowledge() is None:
-        return builtin, "the built-in world's fixed budget"
     return rag.answer_budget(0, None, model_name, model, tokenizer, closed_book=True)
 
 
 def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX_QUESTIONS, model_name: str = "embedded", **overrides) -> EvalSettings:
     """The evaluation settings notebooks 01 and 02 share, for a world of ``n_entities`` entities.
 
-    Caps every split at ``max_questions`` questions (the first ones, in entity order), answers with at
-    most 16 new tokens on the built-in world (on a reader's folder: :func:`closed_book_budget`, chosen on its dev
-    split by ``model_name``), and measures perplexity on 4 passages of 256 tokens — sized for a 2-core CPU.
-    ``max_new_tokens`` in ``overrides`` wins.
+    Caps every split at ``max_questions`` questions (the first ones, in entity order), answers closed book with
+    :func:`closed_book_budget` tokens (chosen on the knowledge set's dev split by ``model_name``), and measures
+    perplexity on 4 passages of 256 tokens — sized for a 2-core CPU. ``max_new_tokens`` in ``overrides`` wins.
     """
     kw = dict(DEFAULT_EVAL, n_entities=n_entities, max_questions=max_questions)
     if "max_new_tokens" not in overrides:
