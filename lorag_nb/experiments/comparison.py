@@ -187,7 +187,7 @@ class CompareSettings(Settings):
     def answer_budget(self) -> int:
         """The RAG answer budget: ``max_new_tokens``, or with 0 the one notebooks 03–04 chose on the dev split
         (:func:`lorag_nb.methods.rag.answer_budget`, stored: the same choice)."""
-        return rag.answer_budget(self.max_new_tokens, self.rag_entities, self.model, batch_size=self.rag_batch_size)[0]
+        return rag.answer_budget(self.max_new_tokens, self.rag_entities, self.model, batch_size=self.rag_batch_size, settings=self.rag_base())[0]
 
     def rag_eval(self) -> EvalSettings:
         """Notebook 03's evaluation of RAG (its ``rag_eval``)."""

@@ -408,7 +408,7 @@ def setup(model_name: str = _DEFAULTS["model_name"], n_entities: int = _DEFAULTS
     model, tokenizer = RUNTIME.model(model_name)
     base = rag_settings(top_k, chunk_size, chunk_overlap, chroma_url)  # validated; chroma_url "" → None (embedded store)
     retriever = {k: getattr(base, k) for k in ("top_k", "chunk_size", "chunk_overlap", "chroma_url")}
-    max_new_tokens, _why = rag.answer_budget(max_new_tokens, n_entities, model_name, model, tokenizer, batch_size, store=store)  # 0: chosen on the dev split (notebook 03's choice)
+    max_new_tokens, _why = rag.answer_budget(max_new_tokens, n_entities, model_name, model, tokenizer, batch_size, store=store, settings=base)  # 0: notebook 03's choice, through the retriever
     variant = chosen_prompt_variant(store, model_name, model, tokenizer, n_entities, n_dev_questions, max_new_tokens, batch_size, settings=RagSettings(**retriever))
     rag_eval = default_hybrid_eval(n_entities=n_entities, max_questions=n_questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
     naive = naive_settings(model=model_name, n_entities=train_entities, seed=seed, **({"max_steps": lora_max_steps} if lora_max_steps > 0 else {}))

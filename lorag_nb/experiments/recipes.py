@@ -101,7 +101,7 @@ _NB03: dict[str, Any] = {
     "answer_ks": [1, 2, 3, 5], "sweep_questions": 60, "latency_reps": 3, "latency_questions": 6, "sweep_multiple_choice": False,
     "explorer_chunk_sizes": [200, 500], "reference_entities": _NB02["n_entities"], "reference_questions": 0, "lora_max_steps": -1,
     "pydoc_topics": 40, "python_questions": ["What does the pass statement do?", "What does the global statement do?", "What is a lambda expression?"],
-    "max_new_tokens": 0, "batch_size": 16,
+    "max_new_tokens": 0, "batch_size": EvalSettings.batch_size,
 }
 
 #: Notebook 04: LoRA + RAG — notebook 03's retriever and questions, notebook 02's adapter world, the RAFT knobs.

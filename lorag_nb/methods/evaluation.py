@@ -119,13 +119,35 @@ def clean_answer(raw: str, stop: str = "<|im_end|>") -> str:
     return lines[0] if lines else ""
 
 
+class _AnswerLineEnded:
+    """Stopping criterion (a transformers ``StoppingCriteria``): a row is done once its generated text has a
+    non-empty line followed by a line break, i.e. :func:`clean_answer`'s answer line is complete. What a row
+    generates after that is never kept, so stopping there changes no answer; it saves the decoding steps a
+    chatty model spends on further lines. ``ended[r]`` is the number of new tokens row ``r`` had when it ended
+    (None: it did not)."""
+
+    def __init__(self, tokenizer, prompt_len: int, rows: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        self.ended: list[int | None] = [None] * rows
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        new = input_ids[:, self.prompt_len :]
+        for r, row in enumerate(new.tolist()):
+            if self.ended[r] is None and "\n" in self.tokenizer.decode(row, skip_special_tokens=True).lstrip():
+                self.ended[r] = len(row)
+        return torch.tensor([e is not None for e in self.ended], dtype=torch.bool, device=input_ids.device)
+
+
 def _batches(items: Sequence, size: int):
     for i in range(0, len(items), size):
         yield i, items[i : i + size]
 
 
 @stage("generation")
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16, progress: bool = False) -> list[Generation]:
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16, progress: bool = False,
+             stop_at_line_end: bool = True) -> list[Generation]:
     """Batched greedy generation with left padding.
 
     Args:
@@ -142,6 +164,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
         ValueError: ``batch_size`` or ``max_new_tokens`` < 1.
     """
     import torch
+    from transformers import StoppingCriteriaList
 
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must both be >= 1")
@@ -159,6 +182,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
     for _, idx in iterator:
         batch = [prompts[i] for i in idx]
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        line_end = _AnswerLineEnded(tokenizer, enc["input_ids"].shape[1], len(idx))
         t0 = time.perf_counter()
         with torch.no_grad(), cpu_autocast(model):
             out = model.generate(
@@ -167,19 +191,18 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=sorted(stop_ids),
+                **({"stopping_criteria": StoppingCriteriaList([line_end])} if stop_at_line_end else {}),
             )
         dt = time.perf_counter() - t0
         new = out[:, enc["input_ids"].shape[1] :]
         fed_back = 0  # generated tokens fed back into the model (each answer's last one is not)
         for row, i in enumerate(idx):
             ids = new[row].tolist()
-            n = len(ids)
-            for j, tok in enumerate(ids):
-                if tok in stop_ids:
-                    n = j + 1
-                    break
+            n = next((j + 1 for j, tok in enumerate(ids) if tok in stop_ids), len(ids))
+            ended = line_end.ended[row] is not None and line_end.ended[row] <= n
+            n = line_end.ended[row] if ended else n
             raw = tokenizer.decode(ids[:n], skip_special_tokens=False)
-            truncated = n == max_new_tokens and not any(t in stop_ids for t in ids[:n])
+            truncated = n == max_new_tokens and not ended and not any(t in stop_ids for t in ids[:n])
             text = clean_answer(raw, stop)
             # the answer line was still running at the budget (a line that ends a sentence is complete)
             cut = truncated and bool(text) and "\n" not in raw.lstrip() and not text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
@@ -427,24 +450,30 @@ def evaluate_qa(
     return QAEval(metrics=metrics, rows=rows)
 
 
-#: Answer budgets :func:`choose_budget` picks from (tokens), and the most it picks.
-BUDGET_STEPS = (8, 12, 16, 24, 32, 48, 64)
+#: Answer budgets :func:`choose_budget` picks from (tokens), and the most it picks. 96 is there for answers given
+#: retrieved chunks and for chatty closed-book answers on some folders: at a cap of 64 they were still cut off in 10.6%
+#: (RAG at top_k 3, built-in world) and up to 16% (gallery folders, closed book) of the answers (2026-12-07, bf16).
+BUDGET_STEPS = (8, 12, 16, 24, 32, 48, 64, 96)
 BUDGET_CAP = BUDGET_STEPS[-1]
 #: Largest share of dev answers a chosen budget may cut off.
 BUDGET_MAX_CUT = 0.05
-#: The budget when no dev question can be asked (a folder without dev questions): the largest step below the cap.
+#: The budget when no dev question can be asked (a folder without dev questions): a middle step.
 BUDGET_FALLBACK = 32
 
 
 def choose_budget(model, tokenizer, prompts: Sequence[str], cap: int = BUDGET_CAP, max_cut: float = BUDGET_MAX_CUT, batch_size: int = 16) -> dict:
     """The smallest answer budget (``max_new_tokens``) that cuts off at most ``max_cut`` of the answers to
-    ``prompts`` (dev questions, formatted as the method will ask them), chosen from one generation at ``cap``.
+    ``prompts`` (dev questions, formatted as the method will ask them).
 
     Each answer's need is the tokens up to the end of its answer line (the text :func:`clean_answer` keeps,
     re-tokenized, + 1 for the line end or end-of-turn); an answer still running at ``cap`` needs more than
     ``cap``. The budget is the smallest of :data:`BUDGET_STEPS` (≤ ``cap``) that covers all but ``max_cut`` of
     the needs, else ``cap``. Why: a fixed 16 tokens cut 37 of 40 answers of a chatty 135M model on a reader's
     folder (it restates the question first), and cut answers score as wrong.
+
+    Cost: every prompt is generated once at the largest step below ``cap``; only the answers still running there
+    are generated again at ``cap`` (greedy decoding: the first tokens are the same, so only the long answers pay
+    for the higher cap).
 
     Returns:
         ``{"max_new_tokens", "n" (prompts), "needs" (tokens per answer; ``cap + 1`` when cut at the cap),
@@ -457,14 +486,19 @@ def choose_budget(model, tokenizer, prompts: Sequence[str], cap: int = BUDGET_CA
         raise ValueError("choose_budget needs at least one prompt; got none")
     if cap < 1:
         raise ValueError(f"cap={cap} must be >= 1")
-    gens = generate(model, tokenizer, prompts, max_new_tokens=cap, batch_size=batch_size)
+    steps = [s for s in BUDGET_STEPS if s < cap] + [cap]
+    first = steps[-2] if len(steps) > 1 else cap
+    gens = generate(model, tokenizer, prompts, max_new_tokens=first, batch_size=batch_size)
+    longer = [i for i, g in enumerate(gens) if g.cut_mid_answer]
+    if first < cap and longer:
+        for i, g in zip(longer, generate(model, tokenizer, [prompts[i] for i in longer], max_new_tokens=cap, batch_size=batch_size)):
+            gens[i] = g
     needs = []
     for g in gens:
         if g.cut_mid_answer:
             needs.append(cap + 1)
         else:
             needs.append(min(g.new_tokens, len(tokenizer(g.text, add_special_tokens=False)["input_ids"]) + 1))
-    steps = [s for s in BUDGET_STEPS if s < cap] + [cap]
     budget = next((s for s in steps if sum(n > s for n in needs) <= max_cut * len(needs)), cap)
     return {"max_new_tokens": budget, "n": len(needs), "needs": needs, "cut_share": sum(n > budget for n in needs) / len(needs), "cap": cap, "max_cut": max_cut}
 

@@ -22,7 +22,8 @@ def measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool = True) -
 
     Measures: test questions closed book (EM, F1, contains, MC accuracy), with the oracle (gold)
     document as context if ``oracle``, revised-facts questions closed book, control-set accuracy
-    ("contains" on generated answers) and perplexity on real text (Python docs).
+    ("contains" on generated answers) and perplexity on real text (Python docs). The oracle arm answers at
+    ``ev.oracle_max_new_tokens`` tokens (when set), the others at ``ev.max_new_tokens``.
 
     Returns:
         ``(metrics, details)``: metrics ``{"test": {...}, "oracle": {...}, "revised": {...},
@@ -41,7 +42,7 @@ def _measure_model(model, tokenizer, ks, ev: EvalSettings, oracle: bool) -> tupl
     metrics["test"], details["test"] = r.metrics, r.rows
     if oracle:
         ctx = [[document_for(ks, q).text] if q.doc_id else [] for q in test]  # a user question linked to no document: no context
-        r = evaluate_qa(model, tokenizer, test, contexts=ctx, **kw)
+        r = evaluate_qa(model, tokenizer, test, contexts=ctx, **dict(kw, max_new_tokens=ev.oracle_max_new_tokens or ev.max_new_tokens))
         metrics["oracle"], details["oracle"] = r.metrics, r.rows
     revised = cap(ks.revised_test_qa, ev.max_questions)
     if revised:

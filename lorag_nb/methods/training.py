@@ -79,7 +79,7 @@ DEFAULT_MAX_QUESTIONS = None
 #: verdicts use the per-fact mean over seeds and print the seed spread (lorag_nb.core.claims).
 DEFAULT_SEEDS = (0, 1)
 #: Closed-book answers' budget (``max_new_tokens``) is not here: :func:`closed_book_budget` chooses it per knowledge set and model.
-DEFAULT_EVAL = dict(batch_size=16, perplexity_texts=4, perplexity_tokens=256)
+DEFAULT_EVAL = dict(batch_size=EvalSettings.batch_size, perplexity_texts=4, perplexity_tokens=256)
 
 
 def closed_book_budget(model_name: str = "embedded", model=None, tokenizer=None) -> tuple[int, str]:
@@ -98,19 +98,33 @@ def closed_book_budget(model_name: str = "embedded", model=None, tokenizer=None)
     Returns:
         ``(tokens, why)``.
     """
-    return rag.answer_budget(0, None, model_name, model, tokenizer, closed_book=True)
+    return rag.answer_budget(0, None, model_name, model, tokenizer, batch_size=EvalSettings.batch_size, closed_book=True)
+
+
+def oracle_budget(model_name: str = "embedded", model=None, tokenizer=None) -> tuple[int, str]:
+    """The budget of answers given the gold document (the baseline's oracle arm, ``EvalSettings.oracle_max_new_tokens``),
+    chosen like :func:`closed_book_budget` but with each dev question's gold document in the prompt
+    (:func:`lorag_nb.methods.rag.answer_budget` without ``settings``; stored, so every notebook picks the same).
+
+    Returns:
+        ``(tokens, why)``.
+    """
+    return rag.answer_budget(0, None, model_name, model, tokenizer, batch_size=EvalSettings.batch_size)
 
 
 def default_eval(n_entities: int | None, max_questions: int | None = DEFAULT_MAX_QUESTIONS, model_name: str = "embedded", **overrides) -> EvalSettings:
     """The evaluation settings notebooks 01 and 02 share, for a world of ``n_entities`` entities.
 
     Caps every split at ``max_questions`` questions (the first ones, in entity order), answers closed book with
-    :func:`closed_book_budget` tokens (chosen on the knowledge set's dev split by ``model_name``), and measures
+    :func:`closed_book_budget` tokens (chosen on the knowledge set's dev split by ``model_name``; the oracle arm with
+    :func:`oracle_budget` tokens), and measures
     perplexity on 4 passages of 256 tokens — sized for a 2-core CPU. ``max_new_tokens`` in ``overrides`` wins.
     """
     kw = dict(DEFAULT_EVAL, n_entities=n_entities, max_questions=max_questions)
     if "max_new_tokens" not in overrides:
         kw["max_new_tokens"] = closed_book_budget(model_name)[0]
+    if "oracle_max_new_tokens" not in overrides:
+        kw["oracle_max_new_tokens"] = oracle_budget(model_name)[0]
     kw.update(overrides)
     return EvalSettings(**kw)
 
