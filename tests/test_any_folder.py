@@ -197,11 +197,39 @@ def test_the_answer_budget_is_chosen_from_the_dev_answers(tmp_path, embedded):
     ks = knowledge.use_knowledge(REPO / "examples" / "tiny_recipes")
     tokens, why = rag.answer_budget(0, None, "embedded", model, tok, store=store)
     # 1 dev question is too few to choose on: the training questions fill up (answer lengths only, never scores)
-    assert (len(ks.dev_qa), len(ks.train_qa)) == (1, 3) and tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev + 3 training questions:")
+    assert (len(ks.dev_qa), len(ks.train_qa)) == (1, 3) and tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev + 3 training questions with the gold document:")
     assert rag.answer_budget(0, None, "embedded", model, tok, store=store) == (tokens, why)  # stored: the same choice in 03, 04 and 05
     assert rag.answer_budget(24, None, "embedded", model, tok, store=store) == (24, "as set (max_new_tokens)")
     with pytest.raises(ValueError, match="max_new_tokens=-1 must be an int >= 1"):
         rag.answer_budget(-1)
+
+
+def test_rags_budget_is_chosen_through_the_retriever(tmp_path, embedded, monkeypatch):
+    """Issue 23: chosen with the gold document, RAG's budget (64) still cut 19 of 180 built-in test answers given three
+    retrieved chunks. With ``settings`` each dev question is asked as RAG asks it: the top_k chunks its retriever returns."""
+    from lorag_nb.core.config import RagSettings
+    from lorag_nb.core.store import ResultsStore
+    from lorag_nb.data.prompts import make_prompt
+    from lorag_nb.methods import evaluation, rag
+
+    model, tok = embedded
+    ks = knowledge.use_knowledge(REPO / "examples" / "tiny_recipes")
+    settings = RagSettings(top_k=2)
+    asked = []
+    real = rag.choose_budget
+    monkeypatch.setattr(rag, "choose_budget", lambda m, t, prompts, **kw: asked.append(list(prompts)) or real(m, t, prompts, **kw))
+    store = ResultsStore(tmp_path)
+    tokens, why = rag.answer_budget(0, None, "embedded", model, tok, store=store, settings=settings)
+    assert tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev + 3 training questions with the top 2 retrieved chunks")
+    kb, _ = rag.open_knowledge_base(settings, ks)
+    questions = (ks.dev_qa + ks.train_qa)[: rag.BUDGET_QUESTIONS]
+    expected = [make_prompt(tok, q.question, rag.contexts_of(rag.retriever_for(kb, settings).invoke(q.question)), settings.prompt_variant) for q in questions]
+    assert asked == [expected]
+    # stored: notebooks 03-05 read the same choice back; the gold-document (oracle) choice is another stored result
+    assert rag.answer_budget(0, None, "embedded", model, tok, store=store, settings=settings) == (tokens, why) and len(asked) == 1
+    assert "with the gold document" in rag.answer_budget(0, None, "embedded", model, tok, store=store)[1] and len(asked) == 2
+    assert len(store.all("budget")) == 2
+    knowledge.use_knowledge(None)
 
 
 def test_the_closed_book_budget_is_chosen_on_a_folder_and_on_the_built_in_world(embedded):
@@ -220,6 +248,9 @@ def test_the_closed_book_budget_is_chosen_on_a_folder_and_on_the_built_in_world(
     assert tokens in evaluation.BUDGET_STEPS and why.startswith("chosen on 1 dev + 3 training questions closed book")
     # stored: default_eval (every notebook, any slice of the folder) reads the same choice back; an explicit budget wins
     assert training.default_eval(2, model_name="embedded").max_new_tokens == tokens and training.default_eval(2, max_new_tokens=8).max_new_tokens == 8
+    # the oracle arm (gold document in the prompt) has its own stored choice
+    oracle, why = training.oracle_budget("embedded", model=model, tokenizer=tok)
+    assert training.default_eval(2).oracle_max_new_tokens == oracle and why.startswith("chosen on 1 dev + 3 training questions with the gold document")
     # it cuts at most 5% of those closed-book answers mid-answer, or it is the cap
     asked = (ks.dev_qa + ks.train_qa)[: rag.BUDGET_QUESTIONS]
     gens = evaluation.generate(model, tok, [make_prompt(tok, q.question) for q in asked], max_new_tokens=tokens)

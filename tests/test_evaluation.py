@@ -8,6 +8,7 @@ import pytest
 from lorag_nb.data.knowledge import QA
 from lorag_nb.data.prompts import closed_book_prompt, context_prompt
 from lorag_nb.methods.evaluation import (
+    choose_budget,
     clean_answer,
     continuation_logprobs,
     evaluate_qa,
@@ -139,6 +140,50 @@ def test_multiple_choice_scores_rejects_bad_input_before_running_the_model(promp
 
     with pytest.raises(ValueError, match=message):
         multiple_choice_scores(None, None, prompts, options, batch_size=batch_size)  # no model needed: checked first
+
+
+def test_generation_stops_at_the_end_of_the_answer_line_and_keeps_every_answer(embedded):
+    """An answer is its first non-empty line (``clean_answer``): stopping a row once that line has ended changes no
+    answer and no cut flag, saves the tokens after it, and an answer whose line ended is not counted as truncated."""
+    model, tok = embedded
+    qs = ["Give the steps to make tea as a numbered list.", "Write a haiku about autumn.", "What is the capital of France?",
+          "What are the first three steps to bake bread? Use a numbered list."]
+    prompts = [closed_book_prompt(tok, q) for q in qs]
+    on = generate(model, tok, prompts, max_new_tokens=24, batch_size=4)
+    off = generate(model, tok, prompts, max_new_tokens=24, batch_size=4, stop_at_line_end=False)
+    assert [g.text for g in on] == [g.text for g in off] and [g.cut_mid_answer for g in on] == [g.cut_mid_answer for g in off]
+    assert all(a.new_tokens <= b.new_tokens for a, b in zip(on, off))
+    ran_on = [i for i, b in enumerate(off) if b.truncated and "\n" in b.raw.lstrip()]  # answer line ended, the model went on
+    assert ran_on, [g.raw for g in off]  # these prompts make the model write further lines
+    assert all(not on[i].truncated and on[i].new_tokens < off[i].new_tokens and on[i].raw.rstrip(" ").endswith("\n") for i in ran_on)
+
+
+def test_choose_budget_asks_again_at_the_cap_only_for_long_answers(embedded, fp32):
+    """Every prompt is generated at the step below the cap and only the answers cut there again at the cap: the needs
+    are those of one generation at the cap for every prompt (greedy decoding; fp32 so both batchings round alike)."""
+    model, tok = embedded
+    qs = ["What is the capital of France?", "Describe the history of Rome in detail.", "What color is grass?", "Explain how a steam engine works."]
+    prompts = [closed_book_prompt(tok, q) for q in qs]
+    chosen = choose_budget(model, tok, prompts, cap=16)  # steps 8, 12, 16: all at 12, those cut at 12 again at 16
+    full = generate(model, tok, prompts, max_new_tokens=16)
+    needs = [17 if g.cut_mid_answer else min(g.new_tokens, len(tok(g.text, add_special_tokens=False)["input_ids"]) + 1) for g in full]
+    assert chosen["needs"] == needs and chosen["cap"] == 16 and any(n > 12 for n in needs)
+    assert chosen["max_new_tokens"] == next((s for s in (8, 12, 16) if sum(n > s for n in needs) <= 0.05 * len(needs)), 16)
+
+
+def test_the_oracle_arm_answers_at_its_own_budget(embedded):
+    """``EvalSettings.oracle_max_new_tokens``: answers given the gold document get their own budget, the other arms keep
+    ``max_new_tokens``."""
+    from lorag_nb.core.config import EvalSettings
+    from lorag_nb.data.knowledge import load_knowledge
+    from lorag_nb.methods.measure import measure_model
+
+    model, tok = embedded
+    ev = EvalSettings(n_entities=1, max_questions=2, max_new_tokens=3, oracle_max_new_tokens=5, batch_size=2, perplexity_texts=1, perplexity_tokens=16)
+    metrics, _details = measure_model(model, tok, load_knowledge(n_entities=1), ev)
+    assert metrics["oracle"]["max_new_tokens"] == 5 and metrics["test"]["max_new_tokens"] == 3 and metrics["control"]["max_new_tokens"] == 3
+    with pytest.raises(ValueError, match="oracle_max_new_tokens"):
+        EvalSettings(oracle_max_new_tokens=0)
 
 
 def test_truncated_answers_are_counted_and_warned_once(embedded):

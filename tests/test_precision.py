@@ -18,6 +18,8 @@ def test_the_precision_follows_the_environment_then_the_cpu(monkeypatch):
     for value, expected in (("bf16", "bf16"), (" FP32 ", "fp32"), ("auto", "fp32"), ("", "fp32")):
         monkeypatch.setenv(config.PRECISION_ENV, value)
         assert config.cpu_precision() == expected
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    assert config.auto_precision() == "fp32"  # what auto would pick on this CPU, whatever the variable says
     monkeypatch.setenv(config.PRECISION_ENV, "fp16")
     with pytest.raises(ValueError, match=r"LORAG_NB_PRECISION='fp16' is not a precision; use one of auto, fp32, bf16"):
         config.cpu_precision()
@@ -60,7 +62,8 @@ def test_bf16_and_fp32_give_the_same_verdict_on_a_small_world(monkeypatch, embed
     with the gold document (the claim behind "RAG reduces hallucination", on multiple choice), judged by the claims
     engine in both precisions. Measured 2026-12-07 (Intel Xeon, AMX-BF16): the verdicts agree; see the asserts."""
     from lorag_nb.data import knowledge
-    from lorag_nb.methods.evaluation import evaluate_qa
+    from lorag_nb.data.prompts import make_prompt
+    from lorag_nb.methods.evaluation import multiple_choice_scores
 
     model, tok = embedded
     knowledge.use_knowledge(None)
@@ -73,8 +76,9 @@ def test_bf16_and_fp32_give_the_same_verdict_on_a_small_world(monkeypatch, embed
     rows, verdicts = {}, {}
     for precision in ("fp32", "bf16"):
         monkeypatch.setenv(config.PRECISION_ENV, precision)
-        closed = evaluate_qa(model, tok, qas, max_new_tokens=1).rows
-        oracle = evaluate_qa(model, tok, qas, contexts=docs, max_new_tokens=1).rows
+        closed, oracle = ([{"id": q.id, "fact": q.fact, "mc_correct": max(range(len(s)), key=s.__getitem__) == q.answer_index}
+                           for q, s in zip(qas, multiple_choice_scores(model, tok, [make_prompt(tok, q.question, c) for q, c in zip(qas, ctx)], [q.options for q in qas]))]
+                          for ctx in ([None] * len(qas), docs))  # the multiple choice evaluate_qa scores, without its generation
         rows[precision] = [r["mc_correct"] for r in closed + oracle]
         verdicts[precision] = C.compare_scores("rag_grounded", C.scores(oracle, "mc_correct", "oracle"), C.scores(closed, "mc_correct", "closed book"))
     n = len(rows["fp32"])

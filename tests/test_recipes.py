@@ -50,6 +50,9 @@ def test_shared_knobs_are_one_value():
     assert (t["01_full_finetuning"]["max_questions"] or None) == training.DEFAULT_MAX_QUESTIONS  # 01 and 02 share training.default_eval's questions
     assert t["01_full_finetuning"]["seeds"] == list(training.DEFAULT_SEEDS)
     assert t["03_rag"]["reference_entities"] == t["04_hybrid"]["train_entities"] == t["02_lora"]["n_entities"]
+    # notebook 00's baseline is the stored one 01-05 read (before, 00 measured its own with 8 perplexity passages)
+    assert (t["00_overview_baseline"]["n_entities"], t["00_overview_baseline"]["max_questions"] or None) == (t["01_full_finetuning"]["n_entities"], training.DEFAULT_MAX_QUESTIONS)
+    assert {k: t["00_overview_baseline"][k] for k in ("batch_size", "perplexity_texts")} == {k: training.DEFAULT_EVAL[k] for k in ("batch_size", "perplexity_texts")}
     for k in ("n_entities", "n_questions", "n_dev_questions", "top_k", "chunk_size", "chunk_overlap", "max_new_tokens", "batch_size", "answer_ks"):
         assert t["04_hybrid"][k] == t["03_rag"][k], k
 

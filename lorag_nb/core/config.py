@@ -100,9 +100,13 @@ def cpu_precision() -> str:
     value = (os.environ.get(PRECISION_ENV) or "auto").strip().lower()
     if value not in PRECISIONS:
         raise ValueError(f"{PRECISION_ENV}={os.environ.get(PRECISION_ENV)!r} is not a precision; use one of {', '.join(PRECISIONS)}")
-    if value == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return value
+    return auto_precision() if value == "auto" else value
+
+
+def auto_precision() -> str:
+    """What ``$LORAG_NB_PRECISION=auto`` (:func:`cpu_precision`) picks on this CPU: ``"bf16"`` where it has native bf16
+    instructions (:func:`cpu_has_native_bf16`), else ``"fp32"``."""
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def check(cond: bool, name: str, value: Any, valid: str) -> None:

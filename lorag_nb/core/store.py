@@ -53,8 +53,9 @@ def settings_key(kind: str, settings: dict) -> str:
     + the CPU precision when it is bf16 (:func:`lorag_nb.core.config.cpu_precision`; fp32 keys are the keys stored before
     the precision existed, so fp32 and bf16 results never share a key)."""
     payload = {"kind": kind, "settings": json_ready(settings), "data": knowledge_key(), "v": RESULTS_VERSION}
-    if cpu_precision() != "fp32":
-        payload["precision"] = cpu_precision()
+    precision = cpu_precision()
+    if precision != "fp32":
+        payload["precision"] = precision
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

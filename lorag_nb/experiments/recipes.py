@@ -61,7 +61,7 @@ from lorag_nb.core.config import (
 )
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT
 from lorag_nb.methods.retrieval import parse_chroma_url
-from lorag_nb.methods.training import DEFAULT_MAX_QUESTIONS, DEFAULT_SEEDS
+from lorag_nb.methods.training import DEFAULT_EVAL, DEFAULT_MAX_QUESTIONS, DEFAULT_SEEDS
 
 #: Every test question of the built-in world: 80 entities × 6 facts × 3 held-out wordings.
 ALL_TEST_QUESTIONS = 1440
@@ -72,7 +72,8 @@ _COMMON: dict[str, Any] = {"model_name": "embedded", "knowledge": "builtin", "pr
 # ----------------------------------------------------------------------------------------- the table
 
 #: Notebook 00: the base model before any adaptation.
-_NB00: dict[str, Any] = {**_COMMON, "n_entities": 10, "max_questions": 0, "batch_size": EvalSettings.batch_size, "perplexity_texts": EvalSettings.perplexity_texts}
+# notebook 00's baseline is the one notebooks 01-05 share (training.default_eval): one evaluation, stored once
+_NB00: dict[str, Any] = {**_COMMON, "n_entities": 10, "max_questions": 0, "batch_size": DEFAULT_EVAL["batch_size"], "perplexity_texts": DEFAULT_EVAL["perplexity_texts"]}
 
 #: Notebook 01: full fine-tuning. Sized so verdicts can decide on a 2-core CPU: 10 entities = 60 facts × 5
 #: training wordings = 300 examples, one epoch in batches of 4 = 75 optimizer steps (every fact seen 5 times,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lorag_nb.core import stages
-from lorag_nb.core.config import PRECISION_ENV, TrainingSettings, cpu_precision
+from lorag_nb.core.config import PRECISION_ENV, TrainingSettings, auto_precision
 from lorag_nb.core.fmt import percentile
 from lorag_nb.data.knowledge import Document, load_knowledge
 from lorag_nb.data.prompts import make_prompt
@@ -448,18 +448,8 @@ def bench_precision(reps: int = 3, steps: int = 6, n_entities: int = 2, batch_si
     return {"rows": rows, "reps": reps, "steps": steps, "batch_size": batch_size, "questions": n, "max_new_tokens": max_new_tokens,
             "same_text": sum(a == b for a, b in zip(last["fp32"]["texts"], last["bf16"]["texts"])) / n,
             "same_pick": sum(a == b for a, b in zip(last["fp32"]["picks"], last["bf16"]["picks"])) / n,
-            "loss_first": {p: last[p]["loss_first"] for p in last}, "auto_precision": cpu_precision_auto(),
+            "loss_first": {p: last[p]["loss_first"] for p in last}, "auto_precision": auto_precision(),
             "seconds": time.perf_counter() - t_start, "machine": machine_info()}
-
-
-def cpu_precision_auto() -> str:
-    """What ``LORAG_NB_PRECISION=auto`` picks on this machine (:func:`lorag_nb.core.config.cpu_precision`)."""
-    saved = os.environ.pop(PRECISION_ENV, None)
-    try:
-        return cpu_precision()
-    finally:
-        if saved is not None:
-            os.environ[PRECISION_ENV] = saved
 
 
 def precision_report(res: dict) -> str:
