@@ -49,7 +49,11 @@ def _summary(folder: str, out: Path, store: Path, secs: float, documents: int | 
     report = check_folder(REPO / "examples" / folder)
     rules = Counter(link.get("rule") or "unlinked" for link in report["links"])
     chosen = [json.loads(p.read_text()) for p in store.glob("budget-*.json")]
-    budgets = {("closed book" if b["settings"].get("closed_book") else "RAG"): f"{b['metrics']['max_new_tokens']} tokens ({100 * b['metrics']['cut_share']:.0f}% of "
+
+    def kind(settings: dict) -> str:  # the three stored choices: closed book, RAG through its retriever, the oracle arm
+        return "closed book" if settings.get("closed_book") else "RAG" if "rag" in settings else "oracle"
+
+    budgets = {kind(b["settings"]): f"{b['metrics']['max_new_tokens']} tokens ({100 * b['metrics']['cut_share']:.0f}% of "
                f"{b['metrics']['n']} cut)" for b in chosen}
     rows = [r for p in store.glob("rag-*.json") for r in json.loads(p.read_text())["details"].get("rows", [])]
     ref = out / "reference.json"
