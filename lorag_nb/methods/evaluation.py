@@ -94,7 +94,8 @@ class Generation:
         raw: the decoded continuation before cutting.
         latency_s: this answer's share of its batch's wall time (batch seconds / batch size).
         new_tokens: tokens generated for it (up to the stop).
-        truncated: the budget (``max_new_tokens``) ran out before an end-of-turn or EOS token.
+        truncated: the budget (``max_new_tokens``) ran out before an end-of-turn or EOS token and before the answer
+            line ended (:func:`generate`'s ``stop_at_line_end``).
         cut_mid_answer: truncated, and the kept answer line runs to the last generated token (no line
             break after it) and does not end a sentence (``.``, ``!``, ``?``), so the answer itself was cut
             ("…charted in the year 23" for 2384), not only text the model added after a complete answer line.
@@ -155,10 +156,13 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
         max_new_tokens: generation budget per answer (tokens).
         batch_size: prompts per forward pass. Prompts are sorted by length so each batch pads little.
         progress: show a tqdm bar over batches.
+        stop_at_line_end: stop each answer once its answer line (the first non-empty line, which
+            :func:`clean_answer` keeps) has ended. The kept text is the same either way; measured on 96 closed-book
+            answers of the built-in world (bf16, batch 16): 0.89× the time, 2,425 → 2,393 generated tokens.
 
     Returns:
         N :class:`Generation` objects in the order of ``prompts``; ``truncated`` marks those that used the
-        whole budget without an end-of-turn / EOS token.
+        whole budget without an end-of-turn / EOS token or (``stop_at_line_end``) the end of their answer line.
 
     Raises:
         ValueError: ``batch_size`` or ``max_new_tokens`` < 1.

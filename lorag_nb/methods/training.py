@@ -87,7 +87,7 @@ def closed_book_budget(model_name: str = "embedded", model=None, tokenizer=None)
     folder) and model, and where it came from.
 
     Chosen on the knowledge set's dev questions (training questions fill up to 40), asked without a document by the
-    model ``model_name`` (:func:`lorag_nb.methods.rag.answer_budget` with ``closed_book=True``: the smallest of 8…64
+    model ``model_name`` (:func:`lorag_nb.methods.rag.answer_budget` with ``closed_book=True``: the smallest of 8…96
     tokens that cuts off at most 5% of the answers; stored in the results store, so every notebook and every slice of
     the set picks the same). Why: a fixed 16 tokens cut 133 of the base model's 180 closed-book test answers on the
     built-in world mid-answer (78 at 24; measured 2026-12-07) and every closed-book answer on a gallery folder (it
