@@ -171,6 +171,28 @@ def test_choose_budget_asks_again_at_the_cap_only_for_long_answers(embedded, fp3
     assert chosen["max_new_tokens"] == next((s for s in (8, 12, 16) if sum(n > s for n in needs) <= 0.05 * len(needs)), 16)
 
 
+def test_an_answer_ending_in_a_loop_needs_only_the_tokens_until_its_loop_shows(embedded, monkeypatch):
+    """A greedy loop cut off at the budget is complete (``Generation.loop``), not cut: ``choose_budget`` gives it the
+    tokens up to where the loop shows, so 3 loops in 20 answers do not push the budget to the cap (they would as
+    cut answers: 15% > 5%)."""
+    from lorag_nb.methods import evaluation
+
+    _model, tok = embedded
+    looping = "Grumith Zorwolova was born in 1896 in 1896 in 1896 in 1896 in 1896 in 1896 in 1896 in 1896"
+    onset = evaluation._loop_onset(tok, looping)
+    assert evaluation.repeats_itself(tok.decode(tok(looping, add_special_tokens=False)["input_ids"][:onset]))
+    assert not evaluation.repeats_itself(tok.decode(tok(looping, add_special_tokens=False)["input_ids"][: onset - 1]))
+
+    def fake_generate(model, tokenizer, prompts, max_new_tokens, batch_size=16, **kw):
+        return [evaluation.Generation(looping, looping, 0.0, max_new_tokens, truncated=True, loop=True) if p.startswith("loop")
+                else evaluation.Generation("1896", "1896<|im_end|>", 0.0, 3) for p in prompts]
+
+    monkeypatch.setattr(evaluation, "generate", fake_generate)
+    chosen = choose_budget(None, tok, ["loop"] * 3 + ["short"] * 17, cap=96)
+    assert chosen["needs"][:3] == [onset] * 3 and chosen["needs"][3:] == [3] * 17
+    assert chosen["max_new_tokens"] == next(s for s in evaluation.BUDGET_STEPS if s >= onset) < 96
+
+
 def test_the_oracle_arm_answers_at_its_own_budget(embedded):
     """``EvalSettings.oracle_max_new_tokens``: answers given the gold document get their own budget, the other arms keep
     ``max_new_tokens``."""

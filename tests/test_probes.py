@@ -9,7 +9,7 @@ from lorag_nb.core.store import ResultsStore
 from lorag_nb.data import worldgen
 from lorag_nb.data.knowledge import load_knowledge, use_knowledge
 from lorag_nb.methods import probes
-from lorag_nb.methods.evaluation import Generation
+from lorag_nb.methods.evaluation import LOOP_MIN_WORDS, Generation, repeats_itself
 
 
 def test_answer_kind_classes_abstentions_taught_values_and_other_assertions():
@@ -138,12 +138,21 @@ def test_a_control_set_without_options_is_not_measured_not_a_crash():
 
 
 def test_a_loop_is_told_from_an_answer_cut_before_its_value():
-    assert probes.repeats_itself("Grumith Zorwolova is a professional in the field of Artificial Intelligence and a professional in the field of Artificial")
-    assert probes.repeats_itself("It is red, it is red, it")
-    assert not probes.repeats_itself("Lunorn Foundry was founded in 1923 by Wexane")  # cut before its value: still cut
-    assert not probes.repeats_itself("He studied the history of the city of Zorwolova and the history of the")  # 4 of 8 words again: not yet a loop
-    assert not probes.repeats_itself("a b c a b")  # a phrase of 3 words said 1 2/3 times is not enough
-    assert not probes.repeats_itself("the the the the")  # shorter than LOOP_MIN_WORDS words per phrase
+    assert repeats_itself("Grumith Zorwolova is a professional in the field of Artificial Intelligence and a professional in the field of Artificial")
+    assert repeats_itself("It is red, it is red, it")
+    assert not repeats_itself("Lunorn Foundry was founded in 1923 by Wexane")  # cut before its value: still cut
+    assert not repeats_itself("He studied the history of the city of Zorwolova and the history of the")  # 4 of 8 words again: not yet a loop
+    assert not repeats_itself("a b c a b")  # a phrase of 3 words said 1 2/3 times is not enough
+    assert not repeats_itself("the the the the")  # a 1-word phrase must come LOOP_MIN_WORDS + 2 times
+    assert repeats_itself("the the the the the")
+    assert repeats_itself("Grumith Zorwolova was born in 1896 in 1896 in 1896")  # a 2-word phrase 3 times
+    assert not repeats_itself("Grumith Zorwolova was born in 1896 in 1896 in")  # 2 1/2 times: not yet
+    assert not repeats_itself("New York, New York")
+    assert repeats_itself("Mavlakolikljakljakljaklj") and not repeats_itself("Mavlakolikljaklj")  # a run-on word repeating "klja"
+    assert not repeats_itself("Mississippi") and not repeats_itself("It cost 1,000,000,000")  # no letter loop; digits
+    assert not repeats_itself("") and not repeats_itself("Paris")
+    assert repeats_itself("Příkáš, Ŧázmář, Ŧázmář, Ŧázmář, Ŧázmář, Ŧázmá")  # the budget cut the last copy's word
+    assert not repeats_itself("Lunorn Foundry was founded in 1923 by Wex and Wexane")
 
 
 from hypothesis import given, strategies as st  # noqa: E402
@@ -151,15 +160,15 @@ from hypothesis import given, strategies as st  # noqa: E402
 _WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
 
 
-@given(prefix=st.lists(_WORD, max_size=6), phrase=st.lists(_WORD, min_size=probes.LOOP_MIN_WORDS, max_size=9), cut=st.integers(0, 100))
+@given(prefix=st.lists(_WORD, max_size=6), phrase=st.lists(_WORD, min_size=LOOP_MIN_WORDS, max_size=9), cut=st.integers(0, 100))
 def test_any_phrase_said_again_is_a_loop(prefix, phrase, cut):
     """A phrase of ≥ LOOP_MIN_WORDS words followed by a copy of at least 2/3 of it and of LOOP_MIN_WORDS words (cut
     anywhere after that) is a loop."""
-    least = max(probes.LOOP_MIN_WORDS, -(-2 * len(phrase) // 3))
+    least = max(LOOP_MIN_WORDS, -(-2 * len(phrase) // 3))
     keep = least + cut % (len(phrase) - least + 1)  # between max(LOOP_MIN_WORDS, ceil(2/3 p)) and p words of the copy
-    assert probes.repeats_itself(" ".join(prefix + phrase + phrase[:keep]))
+    assert repeats_itself(" ".join(prefix + phrase + phrase[:keep]))
 
 
 @given(words=st.lists(_WORD, max_size=30, unique=True))
 def test_text_without_a_repeated_word_is_never_a_loop(words):
-    assert not probes.repeats_itself(" ".join(words))
+    assert not repeats_itself(" ".join(words))

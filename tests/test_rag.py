@@ -50,6 +50,25 @@ def test_run_rag_measures_retrieval_answers_and_latency(run, store, client, embe
     assert again.cached and again.metrics["answers"] == m["answers"]
 
 
+def test_latency_asks_each_arm_at_its_own_budget(embedded, store, client, monkeypatch):
+    """``interleaved_latency``: closed book answers at ``closed_max_new_tokens`` (its own budget), RAG at the eval's;
+    both are in the result and the key, so another closed-book budget is another measurement."""
+    model, tok = embedded
+    seen = []
+    real = rag.generate
+
+    def spy(m, t, prompts, max_new_tokens, batch_size=16, **kw):
+        seen.append(max_new_tokens)
+        return real(m, t, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, **kw)
+
+    monkeypatch.setattr(rag, "generate", spy)
+    res = rag.interleaved_latency(SETTINGS, EV, model=model, tokenizer=tok, store=store, n_questions=1, reps=2, client=client, closed_max_new_tokens=5)
+    assert res.metrics["closed_max_new_tokens"] == 5 and res.metrics["rag_max_new_tokens"] == 12 and len(res.metrics["ratios"]) == 2
+    assert 5 in seen and set(seen) <= {5, 12}  # the closed-book arm at 5; the chain's own generation at 12
+    again = rag.interleaved_latency(SETTINGS, EV, model=model, tokenizer=tok, store=store, n_questions=1, reps=2, client=client, closed_max_new_tokens=6)
+    assert not again.cached and again.metrics["closed_max_new_tokens"] == 6
+
+
 def test_the_chain_answers_like_the_evaluator_with_sources(run, embedded, client):
     model, tok = embedded
     ks = load_knowledge(n_entities=2)

@@ -252,7 +252,8 @@ def gather(settings: CompareSettings = CompareSettings(), store=None, model=None
     out["rag"] = rag.run_rag(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_swap"] = swap_experiment(rag_settings, store, rag_eval, settings.model, model=model, tokenizer=tokenizer)
     out["rag_index"] = rag.measure_index(rag_settings, settings.rag_entities, store)
-    out["latency"] = rag.interleaved_latency(rag_settings, rag_eval, settings.model, model=model, tokenizer=tokenizer, store=store, n_questions=settings.latency_questions, reps=settings.latency_reps)
+    out["latency"] = rag.interleaved_latency(rag_settings, rag_eval, settings.model, model=model, tokenizer=tokenizer, store=store, n_questions=settings.latency_questions, reps=settings.latency_reps,
+                                           closed_max_new_tokens=ev.max_new_tokens)
     out["naive_rank"] = settings.naive_rank or best
     naive_adapter = settings.lora_settings(out["naive_rank"])
     adapters = {"naive_hybrid": naive_adapter, "raft_hybrid": settings.raft_settings(variant)}

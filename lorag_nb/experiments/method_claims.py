@@ -145,9 +145,16 @@ def article_claims(rag: Result, baseline: Result, swap: Result | None = None, tr
                                     "answers with the OUTDATED knowledge base", condition, links("rag_kb_bias")))
     if latency is not None:
         m = latency.metrics if hasattr(latency, "metrics") else latency
-        out.append(C.judge("rag_latency", C.ratio_estimate(m["ratios"]), {}, f"median {statistics.median(m['rag_ms']):.0f} vs {statistics.median(m['closed_ms']):.0f} ms per answer, "
+        out.append(C.judge("rag_latency", C.ratio_estimate(m["ratios"]), {}, f"median {statistics.median(m['rag_ms']):.0f} vs {statistics.median(m['closed_ms']):.0f} ms per answer{_budgets(m)}, "
                            f"{m['n_questions']} questions one at a time, {len(m['ratios'])} interleaved repetitions (load {m.get('loadavg') or 0:.1f})", condition, links("rag_latency")))
     return out
+
+
+def _budgets(m: Mapping) -> str:
+    """" (RAG at 96 tokens, closed book at 48)" when the latency result names both budgets (stored before: "")."""
+    if m.get("rag_max_new_tokens") and m.get("closed_max_new_tokens"):
+        return f" (RAG at {m['rag_max_new_tokens']} tokens, closed book at {m['closed_max_new_tokens']})"
+    return ""
 
 
 def combine_claims(hybrids: Mapping[str, C.Scores], singles: Mapping[str, C.Scores], revised: tuple[C.Scores, C.Scores] | None = None, metric: str = "mc_correct",

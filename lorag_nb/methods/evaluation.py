@@ -99,6 +99,9 @@ class Generation:
         cut_mid_answer: truncated, and the kept answer line runs to the last generated token (no line
             break after it) and does not end a sentence (``.``, ``!``, ``?``), so the answer itself was cut
             ("…charted in the year 23" for 2384), not only text the model added after a complete answer line.
+            An answer that ends in a greedy loop (:func:`repeats_itself`) is not cut mid-answer: it is ``loop``.
+        loop: truncated, and the answer ends in a greedy-decoding loop (:func:`repeats_itself`): more budget would
+            add more of the loop, not the answer's value.
     """
 
     text: str
@@ -107,6 +110,61 @@ class Generation:
     new_tokens: int
     truncated: bool = False
     cut_mid_answer: bool = False
+    loop: bool = False
+
+
+#: The shortest phrase (in words) whose back-to-back repetition marks a loop (:func:`repeats_itself`); a phrase of
+#: fewer words must be said at least LOOP_MIN_WORDS + 2 times ("in 1896 in 1896 in 1896").
+LOOP_MIN_WORDS = 3
+#: A run-on word loops when its last characters repeat a unit of at most this many characters, over at least
+#: LOOP_MIN_CHARS characters and two units ("…kljakljaklj").
+LOOP_MAX_UNIT_CHARS, LOOP_MIN_CHARS = 6, 8
+
+
+def _tail_run(items: Sequence, period: int) -> int:
+    """How many of the last ``items`` each equal the item ``period`` places before; the very last item may be a
+    start of its counterpart (a word the budget cut: "…Ŧázmář, Ŧázmá")."""
+    n = len(items)
+    if n <= period or not items[n - 1] or not items[n - 1 - period].startswith(items[n - 1]):
+        return 0
+    run = 1
+    while run < n - period and items[n - 1 - run] == items[n - 1 - run - period]:
+        run += 1
+    return run
+
+
+def repeats_itself(text: str, min_words: int = LOOP_MIN_WORDS) -> bool:
+    """True when ``text`` ends in a greedy-decoding loop. Such an answer cut off at the budget is not waiting for
+    its value: greedy decoding repeats what it said (the degeneration of Holtzman et al. 2020, *The Curious Case of
+    Neural Text Degeneration*, ICLR), so it counts as complete (``Generation.loop``), not as cut.
+
+    A loop is either
+      - words: for some phrase length ``p`` words, its last ``L`` words each repeat the word ``p`` places before, with
+        ``L`` ≥ ``min_words`` and ``L`` ≥ 2/3 of ``p`` for ``p`` ≥ ``min_words`` (a second copy, possibly cut short:
+        "…a professional in the field of Artificial Intelligence and a professional in the field of Artificial"),
+        and ``L`` ≥ ``2 p`` and ≥ ``min_words + 1`` for shorter phrases ("born in 1896 in 1896 in 1896");
+      - characters: the last word's last ≥ :data:`LOOP_MIN_CHARS` characters repeat a unit of at most
+        :data:`LOOP_MAX_UNIT_CHARS` characters that holds a letter, twice or more ("Mavlakolikljakljaklj").
+
+    Args:
+        text: an answer (words are split on whitespace, compared case-insensitively without punctuation).
+
+    Returns:
+        bool; False for an empty text.
+    """
+    words = [w for w in (re.sub(r"[^\w]+", "", t).lower() for t in (text or "").split()) if w]
+    n = len(words)
+    for period in range(1, n):
+        run = _tail_run(words, period)
+        least = max(min_words, -(-2 * period // 3)) if period >= min_words else max(min_words + 1, 2 * period)
+        if run >= least:
+            return True
+    last = words[-1] if words else ""
+    for unit in range(1, LOOP_MAX_UNIT_CHARS + 1):
+        run = _tail_run(last, unit)
+        if run >= max(LOOP_MIN_CHARS, 2 * unit) and any(c.isalpha() for c in last[-unit:]):
+            return True
+    return False
 
 
 class AnswersTruncatedWarning(UserWarning):
@@ -209,8 +267,9 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
             truncated = n == max_new_tokens and not ended and not any(t in stop_ids for t in ids[:n])
             text = clean_answer(raw, stop)
             # the answer line was still running at the budget (a line that ends a sentence is complete)
-            cut = truncated and bool(text) and "\n" not in raw.lstrip() and not text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
-            results[i] = Generation(text=text, raw=raw, latency_s=dt / len(idx), new_tokens=n, truncated=truncated, cut_mid_answer=cut)
+            loop = truncated and repeats_itself(text)
+            cut = truncated and not loop and bool(text) and "\n" not in raw.lstrip() and not text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
+            results[i] = Generation(text=text, raw=raw, latency_s=dt / len(idx), new_tokens=n, truncated=truncated, cut_mid_answer=cut, loop=loop)
             fed_back += max(0, n - 1)
         add_tokens("generation", int(enc["attention_mask"].sum()), "prefill")
         add_tokens("generation", fed_back, "forward")
@@ -359,9 +418,10 @@ class QAEval:
             (None without options), ``latency_ms_p50`` / ``latency_ms_mean`` (per answer, ms),
             ``seconds`` (wall time of the whole evaluation), ``truncated`` / ``truncated_fraction``
             (answers that used all ``max_new_tokens`` without stopping: count, share),
-            ``cut_mid_answer`` (of those, the ones whose answer line itself was cut), ``max_new_tokens``.
+            ``cut_mid_answer`` (of those, the ones whose answer line itself was cut), ``loops`` (of those, the ones
+            ending in a greedy loop: :func:`repeats_itself`), ``max_new_tokens``.
         rows: one dict per question: id, fact (``QA.fact``: the statistical unit), question, gold, prediction,
-            em, f1, contains, mc_correct, latency_ms, truncated.
+            em, f1, contains, mc_correct, latency_ms, truncated, cut, loop.
     """
 
     metrics: dict
@@ -432,6 +492,7 @@ def evaluate_qa(
                 "latency_ms": g.latency_s * 1000,
                 "truncated": g.truncated,
                 "cut": g.cut_mid_answer,
+                "loop": g.loop,
             }
         )
     n = len(rows)
@@ -448,6 +509,7 @@ def evaluate_qa(
         "truncated": sum(g.truncated for g in gens),
         "truncated_fraction": sum(g.truncated for g in gens) / n,
         "cut_mid_answer": sum(g.cut_mid_answer for g in gens),
+        "loops": sum(g.loop for g in gens),
         "max_new_tokens": max_new_tokens,
     }
     warn_truncated(gens, max_new_tokens)
@@ -470,8 +532,9 @@ def choose_budget(model, tokenizer, prompts: Sequence[str], cap: int = BUDGET_CA
     ``prompts`` (dev questions, formatted as the method will ask them).
 
     Each answer's need is the tokens up to the end of its answer line (the text :func:`clean_answer` keeps,
-    re-tokenized, + 1 for the line end or end-of-turn); an answer still running at ``cap`` needs more than
-    ``cap``. The budget is the smallest of :data:`BUDGET_STEPS` (≤ ``cap``) that covers all but ``max_cut`` of
+    re-tokenized, + 1 for the line end or end-of-turn); an answer ending in a greedy loop (``Generation.loop``)
+    needs the tokens up to where its loop shows (:func:`repeats_itself`); an answer still running at ``cap`` needs
+    more than ``cap``. The budget is the smallest of :data:`BUDGET_STEPS` (≤ ``cap``) that covers all but ``max_cut`` of
     the needs, else ``cap``. Why: a fixed 16 tokens cut 37 of 40 answers of a chatty 135M model on a reader's
     folder (it restates the question first), and cut answers score as wrong.
 
@@ -501,10 +564,19 @@ def choose_budget(model, tokenizer, prompts: Sequence[str], cap: int = BUDGET_CA
     for g in gens:
         if g.cut_mid_answer:
             needs.append(cap + 1)
+        elif g.loop:
+            needs.append(min(g.new_tokens, _loop_onset(tokenizer, g.text)))
         else:
             needs.append(min(g.new_tokens, len(tokenizer(g.text, add_special_tokens=False)["input_ids"]) + 1))
     budget = next((s for s in steps if sum(n > s for n in needs) <= max_cut * len(needs)), cap)
     return {"max_new_tokens": budget, "n": len(needs), "needs": needs, "cut_share": sum(n > budget for n in needs) / len(needs), "cap": cap, "max_cut": max_cut}
+
+
+def _loop_onset(tokenizer, text: str) -> int:
+    """Tokens of the shortest start of ``text`` that already ends in a loop (:func:`repeats_itself`): at that budget
+    the answer is a loop, not cut. ``text``'s own token count when no start is."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return next((k for k in range(1, len(ids) + 1) if repeats_itself(tokenizer.decode(ids[:k]))), len(ids))
 
 
 #: Open :func:`one_truncation_warning` blocks: each collects ``(generations, max_new_tokens)`` of its evaluations.
@@ -549,6 +621,8 @@ def warn_truncated(gens: Sequence[Generation], max_new_tokens: int, evaluations:
     if hit:
         cut = [g for g in hit if g.cut_mid_answer]
         example = f', e.g. "{cut[0].text}"' if cut else ""
+        loops = sum(g.loop for g in hit)
+        example += f"; {loops} ending in a greedy loop" if loops else ""
         warnings.warn(
             f"{len(hit)} of {len(gens)} answers{f' (over {evaluations} evaluations)' if evaluations > 1 else ''} used all max_new_tokens={max_new_tokens} without an end-of-turn token "
             f"({len(cut)} cut mid-answer{example}); their scores count them as given. Raise max_new_tokens "

@@ -57,35 +57,6 @@ def answer_kind(prediction: str, taught_values: Sequence[str]) -> str:
     return ASSERTS
 
 
-#: The shortest phrase (in words) whose back-to-back repetition marks a loop (:func:`repeats_itself`).
-LOOP_MIN_WORDS = 3
-
-
-def repeats_itself(text: str, min_words: int = LOOP_MIN_WORDS) -> bool:
-    """True when ``text`` ends in a greedy-decoding loop: for some phrase length ``p`` ≥ ``min_words`` words, its
-    last ``L`` words each repeat the word ``p`` places before, with ``L`` ≥ ``min_words`` and ``L`` ≥ 2/3 of ``p``
-    (a second copy of the phrase, possibly cut short: "…a professional in the field of Artificial Intelligence
-    and a professional in the field of Artificial"). Such an answer cut off at the budget is not waiting for its
-    value: greedy decoding repeats what it said (the degeneration of Holtzman et al. 2020, *The Curious Case of
-    Neural Text Degeneration*, ICLR), so the unknown-entities probe counts it as complete rather than as cut.
-
-    Args:
-        text: an answer (words are split on whitespace, compared case-insensitively without punctuation).
-
-    Returns:
-        bool; False for fewer than ``2 * min_words`` words.
-    """
-    words = [w for w in (re.sub(r"[^\w]+", "", t).lower() for t in (text or "").split()) if w]
-    n = len(words)
-    for period in range(min_words, n - min_words + 1):
-        run = 0  # how many of the last words repeat the word `period` places before
-        while run < n - period and words[n - 1 - run] == words[n - 1 - run - period]:
-            run += 1
-        if run >= min_words and 3 * run >= 2 * period:
-            return True
-    return False
-
-
 def taught_values(n_entities: int | None) -> dict[str, list[str]]:
     """relation → the distinct answers of the training questions of the first ``n_entities`` entities (the values
     a fine-tuned model was taught), sorted."""
@@ -155,7 +126,7 @@ def unknown_probe(taught_entities: int, train_result=None, rag_settings: RagSett
     Returns:
         Result with metrics ``n`` (48 at the defaults: 8 entities × 6 relations), ``abstains``, ``taught``,
         ``asserts`` (shares, sum 1), ``cut`` (share cut off at the budget mid-answer; an answer that ends in a loop,
-        :func:`repeats_itself`, is complete) and rows (``id``, ``fact``, ``question``, ``relation``, ``prediction``,
+        :func:`lorag_nb.methods.evaluation.repeats_itself`, is complete) and rows (``id``, ``fact``, ``question``, ``relation``, ``prediction``,
         ``kind``, ``taught`` 0/1, ``abstains`` 0/1, ``cut``, ``loop``: at the budget in a loop).
 
     Raises:
@@ -180,8 +151,8 @@ def unknown_probe(taught_entities: int, train_result=None, rag_settings: RagSett
         for q, g in zip(qas, gens):
             kind = answer_kind(g.text, values.get(q.relation, []))
             rows.append({"id": q.id, "fact": q.id, "question": q.question, "relation": q.relation, "prediction": g.text, "kind": kind,
-                         "taught": float(kind == TAUGHT), "abstains": float(kind == ABSTAINS), "cut": g.cut_mid_answer and not repeats_itself(g.text),
-                         "loop": g.truncated and repeats_itself(g.text)})
+                         "taught": float(kind == TAUGHT), "abstains": float(kind == ABSTAINS), "cut": g.cut_mid_answer,
+                         "loop": g.loop})
         n = len(rows)
         metrics = {"n": n, "abstains": sum(r["abstains"] for r in rows) / n, "taught": sum(r["taught"] for r in rows) / n,
                    "asserts": sum(r["kind"] == ASSERTS for r in rows) / n, "cut": sum(bool(r["cut"]) for r in rows) / n}

@@ -459,15 +459,21 @@ def answer_one(settings: RagSettings, question: str, top_k: int, eval_settings: 
     return build_chain(kb, m, tok, settings.replace(top_k=int(top_k)), max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size).invoke(question)
 
 
-def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, store: ResultsStore | None = None, n_questions: int = 6, reps: int = 3, client=None, force: bool = False) -> Result:
+def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | None = None, model_name: str = "embedded", model=None, tokenizer=None, store: ResultsStore | None = None, n_questions: int = 6, reps: int = 3, client=None, force: bool = False,
+                        closed_max_new_tokens: int | None = None) -> Result:
     """Answer time with RAG vs closed book, measured **interleaved** in one process (per question:
     closed book, then RAG; the order flips every repetition), one question at a time, so both see the
     same machine load. Each repetition gives one ratio (total RAG time ÷ total closed-book time);
     :func:`lorag_nb.core.claims.ratio_estimate` gives the median with its spread. Cached (kind ``"latency"``).
 
+    Each arm answers at its own budget, as the notebooks ask it: RAG at ``eval_settings.max_new_tokens``, closed book
+    at ``closed_max_new_tokens`` (None: the same; notebook 05 passes the closed-book budget,
+    :func:`lorag_nb.methods.training.closed_book_budget`). Why: at RAG's 96 tokens the base model's closed-book answers
+    rambled to 1.68 s against RAG's 1.55 s (built-in world, 2026-12-07), a budget the closed-book arm never uses.
+
     Returns:
         Result with metrics ``rag_ms`` and ``closed_ms`` (per repetition, mean ms per answer),
-        ``ratios``, ``n_questions``, ``reps``, ``loadavg``.
+        ``ratios``, ``n_questions``, ``reps``, ``loadavg``, ``rag_max_new_tokens``, ``closed_max_new_tokens``.
 
     Raises:
         ValueError: ``reps`` < 2 or ``n_questions`` < 1.
@@ -479,7 +485,8 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
         raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")
     ev = resolve_eval(eval_settings)
     store = RUNTIME.use_store(store)
-    key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps}
+    closed_budget = closed_max_new_tokens or ev.max_new_tokens
+    key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps, "closed_max_new_tokens": closed_budget}
 
     def compute(_artifacts: Path):
         m, tok = RUNTIME.model(model_name, model, tokenizer)
@@ -501,11 +508,12 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
                     if which == "rag":
                         chain.invoke(q)
                     else:
-                        generate(m, tok, [make_prompt(tok, q)], max_new_tokens=ev.max_new_tokens, batch_size=1)
+                        generate(m, tok, [make_prompt(tok, q)], max_new_tokens=closed_budget, batch_size=1)
                     t[which] += time.perf_counter() - t0
             rag_ms.append(1000 * t["rag"] / len(questions))
             closed_ms.append(1000 * t["closed"] / len(questions))
-        return {"rag_ms": rag_ms, "closed_ms": closed_ms, "ratios": [r / c for r, c in zip(rag_ms, closed_ms)], "n_questions": len(questions), "reps": reps, "loadavg": load}, {}
+        return {"rag_ms": rag_ms, "closed_ms": closed_ms, "ratios": [r / c for r, c in zip(rag_ms, closed_ms)], "n_questions": len(questions), "reps": reps, "loadavg": load,
+                "rag_max_new_tokens": ev.max_new_tokens, "closed_max_new_tokens": closed_budget}, {}
 
     return store.cached("latency", key, compute, force=force)
 
