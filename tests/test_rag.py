@@ -67,6 +67,10 @@ def test_latency_asks_each_arm_at_its_own_budget(embedded, store, client, monkey
     assert 5 in seen and set(seen) <= {5, 12}  # the closed-book arm at 5; the chain's own generation at 12
     again = rag.interleaved_latency(SETTINGS, EV, model=model, tokenizer=tok, store=store, n_questions=1, reps=2, client=client, closed_max_new_tokens=6)
     assert not again.cached and again.metrics["closed_max_new_tokens"] == 6
+    asked = []
+    monkeypatch.setattr(rag, "answer_budget", lambda *a, **kw: asked.append(kw) or (7, "chosen"))  # notebook 03 passes none: the closed-book choice
+    chosen = rag.interleaved_latency(SETTINGS, EV, model=model, tokenizer=tok, store=store, n_questions=1, reps=2, client=client)
+    assert chosen.metrics["closed_max_new_tokens"] == 7 and asked[0]["closed_book"] is True
 
 
 def test_the_chain_answers_like_the_evaluator_with_sources(run, embedded, client):

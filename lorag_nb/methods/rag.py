@@ -467,8 +467,9 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
     :func:`lorag_nb.core.claims.ratio_estimate` gives the median with its spread. Cached (kind ``"latency"``).
 
     Each arm answers at its own budget, as the notebooks ask it: RAG at ``eval_settings.max_new_tokens``, closed book
-    at ``closed_max_new_tokens`` (None: the same; notebook 05 passes the closed-book budget,
-    :func:`lorag_nb.methods.training.closed_book_budget`). Why: at RAG's 96 tokens the base model's closed-book answers
+    at ``closed_max_new_tokens`` (None: the closed-book budget chosen for this knowledge set and model,
+    :func:`answer_budget` with ``closed_book=True``, the stored choice :func:`lorag_nb.methods.training.closed_book_budget`
+    reads; notebook 05 passes its closed-book ``max_new_tokens``). Why: at RAG's 96 tokens the base model's closed-book answers
     rambled to 1.68 s against RAG's 1.55 s (built-in world, 2026-12-07), a budget the closed-book arm never uses.
 
     Returns:
@@ -485,7 +486,7 @@ def interleaved_latency(settings: RagSettings, eval_settings: EvalSettings | Non
         raise ValueError(f"reps must be ≥ 2 and n_questions ≥ 1; got reps={reps}, n_questions={n_questions}")
     ev = resolve_eval(eval_settings)
     store = RUNTIME.use_store(store)
-    closed_budget = closed_max_new_tokens or ev.max_new_tokens
+    closed_budget = closed_max_new_tokens or answer_budget(0, None, model_name, model, tokenizer, batch_size=EvalSettings.batch_size, store=store, closed_book=True)[0]
     key = {"rag": key_dict(settings), "eval": ev.to_dict(), "model": model_name, "n_questions": n_questions, "reps": reps, "closed_max_new_tokens": closed_budget}
 
     def compute(_artifacts: Path):
