@@ -144,7 +144,7 @@ def repeats_itself(text: str, min_words: int = LOOP_MIN_WORDS) -> bool:
         "…a professional in the field of Artificial Intelligence and a professional in the field of Artificial"),
         and ``L`` ≥ ``2 p`` and ≥ ``min_words + 1`` for shorter phrases ("born in 1896 in 1896 in 1896");
       - characters: the last word's last ≥ :data:`LOOP_MIN_CHARS` characters repeat a unit of at most
-        :data:`LOOP_MAX_UNIT_CHARS` characters that holds a letter, twice or more ("Mavlakolikljakljaklj").
+        :data:`LOOP_MAX_UNIT_CHARS` characters that holds a letter, twice or more ("Mavlakolikljakljakljaklj").
 
     Args:
         text: an answer (words are split on whitespace, compared case-insensitively without punctuation).
