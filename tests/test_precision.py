@@ -57,6 +57,35 @@ def test_cpu_autocast_computes_in_bf16_only_where_the_precision_says_so(monkeypa
         assert torch.is_autocast_enabled("cpu") is False
 
 
+
+def test_cpu_autocast_casts_frozen_weights_once_per_block_with_the_same_numbers(monkeypatch):
+    """A frozen layer (a LoRA model's base) is cast to bf16 once per block, as a trainable one is, not once per forward
+    (autocast caches casts of leaves that require grad); same outputs as plain autocast; frozen again afterwards."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from lorag_nb.methods.models import cpu_autocast
+
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    torch.manual_seed(0)
+    x = torch.randn(2, 8)
+
+    def casts(layer) -> tuple[int, torch.Tensor]:
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof, cpu_autocast(layer):
+            out = [layer(x) for _ in range(3)]
+        return sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy"), torch.stack(out)
+
+    trainable = torch.nn.Linear(8, 8)
+    frozen = torch.nn.Linear(8, 8).requires_grad_(False)
+    frozen.load_state_dict(trainable.state_dict())
+    n_trainable, out_trainable = casts(trainable)
+    n_frozen, out_frozen = casts(frozen)
+    assert n_frozen == n_trainable == 3 + 2  # the input once per forward; the weight and the bias once per block
+    assert torch.equal(out_frozen, out_trainable)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(frozen(x), out_frozen[0])  # the numbers of plain autocast
+    assert not any(p.requires_grad for p in frozen.parameters()) and all(p.requires_grad for p in trainable.parameters())
+
 def test_bf16_and_fp32_give_the_same_verdict_on_a_small_world(monkeypatch, embedded):
     """The built-in world's first 60 facts, one wording each: the base model's multiple-choice answers closed book and
     with the gold document (the claim behind "RAG reduces hallucination", on multiple choice), judged by the claims
