@@ -57,7 +57,6 @@ def test_cpu_autocast_computes_in_bf16_only_where_the_precision_says_so(monkeypa
         assert torch.is_autocast_enabled("cpu") is False
 
 
-
 def test_cpu_autocast_casts_frozen_weights_once_per_block_with_the_same_numbers(monkeypatch):
     """A frozen layer (a LoRA model's base) is cast to bf16 once per block, as a trainable one is, not once per forward
     (autocast caches casts of leaves that require grad); same outputs as plain autocast; frozen again afterwards."""
