@@ -114,3 +114,69 @@ def test_bf16_and_fp32_give_the_same_verdict_on_a_small_world(monkeypatch, embed
     agree = sum(a == b for a, b in zip(rows["fp32"], rows["bf16"]))
     assert agree >= 0.85 * n, f"{agree} of {n} multiple-choice answers agree"
     assert verdicts["fp32"].verdict == verdicts["bf16"].verdict == C.HOLDS
+
+
+def _tiny_llama():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)  # grouped-query attention
+    ids = torch.randint(1, 64, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0  # a left-padded row
+    return LlamaForCausalLM(cfg).eval(), ids, mask
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_the_preallocated_kv_cache_gives_the_same_answers_and_logits_with_keys_in_the_values_dtype(monkeypatch, precision):
+    import torch
+
+    from lorag_nb.methods.models import cpu_autocast, kv_cache
+
+    monkeypatch.setenv(config.PRECISION_ENV, precision)
+    model, ids, mask = _tiny_llama()
+    kw = dict(input_ids=ids, attention_mask=mask, max_new_tokens=6, min_new_tokens=6, do_sample=False, pad_token_id=0,
+              output_logits=True, return_dict_in_generate=True)
+    with torch.no_grad(), cpu_autocast(model):
+        plain = model.generate(**kw)
+        cache = kv_cache(model, 7 + 6)
+        ours = model.generate(**kw, cache=cache)
+    assert torch.equal(plain.sequences, ours.sequences)
+    assert all(torch.equal(a, b) for a, b in zip(plain.logits, ours.logits))
+    keys = cache.layers[0].keys
+    assert keys.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)  # transformers' own: fp32 keys under autocast
+    assert keys.shape == (3, 2, 7 + 6 - 1, 8)  # the last token is generated, never fed back
+    with pytest.raises(ValueError, match="kv_cache: 7 positions exceed its capacity of 5"):
+        model.generate(**kw, cache=kv_cache(model, 5))
+
+
+def test_the_growing_kv_cache_scores_continuations_of_repeated_prompts_with_the_same_logits(monkeypatch):
+    import torch
+
+    from lorag_nb.methods.models import cpu_autocast, kv_cache
+
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    model, ids, mask = _tiny_llama()
+    owner = torch.tensor([0, 0, 1, 2, 2])  # each prompt's cache repeated once per continuation, as multiple choice does
+    cont = torch.randint(1, 64, (5, 3))
+    logits = []
+    for cache in (None, kv_cache(model)):
+        with torch.no_grad(), cpu_autocast(model):
+            first = model(input_ids=ids, attention_mask=mask, use_cache=True, cache=cache)
+            c = first.cache if hasattr(first, "cache") else first.past_key_values
+            c.batch_select_indices(owner)
+            logits.append(model(input_ids=cont, attention_mask=torch.cat([mask[owner], torch.ones_like(cont)], 1), cache=c).logits)
+        assert c.layers[0].keys.dtype == (torch.float32 if cache is None else torch.bfloat16)
+    assert torch.equal(*logits)
+
+
+def test_a_sliding_window_model_keeps_transformers_own_cache():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from lorag_nb.methods.models import kv_cache
+
+    cfg = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, sliding_window=4)
+    assert kv_cache(MistralForCausalLM(cfg), 16) is None

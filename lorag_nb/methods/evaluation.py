@@ -25,7 +25,7 @@ from typing import Sequence
 from lorag_nb.core.fmt import percentile
 from lorag_nb.core.stages import add_tokens, stage
 from lorag_nb.data.prompts import DEFAULT_CONTEXT_VARIANT, end_of_turn, make_prompt
-from lorag_nb.methods.models import cpu_autocast
+from lorag_nb.methods.models import cpu_autocast, kv_cache
 
 # --------------------------------------------------------------------------- answer metrics
 
@@ -236,6 +236,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Generation | None] = [None] * len(prompts)
     device = next(model.parameters()).device
+    cache_kw = _cache_kwarg(model)
     iterator = _batches(order, batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -253,6 +254,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=sorted(stop_ids),
+                **{cache_kw: kv_cache(model, enc["input_ids"].shape[1] + max_new_tokens)},
                 **({"stopping_criteria": StoppingCriteriaList([line_end])} if stop_at_line_end else {}),
             )
         dt = time.perf_counter() - t0
@@ -724,7 +726,8 @@ def shared_prompt_logprobs(model, tokenizer, prompts: Sequence[str], continuatio
             mask[r, width - len(enc_p[i]) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad(), cpu_autocast(model):
-            first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), use_cache=True, **keep_last)
+            first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), use_cache=True,
+                          **keep_last, **{cache_kw: kv_cache(model)})
             last = torch.log_softmax(first.logits[:, -1].float(), dim=-1)  # P(first continuation token | prompt)
             cache = getattr(first, "cache", None) or first.past_key_values
             owner = torch.tensor([r for r, _, _ in rows])

@@ -153,6 +153,79 @@ def cpu_autocast(model):
             w.requires_grad_(False)
 
 
+def kv_cache(model, capacity: int | None = None):
+    """A key/value cache for one forward pass or ``model.generate`` call whose keys are stored in the values' dtype,
+    preallocated for ``capacity`` positions when given; or None (the model's own default cache).
+
+    Under CPU bf16 autocast transformers' ``DynamicCache`` keeps the keys in fp32 (the rotary embedding promotes
+    them) and the values in bf16, and autocast casts the whole key cache to bf16 again for attention at every
+    forward pass; and it grows by ``torch.cat``, so every decoding step copies the whole cache of every layer.
+    These layers store keys in the values' dtype (bf16 under autocast, the model's dtype otherwise): attention sees
+    the same bf16 keys autocast would have made, so the logits are the same bit for bit (a test compares them).
+    With ``capacity`` they also write each step in place into positions allocated once. Measured interleaved in one
+    process (embedded model, 2 threads, bf16, the built-in world, 2026-12-08, idle 2-core Intel Xeon with AMX-BF16):
+    64 RAG answers (3 passages, budget 96, batch 32) 0.75× the time, 64 closed-book answers (budget 48) 0.90×;
+    multiple-choice scoring of 64 questions with 3 passages 0.83×, closed book 0.94×; the same answers and scores.
+
+    Args:
+        model: a decoder-only transformers model (PEFT-wrapped or not).
+        capacity: for generation, the padded prompt length + ``max_new_tokens`` (tokens); None for a cache that
+            grows (and may be re-indexed with ``batch_select_indices``).
+
+    Returns:
+        A ``transformers.DynamicCache``, for ``model.generate(cache=...)`` or a forward pass's ``cache=``
+        (``past_key_values=`` before transformers 5.2x); None where the model's cache is not one plain
+        ``DynamicLayer`` per layer (sliding-window or linear-attention layers, encoder-decoder models), which then
+        keep transformers' own cache.
+
+    Raises:
+        ValueError: (from the cache, during generation) more than ``capacity`` positions written.
+    """
+    import torch
+
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:  # transformers before per-layer caches (< 4.56)
+        return None
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return None
+    try:
+        cache = DynamicCache(config=config)
+    except Exception:  # a config transformers' cache cannot read: leave the model its own default
+        return None
+    if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None
+
+    class _KeysAsValues(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            return super().update(key_states.to(value_states.dtype), value_states, *args, **kwargs)
+
+    class _Preallocated(DynamicLayer):
+        def lazy_initialization(self, key_states, value_states) -> None:
+            kw = {"dtype": value_states.dtype, "device": key_states.device}
+            self.device = key_states.device
+            self._k = torch.empty(*key_states.shape[:2], capacity, key_states.shape[-1], **kw)
+            self._v = torch.empty(*value_states.shape[:2], capacity, value_states.shape[-1], **kw)
+            self.length = 0
+            self.is_initialized = True
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if end > capacity:
+                raise ValueError(f"kv_cache: {end} positions exceed its capacity of {capacity}")
+            self._k[:, :, self.length : end] = key_states
+            self._v[:, :, self.length : end] = value_states
+            self.length = end
+            self.keys, self.values = self._k[:, :, :end], self._v[:, :, :end]
+            return self.keys, self.values
+
+    cache.layers = [(_KeysAsValues if capacity is None else _Preallocated)() for _ in cache.layers]
+    return cache
+
+
 def _is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
 
